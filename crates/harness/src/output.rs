@@ -1,0 +1,100 @@
+//! Where a stage's words and figures go.
+//!
+//! A lesson prints two kinds of thing: narration (what the listing does, the
+//! lines it prints) and the report (the table of figures). A person wants
+//! both on the terminal; a script piping `--json` wants only the report on
+//! stdout. [`Output`] keeps that rule in one place: with `--json`, narration
+//! moves to stderr and stdout carries nothing but JSON lines.
+
+use std::io::{IsTerminal, Write};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Narration and tables on stdout.
+    Human,
+    /// JSON lines on stdout, narration on stderr.
+    Json,
+    /// Nothing at all (tests, the tour's inner runs).
+    Silent,
+}
+
+/// Where narration, tables and JSON lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    mode: Mode,
+}
+
+impl Output {
+    /// Narration and tables on stdout, for a person at a terminal.
+    pub fn human() -> Self {
+        Output { mode: Mode::Human }
+    }
+
+    /// JSON lines on stdout; narration on stderr so the report can be piped.
+    pub fn json() -> Self {
+        Output { mode: Mode::Json }
+    }
+
+    /// Print nothing: for tests and for runs whose rows are read by code.
+    pub fn silent() -> Self {
+        Output { mode: Mode::Silent }
+    }
+
+    /// Whether the report is JSON lines.
+    pub fn is_json(&self) -> bool {
+        self.mode == Mode::Json
+    }
+
+    /// Whether anything is printed at all.
+    pub fn is_silent(&self) -> bool {
+        self.mode == Mode::Silent
+    }
+
+    /// One line of narration (or of a listing's own output).
+    pub fn say(&self, line: impl AsRef<str>) {
+        match self.mode {
+            Mode::Human => println!("{}", line.as_ref()),
+            Mode::Json => eprintln!("{}", line.as_ref()),
+            Mode::Silent => {}
+        }
+    }
+
+    /// A human-readable table: shown only when the report is not JSON.
+    pub fn table(&self, text: impl AsRef<str>) {
+        if self.mode == Mode::Human {
+            print!("{}", text.as_ref());
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    /// One JSON line: written only when the report is JSON.
+    pub fn json_line(&self, value: &serde_json::Value) {
+        if self.mode == Mode::Json {
+            println!("{value}");
+        }
+    }
+
+    /// A progress bar on stderr for a long wait of `len` steps, shown only to
+    /// a person at a terminal (hidden when silent or when stderr is piped).
+    pub fn progress(&self, len: u64, message: impl Into<String>) -> ProgressBar {
+        if self.mode == Mode::Silent || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("  {msg} [{bar:30}] {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.into());
+        bar
+    }
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output::human()
+    }
+}

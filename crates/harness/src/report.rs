@@ -1,0 +1,368 @@
+//! What comes out: one [`Row`] per case, printed as a table for people and as
+//! JSON lines for scripts, plus each stage's [`Headline`] for the tour.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::case::{CheckError, Group};
+use crate::measure::{measure, Plan};
+use crate::output::Output;
+use crate::profile::Profile;
+
+/// One line of a report: a measured case, or a figure quoted from the notes.
+///
+/// As JSON: `{"record":"row","stage":…,"group":…,"case":…,"baseline":…,
+/// "ops":…,"median_seconds":…,"ns_per_op":…,"ratio":…,…}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// The stage crate that produced the row (`stage-generator`, …).
+    pub stage: String,
+    /// The group (question) the case belongs to.
+    pub group: String,
+    /// The case's name.
+    pub case: String,
+    /// The case this one is compared with, if any.
+    pub baseline: Option<String>,
+    /// Operations one run performs.
+    pub ops: u64,
+    /// Median wall-clock seconds of one run.
+    pub median_seconds: f64,
+    /// `median_seconds / ops`, in nanoseconds.
+    pub ns_per_op: f64,
+    /// `median / baseline median`; `None` without a baseline.
+    pub ratio: Option<f64>,
+    /// Timed runs behind the median (0 for a quoted figure).
+    pub runs: usize,
+    /// `"measured"` here, or `"quoted"` from the notes.
+    pub source: String,
+    /// The build profile (`"release"`/`"debug"`), or what the quote ran on.
+    pub profile: String,
+    /// Peak resident memory the case added, for memory cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes: Option<u64>,
+    /// `rss_bytes / ops`, for memory cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_bytes_per_op: Option<f64>,
+    /// Stage-specific figures (messages/s, latency percentiles, …).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A stage's one-line result, gathered by the tour into its closing table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headline {
+    /// The stage crate.
+    pub stage: String,
+    /// What the lesson claims, in a few words.
+    pub claim: String,
+    /// Our figure for it, as printed.
+    pub ours: String,
+    /// The notes' figure for it, if they measured one.
+    pub notes: Option<String>,
+}
+
+/// A stage's report: measures groups, prints them as it goes, keeps the rows.
+#[derive(Debug)]
+pub struct Report {
+    stage: String,
+    output: Output,
+    profile: Profile,
+    rows: Vec<Row>,
+    headlines: Vec<Headline>,
+}
+
+impl Report {
+    /// An empty report for `stage`, printing to `output`.
+    pub fn new(stage: impl Into<String>, output: Output) -> Self {
+        Report {
+            stage: stage.into(),
+            output,
+            profile: Profile::current(),
+            rows: Vec::new(),
+            headlines: Vec::new(),
+        }
+    }
+
+    /// Where this report prints.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Measure every case of `group` by `plan`, print its table (or JSON
+    /// lines), keep its rows and return them.
+    ///
+    /// Stops at the first case whose workload returns the wrong result.
+    pub fn measure(&mut self, mut group: Group, plan: &Plan) -> Result<Vec<Row>, CheckError> {
+        let mut rows = Vec::with_capacity(group.cases.len() + group.quotes.len());
+        for case in &mut group.cases {
+            let bar = self.output.progress(0, format!("measuring {}", case.name));
+            let sample = measure(case, plan, |i, n| {
+                bar.set_length(n as u64);
+                bar.set_position(i as u64 - 1);
+            })?;
+            bar.finish_and_clear();
+            let median_seconds = sample.median.as_secs_f64();
+            rows.push(Row {
+                stage: self.stage.clone(),
+                group: group.name.clone(),
+                case: case.name.clone(),
+                baseline: case.baseline.clone(),
+                ops: case.ops,
+                median_seconds,
+                ns_per_op: median_seconds * 1e9 / case.ops as f64,
+                ratio: None,
+                runs: sample.runs,
+                source: "measured".into(),
+                profile: self.profile.name().into(),
+                rss_bytes: sample.rss_bytes,
+                rss_bytes_per_op: sample.rss_bytes.map(|b| b as f64 / case.ops as f64),
+                extra: BTreeMap::new(),
+            });
+        }
+        let measured = rows.len();
+        for quote in &group.quotes {
+            rows.push(Row {
+                stage: self.stage.clone(),
+                group: group.name.clone(),
+                case: quote.case.clone(),
+                baseline: quote.baseline.clone(),
+                ops: quote.ops,
+                median_seconds: quote.seconds,
+                ns_per_op: quote.seconds * 1e9 / quote.ops as f64,
+                ratio: None,
+                runs: 0,
+                source: "quoted".into(),
+                profile: quote.source.clone(),
+                rss_bytes: None,
+                rss_bytes_per_op: None,
+                extra: BTreeMap::new(),
+            });
+        }
+        fill_ratios(&mut rows[..measured]);
+        fill_ratios(&mut rows[measured..]);
+        self.emit(group.title.as_deref(), &group.name, &rows);
+        self.rows.extend(rows.iter().cloned());
+        Ok(rows)
+    }
+
+    /// Add rows a stage measured by other means (a load generator in another
+    /// process, say) and print them like measured ones. Ratios are filled in
+    /// from baselines named within `rows`.
+    pub fn push_rows(&mut self, title: Option<&str>, mut rows: Vec<Row>) {
+        fill_ratios(&mut rows);
+        let group = rows.first().map(|r| r.group.clone()).unwrap_or_default();
+        self.emit(title, &group, &rows);
+        self.rows.extend(rows);
+    }
+
+    /// Record the stage's headline result (printed by [`Report::finish`]).
+    pub fn headline(&mut self, claim: impl Into<String>, ours: impl Into<String>, notes: Option<String>) {
+        self.headlines.push(Headline {
+            stage: self.stage.clone(),
+            claim: claim.into(),
+            ours: ours.into(),
+            notes,
+        });
+    }
+
+    /// Every row measured so far.
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
+    /// Find a measured row by group and case name.
+    pub fn row(&self, group: &str, case: &str) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.group == group && r.case == case && r.source == "measured")
+    }
+
+    /// The headlines recorded so far.
+    pub fn headlines(&self) -> &[Headline] {
+        &self.headlines
+    }
+
+    /// Print the headlines (as JSON lines with `--json`) and hand the report back.
+    pub fn finish(self) -> Self {
+        for h in &self.headlines {
+            let mut value = serde_json::to_value(h).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("record".into(), "headline".into());
+            }
+            self.output.json_line(&value);
+            let notes = h.notes.as_deref().map(|n| format!(" (the notes: {n})")).unwrap_or_default();
+            self.output.table(format!("=> {}: {}{}\n", h.claim, h.ours, notes));
+        }
+        self
+    }
+
+    fn emit(&self, title: Option<&str>, group: &str, rows: &[Row]) {
+        for row in rows {
+            let mut value = serde_json::to_value(row).unwrap_or_default();
+            if let Some(obj) = value.as_object_mut() {
+                obj.insert("record".into(), "row".into());
+            }
+            self.output.json_line(&value);
+        }
+        self.output.table(render_table(title.unwrap_or(group), &self.profile, rows));
+    }
+}
+
+/// Set each row's ratio to its median over its baseline's median.
+fn fill_ratios(rows: &mut [Row]) {
+    let medians: BTreeMap<String, f64> = rows
+        .iter()
+        .map(|r| (r.case.clone(), r.median_seconds))
+        .collect();
+    for row in rows.iter_mut() {
+        row.ratio = row
+            .baseline
+            .as_ref()
+            .and_then(|b| medians.get(b))
+            .filter(|&&base| base > 0.0)
+            .map(|base| row.median_seconds / base);
+    }
+}
+
+/// The table a person reads: one line per row, quoted rows marked.
+pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\n{title}  [{profile}]");
+    let width = rows.iter().map(|r| r.case.len()).max().unwrap_or(4).max(4);
+    let with_rss = rows.iter().any(|r| r.rss_bytes.is_some());
+    let _ = write!(
+        out,
+        "  {:<width$}  {:>10}  {:>10}  {:>8}",
+        "case", "median", "per op", "ratio"
+    );
+    if with_rss {
+        let _ = write!(out, "  {:>10}  {:>9}", "rss", "rss/op");
+    }
+    let _ = writeln!(out);
+    for row in rows {
+        let ratio = row.ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}x"));
+        let _ = write!(
+            out,
+            "  {:<width$}  {:>10}  {:>10}  {:>8}",
+            row.case,
+            human_seconds(row.median_seconds),
+            human_seconds(row.ns_per_op / 1e9),
+            ratio
+        );
+        if with_rss {
+            let rss = row.rss_bytes.map_or_else(|| "-".into(), human_bytes);
+            let per = row.rss_bytes_per_op.map_or_else(|| "-".into(), |b| human_bytes(b as u64));
+            let _ = write!(out, "  {rss:>10}  {per:>9}");
+        }
+        if row.source == "quoted" {
+            let _ = write!(out, "  (quoted: {})", row.profile);
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// `0.000000025` → `"25.0 ns"`, `1.5` → `"1.50 s"`: three significant figures.
+pub fn human_seconds(seconds: f64) -> String {
+    let (value, unit) = if seconds >= 1.0 {
+        (seconds, "s")
+    } else if seconds >= 1e-3 {
+        (seconds * 1e3, "ms")
+    } else if seconds >= 1e-6 {
+        (seconds * 1e6, "µs")
+    } else {
+        (seconds * 1e9, "ns")
+    };
+    if value >= 100.0 {
+        format!("{value:.0} {unit}")
+    } else if value >= 10.0 {
+        format!("{value:.1} {unit}")
+    } else {
+        format!("{value:.2} {unit}")
+    }
+}
+
+/// `8192` → `"8.0 KiB"`.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= (1u64 << 30) as f64 {
+        format!("{:.1} GiB", b / (1u64 << 30) as f64)
+    } else if b >= (1u64 << 20) as f64 {
+        format!("{:.1} MiB", b / (1u64 << 20) as f64)
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Case, Quote};
+
+    fn group() -> Group {
+        Group::new("g")
+            .case(Case::new("fast", 10, || 1u64).expect(1))
+            .case(
+                Case::new("slow", 10, || {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    1u64
+                })
+                .baseline("fast")
+                .expect(1),
+            )
+            .quote(Quote::new("CPython", "fast", 1.0, 10))
+            .quote(Quote::new("CPython", "slow", 3.0, 10).baseline("fast"))
+    }
+
+    #[test]
+    fn ratios_compare_measured_with_measured_and_quoted_with_quoted() {
+        let mut report = Report::new("t", Output::silent());
+        let rows = report.measure(group(), &Plan::quick()).unwrap();
+        assert_eq!(rows.len(), 4);
+        assert!(rows[1].ratio.unwrap() > 1.0);
+        assert_eq!(rows[3].ratio, Some(3.0));
+        assert_eq!(rows[3].source, "quoted");
+    }
+
+    #[test]
+    fn json_rows_carry_the_documented_fields() {
+        let mut report = Report::new("t", Output::silent());
+        let rows = report.measure(group(), &Plan::quick()).unwrap();
+        let value = serde_json::to_value(&rows[1]).unwrap();
+        for field in [
+            "stage",
+            "group",
+            "case",
+            "baseline",
+            "ops",
+            "median_seconds",
+            "ns_per_op",
+            "ratio",
+        ] {
+            assert!(value.get(field).is_some(), "missing {field}");
+        }
+        assert!(value.get("rss_bytes").is_none());
+    }
+
+    #[test]
+    fn the_table_names_the_build_and_every_case() {
+        let rows = Report::new("t", Output::silent())
+            .measure(group(), &Plan::quick())
+            .unwrap();
+        let text = render_table("title", &Profile { optimized: false }, &rows);
+        assert!(text.contains("DEBUG build"));
+        assert!(text.contains("slow") && text.contains("(quoted: CPython)"));
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_seconds(25e-9), "25.0 ns");
+        assert_eq!(human_seconds(1.5), "1.50 s");
+        assert_eq!(human_seconds(0.0123), "12.3 ms");
+        assert_eq!(human_bytes(8192), "8.0 KiB");
+    }
+}
