@@ -1,0 +1,268 @@
+//! The greenlet handle: the safe API over [`switch`](crate::switch).
+//!
+//! A [`Greenlet`] is a cheap handle (an `Rc`) to a function with its own
+//! stack. Semantics follow Python's greenlet: the first `switch(v)` calls the
+//! function with `v`; later switches resume it where it last switched away;
+//! when the function returns, its value goes to the parent's pending switch.
+
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::{GreenletError, SwitchError};
+use crate::overflow;
+use crate::stack;
+use crate::switch::{self, Inner, State};
+
+/// A function running (or ready to run) on its own stack, switched to by hand.
+///
+/// Cloning gives another handle to the same greenlet. When the last handle
+/// to a suspended greenlet is dropped, it is killed: unwound from its pending
+/// switch, so the destructors of everything on its stack run.
+///
+/// ```
+/// use stage_greenlet::Greenlet;
+///
+/// let doubler = Greenlet::new(|first: u32| {
+///     // Runs on its own stack; switching to the parent suspends it here.
+///     let second: u32 = stage_greenlet::current().parent().unwrap().switch(first * 2).unwrap();
+///     second * 2
+/// })?;
+/// let a: u32 = doubler.switch(1u32)?; // starts it: first = 1
+/// let b: u32 = doubler.switch(5u32)?; // resumes it: second = 5; it returns 10
+/// assert_eq!((a, b), (2, 10));
+/// assert!(doubler.is_dead());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Greenlets never leave their thread:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// needs_send(stage_greenlet::current());
+/// ```
+///
+/// ```compile_fail
+/// fn needs_sync<T: Sync>(_: &T) {}
+/// needs_sync(&stage_greenlet::current());
+/// ```
+#[derive(Clone)]
+pub struct Greenlet(Rc<Inner>);
+
+/// The payload a killed greenlet unwinds with (see [`Greenlet::throw`]).
+///
+/// A greenlet may catch it (`catch_unwind`) to clean up, but should let it
+/// go on: swallowing it leaves the greenlet alive when its killer expected
+/// it dead. A wrapper that catches panics around a greenlet's body can
+/// recognise a kill with `payload.is::<GreenletExit>()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GreenletExit;
+
+/// Configures a greenlet before it is created: name, stack size, parent.
+#[derive(Debug, Default)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+    parent: Option<Greenlet>,
+}
+
+impl Builder {
+    /// Name the greenlet (shown in errors and in the stack-overflow message).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Usable stack size in bytes, rounded up to whole pages (default
+    /// [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE)).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// The greenlet its return value goes to (default: the one creating it).
+    pub fn parent(mut self, parent: &Greenlet) -> Self {
+        self.parent = Some(parent.clone());
+        self
+    }
+
+    /// Create the greenlet. It does not run until the first `switch`, whose
+    /// value becomes `f`'s argument.
+    ///
+    /// Fails if no stack can be had: see [`GreenletError::MapLimit`].
+    pub fn spawn<A, R, F>(self, f: F) -> Result<Greenlet, GreenletError>
+    where
+        F: FnOnce(A) -> R + 'static,
+        A: 'static,
+        R: 'static,
+    {
+        overflow::install();
+        let size = stack::rounded_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        let stack = stack::take(size)?;
+        let parent = self.parent.unwrap_or_else(current);
+        let name = self.name.map(String::into_boxed_str);
+        Ok(Greenlet(Rc::new(switch::new_inner(f, name, stack, parent))))
+    }
+}
+
+impl Greenlet {
+    /// A greenlet that will run `f`, child of the running greenlet, with the
+    /// default stack size. Same as `Greenlet::builder().spawn(f)`.
+    pub fn new<A, R, F>(f: F) -> Result<Greenlet, GreenletError>
+    where
+        F: FnOnce(A) -> R + 'static,
+        A: 'static,
+        R: 'static,
+    {
+        Builder::default().spawn(f)
+    }
+
+    /// A [`Builder`] for a name, a stack size or a parent.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Suspend the running greenlet and run this one, handing it `value`.
+    ///
+    /// `value` becomes the function's argument on the first switch, or the
+    /// result of this greenlet's own pending `switch` later. Returns when
+    /// something switches back to the caller: with that value (of type `U`),
+    /// or with this greenlet's return value when it finishes (if we are its
+    /// parent), or with an error.
+    ///
+    /// Errors: [`SwitchError::Dead`] if it has finished;
+    /// [`SwitchError::WrongType`] if it waits for a type other than `T` (the
+    /// switch does not happen) or a value of another type than `U` comes
+    /// back; [`SwitchError::Panicked`]/[`SwitchError::Killed`] if a greenlet
+    /// whose return value was due to us panicked or was killed.
+    pub fn switch<T: 'static, U: 'static>(&self, value: T) -> Result<U, SwitchError> {
+        switch::switch(&self.0, value)
+    }
+
+    /// Kill this greenlet: raise [`GreenletExit`] at its pending switch,
+    /// which unwinds its stack (running destructors) and ends it. Control
+    /// then goes to its parent, as when it returns; `throw` itself returns
+    /// `Ok(())` when something switches back to the caller (at once, if the
+    /// caller is its parent).
+    ///
+    /// A greenlet that has not started is just marked dead and never runs;
+    /// a dead one is left alone. The running greenlet and the main greenlet
+    /// cannot be killed ([`SwitchError::CannotKill`]).
+    pub fn throw(&self) -> Result<(), SwitchError> {
+        switch::throw(&self.0)
+    }
+
+    /// The greenlet this one's return value goes to (`None` for main).
+    pub fn parent(&self) -> Option<Greenlet> {
+        self.0.parent.borrow().clone()
+    }
+
+    /// Make `parent` this greenlet's parent. Refused if it would make a
+    /// cycle (this greenlet an ancestor of `parent`), or for main.
+    pub fn set_parent(&self, parent: &Greenlet) -> Result<(), GreenletError> {
+        if self.is_main() {
+            return Err(GreenletError::MainHasNoParent);
+        }
+        let mut at = Some(parent.clone());
+        while let Some(g) = at {
+            if g == *self {
+                return Err(GreenletError::Cycle {
+                    greenlet: self.name(),
+                    parent: parent.name(),
+                });
+            }
+            at = g.parent();
+        }
+        let old = self.0.parent.replace(Some(parent.clone()));
+        // Dropped after the borrow ends: it may be the old parent's last handle.
+        drop(old);
+        Ok(())
+    }
+
+    /// Whether its function has finished (returned, panicked or was killed).
+    pub fn is_dead(&self) -> bool {
+        self.0.state() == State::Dead
+    }
+
+    /// Whether its function was ever called (stays `true` once dead).
+    pub fn is_started(&self) -> bool {
+        self.0.was_started.get()
+    }
+
+    /// Whether this is its thread's implicit main greenlet.
+    pub fn is_main(&self) -> bool {
+        self.0.is_main()
+    }
+
+    /// The name given to the builder, or `Greenlet-<id>` (`main` for main).
+    pub fn name(&self) -> String {
+        self.0.display_name()
+    }
+
+    /// A number unique among this thread's greenlets (main is 0).
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// Usable stack size in bytes (0 for main, which runs on the thread's stack).
+    pub fn stack_size(&self) -> usize {
+        self.0.stack_size
+    }
+
+    /// Whether both handles are the same greenlet (also `==`).
+    pub fn ptr_eq(&self, other: &Greenlet) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    pub(crate) fn from_inner(inner: Rc<Inner>) -> Self {
+        Greenlet(inner)
+    }
+
+    pub(crate) fn inner(&self) -> &Rc<Inner> {
+        &self.0
+    }
+}
+
+impl Drop for Greenlet {
+    fn drop(&mut self) {
+        if Rc::strong_count(&self.0) == 1 {
+            switch::handle_dropped(&self.0);
+        }
+    }
+}
+
+impl PartialEq for Greenlet {
+    fn eq(&self, other: &Self) -> bool {
+        self.ptr_eq(other)
+    }
+}
+
+impl Eq for Greenlet {}
+
+impl fmt::Debug for Greenlet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.is_dead() {
+            "dead"
+        } else if !self.is_started() {
+            "not started"
+        } else if *self == current() {
+            "running"
+        } else {
+            "suspended"
+        };
+        write!(f, "Greenlet({} #{}, {state})", self.name(), self.id())
+    }
+}
+
+/// The running greenlet: the thread's implicit main greenlet when no other
+/// has been switched to.
+///
+/// ```
+/// let main = stage_greenlet::current();
+/// assert!(main.is_main());
+/// let child = stage_greenlet::Greenlet::new(|()| stage_greenlet::current().is_main())?;
+/// assert_eq!(child.switch::<(), bool>(())?, false);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn current() -> Greenlet {
+    Greenlet(switch::current())
+}

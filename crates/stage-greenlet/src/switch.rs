@@ -1,0 +1,682 @@
+//! The raw switch: the one module that moves the CPU from one stack to another.
+//!
+//! Everything `unsafe` about greenlets happens here. The `context` crate's
+//! `jump_fcontext` (Boost.Context's assembly) does the actual switch; this
+//! module decides *where* to jump, carries the value across, and keeps the
+//! per-thread bookkeeping (which greenlet runs, what each suspended one waits
+//! for) consistent on both sides of the jump.
+//!
+//! # What `jump_fcontext` saves (x86-64 System V)
+//!
+//! Only what the calling convention says a callee must preserve. Everything
+//! else (rax, rcx, rdx, rsi, rdi, r8–r11, the vector registers) the compiler
+//! already assumed clobbered by the `call`, so it is not saved at all:
+//!
+//! ```text
+//!   a SUSPENDED greenlet's stack              its saved context is a pointer
+//!   (grows down)                              to the lowest of these 64 bytes
+//!
+//!   high  +-------------------------+
+//!         | its frames: locals of   |
+//!         | every function between  |
+//!         | its entry and `switch`  |
+//!         +-------------------------+ <- rsp before the `call jump_fcontext`
+//!         | return address (rip)    |  0x38  where it resumes
+//!         | rbp                     |  0x30
+//!         | rbx                     |  0x28
+//!         | r15                     |  0x20
+//!         | r14                     |  0x18
+//!         | r13                     |  0x10
+//!         | r12                     |  0x08
+//!         | x87 cw (4) | mxcsr (4)  |  0x00  <- Context (the saved "fctx")
+//!   low   +-------------------------+
+//!         |   ... unused ...        |
+//!         +=========================+
+//!         |   guard page (no access)|  a fault here is a stack overflow
+//!         +=========================+
+//! ```
+//!
+//! And the RUNNING one, at the moment it calls `jump_fcontext(to, data)`:
+//!
+//! ```text
+//!   its stack                                 registers
+//!   +-------------------------+
+//!   | its frames              |               rsp -> its top frame
+//!   +-------------------------+               rdi  = `to` (target's fctx)
+//!   | return address          |               rsi  = `data` (our Message*)
+//!   +-------------------------+
+//!
+//!   jump_fcontext pushes the six callee-saved registers and the two control
+//!   words (the picture above), stores rsp in rax (= the fctx the target will
+//!   get back as `Transfer.context`), loads rsp from rdi, pops the target's
+//!   registers and jumps to its saved return address with rax = our fctx and
+//!   rdx = data: the target's `jump_fcontext` "returns" a `Transfer`.
+//! ```
+//!
+//! That is the whole switch: about twenty instructions, no system call, no
+//! signal mask (ucontext's `swapcontext` makes a `sigprocmask` syscall on
+//! every switch, which is why nobody uses it for this).
+//!
+//! # How a value crosses
+//!
+//! The sender puts the value in an `Option<T>` slot in its own frame and
+//! passes, as `data`, a pointer to a [`Message`] (also in its frame) that
+//! says who sent it, what kind of message it is, and the slot's `TypeId`.
+//! The sender is suspended while the receiver reads it, so its frame is
+//! alive; the receiver `take()`s the value out of the slot, leaving `None`
+//! for the sender to drop when it resumes. No allocation, no boxing.
+
+use std::any::{type_name, Any, TypeId};
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::rc::Rc;
+
+use context::{Context, ContextFn, Transfer};
+
+use crate::error::SwitchError;
+use crate::greenlet::{Greenlet, GreenletExit};
+use crate::stack::{self, GuardedStack};
+
+/// Where a greenlet is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Created, its function not yet called.
+    Fresh,
+    /// On the CPU: the thread's current greenlet.
+    Running,
+    /// Parked in a `switch` (or `throw`), its registers saved on its stack.
+    Suspended,
+    /// Its function returned, panicked, or it was killed.
+    Dead,
+}
+
+/// The type a suspended greenlet's pending `switch` accepts (or, before it
+/// starts, its function's argument type).
+#[derive(Debug, Clone, Copy)]
+struct Expect {
+    id: TypeId,
+    name: &'static str,
+}
+
+impl Expect {
+    fn of<T: 'static>() -> Self {
+        Expect {
+            id: TypeId::of::<T>(),
+            name: type_name::<T>(),
+        }
+    }
+}
+
+/// One greenlet's state. Handles ([`Greenlet`]) are `Rc`s to this.
+pub(crate) struct Inner {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    state: Cell<State>,
+    /// The saved registers of a suspended greenlet (`None` otherwise).
+    saved: Cell<Option<Context>>,
+    expects: Cell<Expect>,
+    pub(crate) parent: RefCell<Option<Greenlet>>,
+    /// The function, boxed as `F` until the first switch calls it.
+    start: Cell<Option<Box<dyn Any>>>,
+    /// `entry::<A, R, F>`, which knows how to unbox `start`.
+    entry: Option<ContextFn>,
+    stack: RefCell<Option<GuardedStack>>,
+    pub(crate) stack_size: usize,
+    /// Read by the overflow handler, which must not touch the `RefCell`.
+    guard: (usize, usize),
+    /// Kept alive by the thread because its last handle was dropped while
+    /// it ran (see [`handle_dropped`]).
+    orphaned: Cell<bool>,
+    pub(crate) was_started: Cell<bool>,
+}
+
+impl Inner {
+    pub(crate) fn state(&self) -> State {
+        self.state.get()
+    }
+
+    pub(crate) fn is_main(&self) -> bool {
+        self.entry.is_none()
+    }
+
+    /// `name` if given, else `Greenlet-<id>` (`main` for the main greenlet).
+    pub(crate) fn display_name(&self) -> String {
+        match (&self.name, self.is_main()) {
+            (Some(name), _) => name.to_string(),
+            (None, true) => "main".to_string(),
+            (None, false) => format!("Greenlet-{}", self.id),
+        }
+    }
+
+    /// If `addr` is in this greenlet's guard page: its name (if given), id
+    /// and stack size. Reads only plain fields: called from a signal handler.
+    pub(crate) fn overflow_info(&self, addr: usize) -> Option<(Option<&str>, u64, usize)> {
+        let (low, high) = self.guard;
+        (low <= addr && addr < high).then_some((self.name.as_deref(), self.id, self.stack_size))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(stack) = self.stack.get_mut().take() {
+            match self.state.get() {
+                State::Fresh | State::Dead => stack::give_back(stack),
+                // Frames still live on it (the thread is exiting with this
+                // greenlet suspended, or it refused to die): something
+                // there may be pointed at, so the memory is never reused.
+                State::Running | State::Suspended => std::mem::forget(stack),
+            }
+        }
+    }
+}
+
+/// What the sender leaves for the receiver, in the sender's own frame.
+struct Message {
+    /// The sender: it stores its saved context here on the receiving side.
+    from: *const Inner,
+    kind: Kind,
+    /// An `Option<T>` in the sender's frame (null for `Throw` and `Killed`).
+    value: *mut (),
+    type_id: TypeId,
+    type_name: &'static str,
+    /// Drops the value in place when the receiver does not want its type.
+    discard: unsafe fn(*mut ()),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A `switch`: here is a value.
+    Value,
+    /// A kill: unwind with [`GreenletExit`] at the pending switch.
+    Throw,
+    /// The sender's function returned this value; the sender is dead.
+    Returned,
+    /// The sender panicked; the value is the payload; it is dead.
+    Panicked,
+    /// The sender was killed; no value; it is dead.
+    Killed,
+}
+
+impl Message {
+    fn new<T: 'static>(from: *const Inner, kind: Kind, slot: *mut Option<T>) -> Self {
+        Message {
+            from,
+            kind,
+            value: slot.cast(),
+            type_id: TypeId::of::<T>(),
+            type_name: type_name::<T>(),
+            discard: discard::<T>,
+        }
+    }
+}
+
+/// # Safety
+/// `slot` must point at a live `Option<T>`.
+unsafe fn discard<T>(slot: *mut ()) {
+    // SAFETY: the caller passes the slot `Message::new::<T>` recorded.
+    drop(unsafe { (*slot.cast::<Option<T>>()).take() });
+}
+
+/// What the thread owns: its main greenlet, and greenlets that dropped
+/// their own last handle while running (kept until they die).
+struct ThreadGreenlets {
+    main: RefCell<Option<Greenlet>>,
+    orphans: RefCell<Vec<Greenlet>>,
+}
+
+impl Drop for ThreadGreenlets {
+    fn drop(&mut self) {
+        // The thread is exiting. Forget CURRENT first, so nothing reads it
+        // after `main` is freed and no suspended orphan is "killed" by
+        // switching stacks in the middle of thread teardown (their stacks
+        // are leaked instead, see `Inner::drop`).
+        let _ = CURRENT.try_with(|c| c.set(ptr::null()));
+        drop(std::mem::take(self.orphans.get_mut()));
+        drop(self.main.get_mut().take());
+    }
+}
+
+thread_local! {
+    /// The running greenlet. Not counted as a reference: the running
+    /// greenlet is kept alive by its handles, or by `orphans` once its last
+    /// handle is gone, or (main) by `THREAD.main`.
+    static CURRENT: Cell<*const Inner> = const { Cell::new(ptr::null()) };
+    static THREAD: ThreadGreenlets = const {
+        ThreadGreenlets { main: RefCell::new(None), orphans: RefCell::new(Vec::new()) }
+    };
+    static NEXT_ID: Cell<u64> = const { Cell::new(1) };
+}
+
+/// The running greenlet, creating the thread's main greenlet on first use.
+#[inline]
+fn current_ptr() -> *const Inner {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        init_main()
+    } else {
+        p
+    }
+}
+
+#[cold]
+fn init_main() -> *const Inner {
+    let main = Rc::new(Inner {
+        id: 0,
+        name: None,
+        state: Cell::new(State::Running),
+        saved: Cell::new(None),
+        expects: Cell::new(Expect::of::<()>()),
+        parent: RefCell::new(None),
+        start: Cell::new(None),
+        entry: None,
+        stack: RefCell::new(None),
+        stack_size: 0,
+        guard: (0, 0),
+        orphaned: Cell::new(false),
+        was_started: Cell::new(true),
+    });
+    let p = Rc::as_ptr(&main);
+    THREAD.with(|t| *t.main.borrow_mut() = Some(Greenlet::from_inner(main)));
+    CURRENT.with(|c| c.set(p));
+    p
+}
+
+/// The running greenlet without creating anything: for the signal handler.
+pub(crate) fn current_raw() -> *const Inner {
+    CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
+}
+
+/// A new handle to the running greenlet.
+pub(crate) fn current() -> Rc<Inner> {
+    let p = current_ptr();
+    // SAFETY: `p` came from `Rc::as_ptr` of an `Rc<Inner>` that is alive:
+    // the running greenlet is owned by a handle, the orphans or the thread, none of
+    // which can let go of it while it runs. Bumping the count first makes
+    // `from_raw` produce a new owning `Rc` without stealing theirs.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Rc::from_raw(p)
+    }
+}
+
+/// Build a greenlet that will run `f` on `stack` when first switched to.
+pub(crate) fn new_inner<A, R, F>(
+    f: F,
+    name: Option<Box<str>>,
+    stack: GuardedStack,
+    parent: Greenlet,
+) -> Inner
+where
+    F: FnOnce(A) -> R + 'static,
+    A: 'static,
+    R: 'static,
+{
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    Inner {
+        id,
+        name,
+        state: Cell::new(State::Fresh),
+        saved: Cell::new(None),
+        expects: Cell::new(Expect::of::<A>()),
+        parent: RefCell::new(Some(parent)),
+        start: Cell::new(Some(Box::new(f))),
+        entry: Some(entry::<A, R, F>),
+        stack_size: stack.size(),
+        guard: stack.guard(),
+        stack: RefCell::new(Some(stack)),
+        orphaned: Cell::new(false),
+        was_started: Cell::new(false),
+    }
+}
+
+/// `target.switch(value)`: suspend the running greenlet, run `target`, and
+/// return what the next switch back to us brings.
+pub(crate) fn switch<T: 'static, U: 'static>(
+    target: &Rc<Inner>,
+    value: T,
+) -> Result<U, SwitchError> {
+    let cur = current_ptr();
+    let to = Rc::as_ptr(target);
+    if cur == to {
+        // greenlet.py: switching to yourself hands the value straight back.
+        let mut slot = Some(value);
+        let msg = Message::new::<T>(cur, Kind::Value, &mut slot);
+        // SAFETY: `msg` describes `slot`, alive in this frame.
+        return unsafe { take_value::<U>(&msg) };
+    }
+    match target.state.get() {
+        State::Dead => {
+            return Err(SwitchError::Dead {
+                greenlet: target.display_name(),
+            })
+        }
+        State::Fresh | State::Suspended => {}
+        // Only the current greenlet runs, and it is not `target`.
+        State::Running => unreachable_state("a second running greenlet"),
+    }
+    let want = target.expects.get();
+    if want.id != TypeId::of::<T>() {
+        return Err(SwitchError::WrongType {
+            expected: want.name,
+            found: type_name::<T>(),
+        });
+    }
+    let mut slot = Some(value);
+    let mut msg = Message::new::<T>(cur, Kind::Value, &mut slot);
+    // SAFETY: `cur` is the running greenlet (alive, see `current`), `to` is a
+    // live suspended or fresh greenlet of this thread (we hold `target`), and
+    // `msg` lives in this frame until the jump returns.
+    unsafe {
+        (*cur).expects.set(Expect::of::<U>());
+        let transfer = jump(&*cur, &*to, &mut msg);
+        receive::<U>(transfer)
+    }
+}
+
+/// `target.throw()`: kill a suspended greenlet (or mark a fresh one dead).
+pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
+    let cur = current_ptr();
+    let to = Rc::as_ptr(target);
+    let cannot = |why| {
+        Err(SwitchError::CannotKill {
+            greenlet: target.display_name(),
+            why,
+        })
+    };
+    if cur == to {
+        return cannot("it is the running greenlet (return from its function instead)");
+    }
+    if target.is_main() {
+        return cannot("it is the thread's main greenlet");
+    }
+    match target.state.get() {
+        State::Dead => return Ok(()),
+        State::Fresh => {
+            // Never ran, so nothing to unwind: drop its function (and what
+            // the closure captured) and its stack now.
+            target.state.set(State::Dead);
+            drop(target.start.take());
+            if let Some(stack) = target.stack.borrow_mut().take() {
+                stack::give_back(stack);
+            }
+            return Ok(());
+        }
+        State::Suspended => {}
+        State::Running => unreachable_state("a second running greenlet"),
+    }
+    let mut msg = Message::new::<()>(cur, Kind::Throw, ptr::null_mut());
+    // SAFETY: as in `switch`: both greenlets alive, `msg` in this frame.
+    let received = unsafe {
+        (*cur).expects.set(Expect::of::<()>());
+        let transfer = jump(&*cur, &*to, &mut msg);
+        receive::<()>(transfer)
+    };
+    match received {
+        Err(SwitchError::Killed { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// Switch the CPU from `cur` (running) to `to` (fresh or suspended).
+///
+/// # Safety
+/// `cur` must be the running greenlet and `to` a fresh or suspended greenlet
+/// of this thread; `msg` must stay valid until the receiver has read it
+/// (it does, if it lives in the caller's frame: the caller is suspended).
+unsafe fn jump(cur: &Inner, to: &Inner, msg: *mut Message) -> Transfer {
+    let context = match to.state.get() {
+        State::Suspended => match to.saved.take() {
+            Some(context) => context,
+            None => unreachable_state("a suspended greenlet without saved registers"),
+        },
+        State::Fresh => {
+            let stack = to.stack.borrow();
+            match (stack.as_ref(), to.entry) {
+                // SAFETY: the stack outlives the context: it is freed only
+                // after the greenlet is dead (`finish_dead`) or, if it never
+                // dies, leaked (`Inner::drop`).
+                (Some(stack), Some(entry)) => unsafe { Context::new(stack.stack(), entry) },
+                _ => unreachable_state("a fresh greenlet without a stack or function"),
+            }
+        }
+        State::Running | State::Dead => unreachable_state("a jump to a running or dead greenlet"),
+    };
+    to.was_started.set(true);
+    cur.state.set(State::Suspended);
+    to.state.set(State::Running);
+    CURRENT.with(|c| c.set(to));
+    // SAFETY: `context` is `to`'s saved registers (taken, so used once) or a
+    // fresh context on its own stack; the receiver stores our registers in
+    // `(*msg).from` before anything else runs.
+    unsafe { context.resume(msg as usize) }
+}
+
+/// Unpack what arrived with a jump back to us: store the sender's registers,
+/// then take the value or raise the kill.
+///
+/// # Safety
+/// `transfer` must be what `jump` (or a fresh greenlet's entry) received.
+unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
+    // SAFETY: every jump in this module passes a pointer to a `Message` in
+    // the sender's frame, and the sender is suspended (or dead but with its
+    // stack not yet released) until we return from here.
+    let msg = unsafe { &*(transfer.data as *const Message) };
+    // SAFETY: the sender is alive: it is suspended in `jump` (so held by
+    // whoever will resume or kill it) or dead and not yet released.
+    let from = unsafe { &*msg.from };
+    match msg.kind {
+        Kind::Value => {
+            from.saved.set(Some(transfer.context));
+            // SAFETY: `msg` describes a slot in the suspended sender's frame.
+            unsafe { take_value::<U>(msg) }
+        }
+        Kind::Throw => {
+            from.saved.set(Some(transfer.context));
+            // Quietly: `resume_unwind` skips the panic hook, so a kill prints
+            // nothing. `entry`'s `catch_unwind` stops it.
+            panic::resume_unwind(Box::new(GreenletExit))
+        }
+        Kind::Returned | Kind::Panicked | Kind::Killed => {
+            // The sender is dead and never resumes: its registers are dropped
+            // with `transfer`, and its stack is released once we have copied
+            // what `msg` points at out of it.
+            let result = match msg.kind {
+                // SAFETY: as above; the slot is in the dead sender's frame,
+                // which stays mapped until `finish_dead`.
+                Kind::Returned => unsafe { take_value::<U>(msg) },
+                Kind::Panicked => {
+                    // SAFETY: `finish` sends `Panicked` with an
+                    // `Option<Box<dyn Any + Send>>` slot.
+                    let payload =
+                        unsafe { (*msg.value.cast::<Option<Box<dyn Any + Send>>>()).take() };
+                    Err(SwitchError::Panicked {
+                        greenlet: from.display_name(),
+                        payload: payload.unwrap_or_else(|| Box::new("(payload lost)")),
+                    })
+                }
+                _ => Err(SwitchError::Killed {
+                    greenlet: from.display_name(),
+                }),
+            };
+            finish_dead(from);
+            result
+        }
+    }
+}
+
+/// Move the value out of the sender's slot if its type is `U`.
+///
+/// # Safety
+/// `msg.value` must point at a live `Option<T>` where `TypeId::of::<T>()` is
+/// `msg.type_id`.
+unsafe fn take_value<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
+    if msg.type_id == TypeId::of::<U>() {
+        // SAFETY: the type ids are equal, so the slot is an `Option<U>`.
+        match unsafe { (*msg.value.cast::<Option<U>>()).take() } {
+            Some(value) => Ok(value),
+            None => unreachable_state("a value taken twice"),
+        }
+    } else {
+        // SAFETY: `discard` was made for the slot's real type.
+        unsafe { (msg.discard)(msg.value) };
+        Err(SwitchError::WrongType {
+            expected: type_name::<U>(),
+            found: msg.type_name,
+        })
+    }
+}
+
+/// Release a dead greenlet's stack and, if the thread was keeping it alive,
+/// let go of it.
+fn finish_dead(dead: &Inner) {
+    if let Some(stack) = dead.stack.borrow_mut().take() {
+        stack::give_back(stack);
+    }
+    if dead.orphaned.replace(false) {
+        let dead_ptr: *const Inner = dead;
+        let kept = THREAD
+            .try_with(|t| {
+                let mut orphans = t.orphans.borrow_mut();
+                let at = orphans
+                    .iter()
+                    .position(|g| Rc::as_ptr(g.inner()) == dead_ptr)?;
+                Some(orphans.swap_remove(at))
+            })
+            .ok()
+            .flatten();
+        // Dropped outside the borrow: this may free `dead`.
+        drop(kept);
+    }
+}
+
+/// The first frame on every greenlet's stack. It receives the first switch's
+/// value, runs the function under `catch_unwind` (a panic must never unwind
+/// into `jump_fcontext`'s assembly, which has no unwind tables), then hands
+/// the outcome to the parent. It never returns: there is nothing to return
+/// to. (`extern "C"` also makes any unwind that did escape abort the process
+/// rather than run off the stack.)
+extern "C" fn entry<A, R, F>(transfer: Transfer) -> !
+where
+    F: FnOnce(A) -> R + 'static,
+    A: 'static,
+    R: 'static,
+{
+    let me = current_raw();
+    // SAFETY: the starting `jump` set CURRENT to this greenlet and its
+    // `Message` is live in the starter's frame; the first message to a
+    // fresh greenlet is always a `Value` checked against `A`.
+    let arg = unsafe { receive::<A>(transfer) };
+    // SAFETY: the running greenlet is alive (see `current`).
+    let inner = unsafe { &*me };
+    let f = inner.start.take().and_then(|f| f.downcast::<F>().ok());
+    let outcome = match (arg, f) {
+        (Ok(arg), Some(f)) => panic::catch_unwind(AssertUnwindSafe(move || f(arg))),
+        _ => unreachable_state("a greenlet started without its argument or function"),
+    };
+    // SAFETY: `me` is running, and `finish` is the last thing on this stack.
+    unsafe { finish::<R>(me, outcome) }
+}
+
+/// Deliver a finished greenlet's outcome to the first live ancestor, and
+/// leave this stack for good.
+///
+/// # Safety
+/// `me` must be the running greenlet, called from its `entry`.
+unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) -> ! {
+    let mut returned: Option<R> = None;
+    let mut payload: Option<Box<dyn Any + Send>> = None;
+    let mut msg = match outcome {
+        Ok(value) => {
+            returned = Some(value);
+            Message::new::<R>(me, Kind::Returned, &mut returned)
+        }
+        Err(p) if p.is::<GreenletExit>() => Message::new::<()>(me, Kind::Killed, ptr::null_mut()),
+        Err(p) => {
+            payload = Some(p);
+            Message::new::<Box<dyn Any + Send>>(me, Kind::Panicked, &mut payload)
+        }
+    };
+    // SAFETY: `me` is alive (see `current`) until the receiver's `finish_dead`.
+    let inner = unsafe { &*me };
+    inner.state.set(State::Dead);
+    let target = live_ancestor(inner);
+    // SAFETY: `target` is a suspended ancestor, kept alive by the parent
+    // chain `me` holds; `msg` and the slots stay put because this frame never
+    // returns and the stack is released only after the receiver read them.
+    unsafe {
+        let context = match target.saved.take() {
+            Some(context) => context,
+            None => unreachable_state("a suspended ancestor without saved registers"),
+        };
+        target.state.set(State::Running);
+        CURRENT.with(|c| c.set(target));
+        context.resume(&mut msg as *mut Message as usize);
+    }
+    // Keep the slots alive (and visibly so) up to the jump.
+    drop((returned, payload));
+    unreachable_state("a dead greenlet was resumed")
+}
+
+/// The first ancestor that can take a finished greenlet's outcome:
+/// dead ones pass it on, fresh ones (never started) are skipped.
+fn live_ancestor(of: &Inner) -> &Inner {
+    let mut at: *const Inner = of;
+    loop {
+        // SAFETY: each greenlet holds a handle to its parent, so the chain
+        // from a live greenlet is alive.
+        let inner = unsafe { &*at };
+        let parent = match &*inner.parent.borrow() {
+            Some(parent) => Rc::as_ptr(parent.inner()),
+            None => unreachable_state("a parent chain that does not end at the main greenlet"),
+        };
+        // SAFETY: as above.
+        let candidate = unsafe { &*parent };
+        if candidate.state.get() == State::Suspended {
+            return candidate;
+        }
+        at = parent;
+    }
+}
+
+/// The last handle to `inner` is being dropped (and nothing else, not even a
+/// child's parent link, refers to it).
+pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
+    match inner.state.get() {
+        // `Inner::drop` recycles the stack; a fresh greenlet's closure is
+        // dropped with it.
+        State::Fresh | State::Dead => {}
+        // It dropped its own last handle while running. It cannot be
+        // unwound from inside itself, so the thread keeps it until it dies.
+        State::Running => {
+            inner.orphaned.set(true);
+            let _ = THREAD.try_with(|t| {
+                t.orphans
+                    .borrow_mut()
+                    .push(Greenlet::from_inner(inner.clone()))
+            });
+        }
+        State::Suspended => {
+            if inner.is_main() || CURRENT.try_with(Cell::get).map_or(true, |p| p.is_null()) {
+                // The thread is exiting: no greenlet can run any more, so
+                // its stack is leaked rather than unwound (`Inner::drop`).
+                return;
+            }
+            // Kill it, and have it come back here when it is dead rather
+            // than to its parent: the dropper is waiting in `drop`.
+            let old = inner.parent.replace(Some(Greenlet::from_inner(current())));
+            let _ = throw(inner);
+            drop(old);
+        }
+    }
+}
+
+#[cold]
+fn unreachable_state(what: &str) -> ! {
+    eprintln!("stage-greenlet: internal error: {what}; aborting");
+    std::process::abort()
+}

@@ -1,0 +1,491 @@
+//! Greenlet semantics, one test per rule of the acceptance list.
+
+use std::cell::RefCell;
+use std::panic;
+use std::rc::Rc;
+
+use stage_greenlet::{current, Greenlet, GreenletError, GreenletExit, SwitchError};
+
+/// Events in the order they happened, shared by the greenlets of one test.
+#[derive(Clone, Default)]
+struct Log(Rc<RefCell<Vec<String>>>);
+
+impl Log {
+    fn push(&self, event: impl Into<String>) {
+        self.0.borrow_mut().push(event.into());
+    }
+    fn events(&self) -> Vec<String> {
+        self.0.borrow().clone()
+    }
+}
+
+/// Logs when it is dropped: proves a frame was unwound.
+struct DropProbe(Log, &'static str);
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        self.0.push(format!("drop {}", self.1));
+    }
+}
+
+fn parent() -> Greenlet {
+    current().parent().expect("not main")
+}
+
+#[test]
+fn first_switch_value_is_the_argument_and_values_flow_both_ways() {
+    let g = Greenlet::new(|start: i64| {
+        let mut total = start;
+        loop {
+            let next: i64 = parent().switch(total).unwrap();
+            total += next;
+        }
+    })
+    .unwrap();
+    assert!(!g.is_started());
+    assert_eq!(g.switch::<i64, i64>(10).unwrap(), 10);
+    assert!(g.is_started() && !g.is_dead());
+    assert_eq!(g.switch::<i64, i64>(5).unwrap(), 15);
+    assert_eq!(g.switch::<i64, i64>(-20).unwrap(), -5);
+}
+
+#[test]
+fn return_value_goes_to_the_parent() {
+    let g = Greenlet::new(|name: String| format!("hello {name}")).unwrap();
+    let back: String = g.switch("egon".to_string()).unwrap();
+    assert_eq!(back, "hello egon");
+    assert!(g.is_dead());
+}
+
+#[test]
+fn return_value_goes_to_a_live_grandparent_when_the_parent_is_dead() {
+    let log = Log::default();
+    let l = log.clone();
+    // `middle` creates `leaf` (so is its parent), starts it, and returns:
+    // `leaf` is left suspended with a dead parent.
+    let middle = Greenlet::new(move |()| {
+        let l2 = l.clone();
+        let leaf = Greenlet::new(move |()| {
+            let v: u32 = parent().switch(()).unwrap(); // back to middle
+            l2.push(format!("leaf got {v}"));
+            v + 1
+        })
+        .unwrap();
+        let () = leaf.switch(()).unwrap();
+        l.push("middle returns");
+        leaf
+    })
+    .unwrap();
+    let leaf: Greenlet = middle.switch(()).unwrap();
+    assert!(middle.is_dead());
+    // leaf's parent (middle) is dead: its return value comes to main.
+    let result: u32 = leaf.switch(41u32).unwrap();
+    assert_eq!(result, 42);
+    assert_eq!(log.events(), ["middle returns", "leaf got 41"]);
+}
+
+#[test]
+fn parent_can_be_changed_but_never_into_a_cycle() {
+    let a = Greenlet::new(|()| ()).unwrap();
+    let b = Greenlet::builder().parent(&a).spawn(|()| ()).unwrap();
+    assert!(b.parent().unwrap() == a);
+    assert!(a.parent().unwrap().is_main());
+    match a.set_parent(&b) {
+        Err(err @ GreenletError::Cycle { .. }) => {
+            assert!(err.to_string().contains("ancestor"), "{err}")
+        }
+        other => panic!("expected a cycle error, got {other:?}"),
+    }
+    assert!(matches!(a.set_parent(&a), Err(GreenletError::Cycle { .. })));
+    assert!(matches!(
+        current().set_parent(&a),
+        Err(GreenletError::MainHasNoParent)
+    ));
+    // A legal change: b's return value now goes to main.
+    b.set_parent(&current()).unwrap();
+    assert!(b.parent().unwrap().is_main());
+    a.set_parent(&b).unwrap(); // no longer a cycle
+    assert!(a.parent().unwrap() == b);
+}
+
+#[test]
+fn switching_to_a_dead_greenlet_is_an_error() {
+    let g = Greenlet::builder().name("done").spawn(|()| 1u8).unwrap();
+    assert_eq!(g.switch::<(), u8>(()).unwrap(), 1);
+    match g.switch::<(), u8>(()) {
+        Err(SwitchError::Dead { greenlet }) => assert_eq!(greenlet, "done"),
+        other => panic!("expected Dead, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_refused_before_switching() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |n: u32| {
+        l.push(format!("started with {n}"));
+        n
+    })
+    .unwrap();
+    match g.switch::<&str, u32>("not a number") {
+        Err(SwitchError::WrongType { expected, found }) => {
+            assert_eq!(expected, "u32");
+            assert_eq!(found, "&str");
+        }
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+    assert!(!g.is_started(), "a refused switch must not start it");
+    assert_eq!(g.switch::<u32, u32>(7).unwrap(), 7);
+    assert_eq!(log.events(), ["started with 7"]);
+    // A return value the parent does not expect is dropped, with an error.
+    let h = Greenlet::new(|()| "text").unwrap();
+    assert!(matches!(
+        h.switch::<(), u64>(()),
+        Err(SwitchError::WrongType { .. })
+    ));
+    assert!(h.is_dead());
+}
+
+#[test]
+fn a_panic_reaches_the_parent_with_its_payload() {
+    let g = Greenlet::builder()
+        .name("boom")
+        .spawn(|()| -> u32 { panic!("kaboom {}", 42) })
+        .unwrap();
+    let err = g.switch::<(), u32>(()).unwrap_err();
+    assert_eq!(err.panic_message(), Some("kaboom 42"));
+    assert!(g.is_dead());
+    match err {
+        SwitchError::Panicked { greenlet, payload } => {
+            assert_eq!(greenlet, "boom");
+            let greenlet = greenlet.clone();
+            // The parent may re-raise it.
+            let reraised =
+                panic::catch_unwind(panic::AssertUnwindSafe(|| panic::resume_unwind(payload)));
+            let again = SwitchError::Panicked {
+                greenlet,
+                payload: reraised.unwrap_err(),
+            };
+            assert_eq!(again.panic_message(), Some("kaboom 42"));
+        }
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+    // The thread carries on switching normally.
+    let h = Greenlet::new(|x: u8| x * 2).unwrap();
+    assert_eq!(h.switch::<u8, u8>(21).unwrap(), 42);
+}
+
+#[test]
+fn throw_kills_at_the_pending_switch_and_control_returns_to_the_parent() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let _probe = DropProbe(l.clone(), "probe");
+        l.push("before switch");
+        let () = parent().switch(()).unwrap();
+        l.push("after switch (must not run)");
+    })
+    .unwrap();
+    let () = g.switch(()).unwrap();
+    g.throw().unwrap();
+    assert!(g.is_dead());
+    assert_eq!(log.events(), ["before switch", "drop probe"]);
+    // Killing again, or killing the dead, is harmless.
+    g.throw().unwrap();
+}
+
+#[test]
+fn throw_at_a_greenlet_that_never_ran_marks_it_dead_without_running_it() {
+    let log = Log::default();
+    let l = log.clone();
+    let probe = DropProbe(log.clone(), "captured");
+    let g = Greenlet::new(move |()| {
+        let _keep = &probe;
+        l.push("ran (must not)");
+    })
+    .unwrap();
+    g.throw().unwrap();
+    assert!(g.is_dead() && !g.is_started());
+    assert_eq!(log.events(), ["drop captured"]);
+    assert!(matches!(
+        g.switch::<(), ()>(()),
+        Err(SwitchError::Dead { .. })
+    ));
+}
+
+#[test]
+fn main_and_the_running_greenlet_cannot_be_killed() {
+    assert!(matches!(
+        current().throw(),
+        Err(SwitchError::CannotKill { .. })
+    ));
+    let g = Greenlet::new(|()| current().throw()).unwrap();
+    let inner: Result<(), SwitchError> = g.switch(()).unwrap();
+    assert!(matches!(inner, Err(SwitchError::CannotKill { .. })));
+}
+
+#[test]
+fn a_kill_can_be_observed_by_catch_unwind_as_greenlet_exit() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let caught = panic::catch_unwind(|| {
+            let () = parent().switch(()).unwrap();
+        });
+        let payload = caught.unwrap_err();
+        l.push(format!(
+            "saw GreenletExit: {}",
+            payload.is::<GreenletExit>()
+        ));
+        panic::resume_unwind(payload);
+    })
+    .unwrap();
+    let () = g.switch(()).unwrap();
+    g.throw().unwrap();
+    assert_eq!(log.events(), ["saw GreenletExit: true"]);
+    assert!(g.is_dead());
+}
+
+#[test]
+fn killed_child_reports_killed_to_a_parent_waiting_for_its_value() {
+    // The child is killed by a third greenlet; its parent (main) is the one
+    // waiting for its return value, so main's pending switch says Killed.
+    let child = Greenlet::builder()
+        .name("victim")
+        .spawn(|()| {
+            let () = parent().switch(()).unwrap();
+            7u8
+        })
+        .unwrap();
+    let () = child.switch(()).unwrap();
+    let c = child.clone();
+    let killer = Greenlet::new(move |()| {
+        c.set_parent(&c.parent().unwrap()).unwrap(); // parent stays main
+        c.throw()
+    })
+    .unwrap();
+    // killer kills child; child's death goes to main, the child's parent.
+    match killer.switch::<(), u8>(()) {
+        Err(SwitchError::Killed { greenlet }) => assert_eq!(greenlet, "victim"),
+        other => panic!("expected Killed, got {other:?}"),
+    }
+    assert!(child.is_dead());
+    drop(killer); // suspended in throw(): killed in turn
+}
+
+#[test]
+fn dropping_a_suspended_greenlet_unwinds_it_and_runs_its_locals_drop() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let _probe = DropProbe(l.clone(), "local");
+        let () = parent().switch(()).unwrap();
+        l.push("tail (must not run)");
+    })
+    .unwrap();
+    let () = g.switch(()).unwrap();
+    assert!(log.events().is_empty());
+    drop(g);
+    assert_eq!(log.events(), ["drop local"]);
+}
+
+#[test]
+fn dropping_the_last_handle_from_inside_another_greenlet_kills_it_and_comes_back() {
+    let log = Log::default();
+    let l = log.clone();
+    let victim = Greenlet::new(move |()| {
+        let _probe = DropProbe(l.clone(), "victim local");
+        let () = parent().switch(()).unwrap();
+    })
+    .unwrap();
+    let () = victim.switch(()).unwrap();
+    let l = log.clone();
+    let dropper = Greenlet::new(move |v: Greenlet| {
+        l.push("dropper drops");
+        drop(v);
+        l.push("dropper continues");
+        5u8
+    })
+    .unwrap();
+    assert_eq!(dropper.switch::<Greenlet, u8>(victim).unwrap(), 5);
+    assert_eq!(
+        log.events(),
+        ["dropper drops", "drop victim local", "dropper continues"]
+    );
+}
+
+#[test]
+fn a_greenlet_that_drops_its_own_last_handle_runs_to_completion() {
+    let log = Log::default();
+    let l = log.clone();
+    let slot: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let s = slot.clone();
+    let g = Greenlet::new(move |()| {
+        drop(s.borrow_mut().take()); // the only handle, dropped while running
+        l.push("still running");
+        3u8
+    })
+    .unwrap();
+    *slot.borrow_mut() = Some(g.clone());
+    let first = g.clone();
+    drop(g);
+    // `first` is moved into the switch call's receiver and dropped after.
+    assert_eq!(first.switch::<(), u8>(()).unwrap(), 3);
+    assert_eq!(log.events(), ["still running"]);
+}
+
+#[test]
+fn nested_greenlets_create_and_switch_to_children() {
+    let log = Log::default();
+    let l = log.clone();
+    let outer = Greenlet::builder()
+        .name("outer")
+        .spawn(move |n: u32| {
+            let mut sum = 0;
+            for i in 0..n {
+                let l = l.clone();
+                let child = Greenlet::new(move |x: u32| {
+                    l.push(format!("child {x} parent {}", parent().name()));
+                    let y: u32 = parent().switch(x * 10).unwrap();
+                    y + 1
+                })
+                .unwrap();
+                assert!(child.parent().unwrap() == current());
+                let a: u32 = child.switch(i).unwrap();
+                let b: u32 = child.switch(a).unwrap();
+                sum += b;
+            }
+            sum
+        })
+        .unwrap();
+    // children return i*10 + 1 for i in 0..3: 1 + 11 + 21
+    assert_eq!(outer.switch::<u32, u32>(3).unwrap(), 33);
+    assert_eq!(
+        log.events(),
+        [
+            "child 0 parent outer",
+            "child 1 parent outer",
+            "child 2 parent outer"
+        ]
+    );
+}
+
+#[test]
+fn symmetric_switching_between_siblings() {
+    // Two greenlets ping-pong directly, neither going through main.
+    let log = Log::default();
+    let ping_slot: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let l = log.clone();
+    let ps = ping_slot.clone();
+    let pong = Greenlet::new(move |mut n: u32| loop {
+        l.push(format!("pong {n}"));
+        let ping = ps.borrow().clone().unwrap();
+        n = ping.switch(n + 1).unwrap();
+    })
+    .unwrap();
+    let l = log.clone();
+    let pg = pong.clone();
+    let ping = Greenlet::new(move |mut n: u32| {
+        while n < 5 {
+            l.push(format!("ping {n}"));
+            n = pg.switch(n + 1).unwrap();
+        }
+        n
+    })
+    .unwrap();
+    *ping_slot.borrow_mut() = Some(ping.clone());
+    assert_eq!(ping.switch::<u32, u32>(0).unwrap(), 6);
+    assert_eq!(
+        log.events(),
+        ["ping 0", "pong 1", "ping 2", "pong 3", "ping 4", "pong 5"]
+    );
+    ping_slot.borrow_mut().take();
+}
+
+#[test]
+fn switching_to_yourself_hands_the_value_back() {
+    assert_eq!(current().switch::<u8, u8>(9).unwrap(), 9);
+    let g = Greenlet::new(|()| current().switch::<&str, &str>("me")).unwrap();
+    assert_eq!(
+        g.switch::<(), Result<&str, SwitchError>>(())
+            .unwrap()
+            .unwrap(),
+        "me"
+    );
+}
+
+#[test]
+fn ten_thousand_greenlets_alive_at_once() {
+    const N: u64 = 10_000;
+    let log = Log::default();
+    let mut all = Vec::with_capacity(N as usize);
+    for i in 0..N {
+        let l = log.clone();
+        let g = Greenlet::new(move |()| {
+            let _probe = DropProbe(l.clone(), "one");
+            let back: u64 = parent().switch(i).unwrap();
+            back * 2
+        })
+        .unwrap();
+        assert_eq!(g.switch::<(), u64>(()).unwrap(), i);
+        all.push(g);
+    }
+    // All 10,000 are suspended mid-function, each on its own stack.
+    assert!(all.iter().all(|g| g.is_started() && !g.is_dead()));
+    let total: u64 = all
+        .iter()
+        .take(100)
+        .map(|g| g.switch::<u64, u64>(1).unwrap())
+        .sum();
+    assert_eq!(total, 200);
+    drop(all); // kills the other 9,900
+    assert_eq!(log.events().len(), N as usize);
+}
+
+#[test]
+fn names_ids_and_identity() {
+    let a = Greenlet::builder().name("alpha").spawn(|()| ()).unwrap();
+    let b = Greenlet::new(|()| ()).unwrap();
+    assert_eq!(a.name(), "alpha");
+    assert_eq!(b.name(), format!("Greenlet-{}", b.id()));
+    assert_ne!(a.id(), b.id());
+    assert!(a.clone() == a && a != b && a.ptr_eq(&a.clone()));
+    assert!(current().is_main() && current().name() == "main" && current().id() == 0);
+    assert_eq!(a.stack_size(), stage_greenlet::DEFAULT_STACK_SIZE);
+    let small = Greenlet::builder()
+        .stack_size(20_000)
+        .spawn(|()| ())
+        .unwrap();
+    assert_eq!(small.stack_size(), 20_480);
+    assert!(matches!(
+        Greenlet::builder().stack_size(10).spawn(|()| ()),
+        Err(GreenletError::StackSize { .. })
+    ));
+}
+
+#[test]
+fn each_thread_has_its_own_main_greenlet() {
+    let here = current().id();
+    let there = std::thread::spawn(|| {
+        let g = Greenlet::new(|x: u8| x + 1).unwrap();
+        (current().is_main(), g.switch::<u8, u8>(1).unwrap())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(here, 0);
+    assert_eq!(there, (true, 2));
+}
+
+#[test]
+fn a_thread_may_exit_with_greenlets_still_suspended() {
+    std::thread::spawn(|| {
+        let g = Greenlet::new(|()| {
+            let () = parent().switch(()).unwrap();
+        })
+        .unwrap();
+        let () = g.switch(()).unwrap();
+        std::mem::forget(g.clone()); // keep a handle past the thread's end
+    })
+    .join()
+    .unwrap();
+}
