@@ -1,0 +1,107 @@
+//! The command line is public interface: `--quick --json` pipes clean JSON,
+//! `--help` lists the listings, bad input is one clear line and a failure.
+
+use std::process::{Command, Output};
+
+fn stage(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stage-serial"))
+        .args(args)
+        .output()
+        .expect("the stage-serial binary runs")
+}
+
+#[test]
+fn quick_json_prints_only_json_lines_with_the_documented_fields() {
+    let out = stage(&["--quick", "--json", "--runs", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut groups = Vec::new();
+    let mut headlines = 0;
+    for line in stdout.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        match value["record"].as_str() {
+            Some("row") => {
+                for field in [
+                    "stage",
+                    "group",
+                    "case",
+                    "baseline",
+                    "ops",
+                    "median_seconds",
+                    "ns_per_op",
+                    "ratio",
+                ] {
+                    assert!(value.get(field).is_some(), "{field} missing: {line}");
+                }
+                assert_eq!(value["stage"], "stage-serial");
+                groups.push(value["group"].as_str().unwrap().to_string());
+            }
+            Some("headline") => headlines += 1,
+            other => panic!("unexpected record {other:?}: {line}"),
+        }
+    }
+    for group in ["cpu", "producer-consumer", "sleeps", "tasks"] {
+        assert!(groups.iter().any(|g| g == group), "no {group} rows");
+    }
+    assert_eq!(headlines, 1);
+    // The narration still happened, on stderr.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("long nap: wakes up"));
+}
+
+#[test]
+fn help_lists_every_listing() {
+    let out = stage(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "cpu",
+        "producer-consumer",
+        "sleeps",
+        "tasks",
+        "--scale",
+        "--quick",
+        "--json",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+}
+
+#[test]
+fn a_single_listing_runs_alone_at_the_scale_given() {
+    let out = stage(&["sleeps", "--scale", "0.001", "--runs", "1"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("at scale 0.001"));
+    assert!(stdout.contains("short nap: wakes up"));
+    assert!(!stdout.contains("CPU work"));
+}
+
+#[test]
+fn a_bad_scale_is_one_clear_line_and_a_failure() {
+    for bad in [
+        &["--scale", "0"][..],
+        &["--scale", "soon"],
+        &["--scale", "11"],
+    ] {
+        let out = stage(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("greater than 0"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn an_unknown_option_is_one_clear_line_and_a_failure() {
+    let out = stage(&["--fast"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--fast"));
+}
