@@ -1,0 +1,101 @@
+//! The command line is public interface: `--quick --json` pipes clean JSON,
+//! `--help` lists the listings, bad input is one clear line and a failure.
+
+use std::process::{Command, Output};
+
+fn stage(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stage-generator"))
+        .args(args)
+        .output()
+        .expect("the stage-generator binary runs")
+}
+
+#[test]
+fn quick_json_prints_only_json_lines_with_the_documented_fields() {
+    let out = stage(&["--quick", "--json", "--runs", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut cases = Vec::new();
+    let mut claims = Vec::new();
+    for line in stdout.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        match value["record"].as_str() {
+            Some("row") => {
+                for field in [
+                    "stage",
+                    "group",
+                    "case",
+                    "baseline",
+                    "ops",
+                    "median_seconds",
+                    "ns_per_op",
+                    "ratio",
+                ] {
+                    assert!(value.get(field).is_some(), "{field} missing: {line}");
+                }
+                assert_eq!(value["stage"], "stage-generator");
+                if value["source"] == "measured" {
+                    cases.push(value["case"].as_str().unwrap().to_string());
+                }
+            }
+            Some("headline") => claims.push(value["claim"].as_str().unwrap().to_string()),
+            other => panic!("unexpected record {other:?}: {line}"),
+        }
+    }
+    for case in [
+        stage_generator::INTERLEAVED_CASE,
+        stage_generator::SEND_CASE,
+        stage_generator::ITERATOR_CASE,
+        stage_generator::ROUND_TRIP_CASE,
+    ] {
+        assert!(cases.iter().any(|c| c == case), "no row for {case}");
+    }
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    // The listings were narrated, on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("body: * aaa"), "{stderr}");
+}
+
+#[test]
+fn help_lists_every_listing() {
+    let out = stage(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for word in [
+        "frozen",
+        "send",
+        "producer-consumer",
+        "cpu",
+        "switch-cost",
+        "--quick",
+        "--json",
+    ] {
+        assert!(help.contains(word), "--help lacks {word}");
+    }
+}
+
+#[test]
+fn a_single_listing_runs_alone() {
+    let out = stage(&["send"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("send(\"aaa\") -> 2"), "{stdout}");
+    assert!(!stdout.contains("func1"));
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_a_failure() {
+    for bad in [&["--fast"][..], &["--runs", "0"], &["jump"]] {
+        let out = stage(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("stage-generator: error:"), "{stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
