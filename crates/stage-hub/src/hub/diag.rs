@@ -1,0 +1,168 @@
+//! Diagnostics: the warnings gevent users wish they had, and where they go.
+//!
+//! Two things are reported, once each, through a per-thread hook (stderr by
+//! default; tests and the lesson install their own):
+//!
+//! - a greenlet held the hub longer than the blocking threshold (it called
+//!   something blocking, like `std::thread::sleep`, instead of the hub's
+//!   cooperative version);
+//! - a greenlet failed and nobody will ever look at its result.
+//!
+//! A panic inside a spawned greenlet is not printed by Rust's panic hook:
+//! its message (and where it was raised) becomes the greenlet's result, and
+//! is printed only if nobody joins it. That is what makes "printed once"
+//! possible.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+use std::sync::Once;
+use std::time::Duration;
+
+use harness::report::human_seconds;
+
+use super::HubError;
+
+/// The default blocking threshold: a greenlet that keeps the hub from running
+/// for longer than this is named in a warning.
+pub const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// Something the hub noticed and thinks a person should know.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Diagnostic {
+    /// `name` ran for `held` without letting the hub run (threshold `threshold`).
+    Blocked {
+        /// The greenlet that held the hub.
+        name: String,
+        /// How long it held it.
+        held: Duration,
+        /// The threshold it crossed.
+        threshold: Duration,
+    },
+    /// `name` failed and its handle was dropped without anyone looking at
+    /// the error.
+    Unjoined {
+        /// The greenlet that failed.
+        name: String,
+        /// How it failed.
+        error: HubError,
+    },
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Diagnostic::Blocked {
+                name,
+                held,
+                threshold,
+            } => write!(
+                f,
+                "greenlet `{name}` kept the hub from running for {} (threshold {}): it called \
+                 something blocking; use the hub's version (stage_hub::sleep, net, \
+                 spawn_blocking) so others can run meanwhile",
+                human_seconds(held.as_secs_f64()),
+                human_seconds(threshold.as_secs_f64())
+            ),
+            Diagnostic::Unjoined { name, error } => match error {
+                HubError::Panicked { message, .. } => write!(
+                    f,
+                    "greenlet `{name}` panicked and nobody joined it: {message}"
+                ),
+                other => write!(f, "greenlet `{name}` failed and nobody joined it: {other}"),
+            },
+        }
+    }
+}
+
+type Hook = Rc<dyn Fn(&Diagnostic)>;
+
+thread_local! {
+    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+    static THRESHOLD: Cell<Option<Duration>> = const { Cell::new(Some(DEFAULT_BLOCKING_THRESHOLD)) };
+    /// Whether a spawned greenlet is running (so its panics are kept, not printed).
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Send this thread's diagnostics to `hook` instead of stderr. The hook runs
+/// on the hub's stack: it must not wait (no `sleep`, no `join`).
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let sink = seen.clone();
+/// stage_hub::set_diagnostic_hook(move |d| sink.borrow_mut().push(d.to_string()));
+/// stage_hub::set_blocking_threshold(Some(std::time::Duration::from_millis(5)));
+/// stage_hub::spawn(|| std::thread::sleep(std::time::Duration::from_millis(20)))
+///     .join()
+///     .unwrap();
+/// assert!(seen.borrow()[0].contains("Greenlet-1"));
+/// ```
+pub fn set_diagnostic_hook(hook: impl Fn(&Diagnostic) + 'static) {
+    HOOK.with(|h| *h.borrow_mut() = Some(Rc::new(hook)));
+}
+
+/// Send this thread's diagnostics to stderr again (the default).
+pub fn reset_diagnostic_hook() {
+    HOOK.with(|h| *h.borrow_mut() = None);
+}
+
+/// Warn when a greenlet holds the hub longer than `threshold`; `None` turns
+/// the blocking detector off. Per thread; the default is
+/// [`DEFAULT_BLOCKING_THRESHOLD`].
+pub fn set_blocking_threshold(threshold: Option<Duration>) {
+    THRESHOLD.with(|t| t.set(threshold));
+}
+
+/// The blocking detector's current threshold on this thread.
+pub fn blocking_threshold() -> Option<Duration> {
+    THRESHOLD.with(Cell::get)
+}
+
+/// Hand `diagnostic` to the hook, or print it on stderr.
+pub(crate) fn report(diagnostic: &Diagnostic) {
+    let hook = HOOK.try_with(|h| h.borrow().clone()).ok().flatten();
+    match hook {
+        Some(hook) => hook(diagnostic),
+        None => eprintln!("stage-hub: {diagnostic}"),
+    }
+}
+
+/// Mark whether a spawned greenlet is running on this thread.
+pub(crate) fn set_in_task(running: bool) {
+    let _ = IN_TASK.try_with(|c| c.set(running));
+}
+
+/// The message and place of the last panic kept from a spawned greenlet.
+pub(crate) fn take_panic_message() -> Option<String> {
+    LAST_PANIC.try_with(|p| p.borrow_mut().take()).ok().flatten()
+}
+
+/// Install (once per process) a panic hook that keeps panics raised inside
+/// spawned greenlets instead of printing them, and passes every other panic
+/// to the hook that was there before.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_task = IN_TASK.try_with(Cell::get).unwrap_or(false);
+            if !in_task {
+                return previous(info);
+            }
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic with a non-string payload".to_string());
+            let text = match info.location() {
+                Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
+                None => message,
+            };
+            let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(text));
+        }));
+    });
+}

@@ -1,0 +1,123 @@
+//! What can go wrong when a greenlet waits, said so the caller knows what to do.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::report::human_seconds;
+
+/// Why a wait, a join or a spawn did not give what was asked for.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum HubError {
+    /// Nothing can ever wake the caller: no greenlet is ready, no timer is
+    /// set, no socket is watched and no blocking job is running. The report
+    /// names every waiting greenlet and what it waits on.
+    Deadlock(Arc<Deadlock>),
+    /// The greenlet (or the `spawn_blocking` job) panicked; its panic is its
+    /// result.
+    Panicked {
+        /// Who panicked.
+        name: String,
+        /// The panic message, with where it was raised when known.
+        message: String,
+    },
+    /// The greenlet was killed before it returned a value.
+    Killed {
+        /// The greenlet that was killed.
+        name: String,
+    },
+    /// A time limit ran out (`join_timeout`, `joinall`'s timeout, or
+    /// [`with_timeout`](crate::with_timeout)).
+    TimedOut {
+        /// The limit that was set.
+        limit: Duration,
+        /// How long the caller actually waited.
+        elapsed: Duration,
+    },
+    /// A greenlet (or the hub itself) could not be created; the message is
+    /// the greenlet crate's, and says what to do (for instance how to raise
+    /// `vm.max_map_count`).
+    Spawn(String),
+}
+
+impl HubError {
+    /// Whether this is the "nothing can wake you" error.
+    pub fn is_deadlock(&self) -> bool {
+        matches!(self, HubError::Deadlock(_))
+    }
+
+    /// Whether a time limit ran out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, HubError::TimedOut { .. })
+    }
+}
+
+impl fmt::Display for HubError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HubError::Deadlock(report) => report.fmt(f),
+            HubError::Panicked { name, message } => {
+                write!(f, "greenlet `{name}` panicked: {message}")
+            }
+            HubError::Killed { name } => {
+                write!(f, "greenlet `{name}` was killed before it returned a value")
+            }
+            HubError::TimedOut { limit, elapsed } => write!(
+                f,
+                "timed out: the limit was {}, {} had passed",
+                human_seconds(limit.as_secs_f64()),
+                human_seconds(elapsed.as_secs_f64())
+            ),
+            HubError::Spawn(why) => write!(f, "cannot start a greenlet: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for HubError {}
+
+/// Every greenlet that was waiting when the hub found that none could ever
+/// be woken, and what each waited on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deadlock {
+    /// `(greenlet name, what it waits on)`, in the order the greenlets were
+    /// created.
+    pub blocked: Vec<(String, String)>,
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "deadlock: this wait can never end (nothing is ready, no timer is set, no socket \
+             is watched, no blocking job runs). Waiting:"
+        )?;
+        for (name, on) in &self.blocked {
+            write!(f, " `{name}` on {on};")?;
+        }
+        write!(
+            f,
+            " make sure something sets, releases, puts or finishes what they wait for, \
+             or give the wait a timeout"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadlock_message_names_everyone_and_says_what_to_do() {
+        let report = Deadlock {
+            blocked: vec![
+                ("main".into(), "join(Greenlet-1)".into()),
+                ("Greenlet-1".into(), "Event #1".into()),
+            ],
+        };
+        let text = HubError::Deadlock(Arc::new(report)).to_string();
+        assert!(text.contains("`main` on join(Greenlet-1)"), "{text}");
+        assert!(text.contains("`Greenlet-1` on Event #1"), "{text}");
+        assert!(text.contains("timeout"), "{text}");
+    }
+}

@@ -1,0 +1,169 @@
+//! Waiting for a socket: the one primitive cooperative IO is built on.
+//!
+//! mio is edge-triggered: the kernel reports "readable" once when data
+//! arrives, not again while it sits unread. So a [`Registration`] remembers
+//! readiness that arrived while nobody waited, and a greenlet that was woken
+//! must read (or write) until the call returns `WouldBlock` before waiting
+//! again. Wake-ups may be spurious (two greenlets waiting on one socket, a
+//! readiness that a previous read already consumed): callers simply try the
+//! call again.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use stage_hub::io::Registration;
+//!
+//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+//! let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;
+//! let (server, _) = listener.accept()?;
+//! server.set_nonblocking(true)?;
+//! let mut server = mio::net::TcpStream::from_std(server);
+//! let reg = Registration::new(&mut server, mio::Interest::READABLE)?;
+//! client.write_all(b"ping")?;
+//! let mut buf = [0u8; 16];
+//! let n = loop {
+//!     match server.read(&mut buf) {
+//!         Ok(n) => break n,
+//!         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+//!             reg.wait(mio::Interest::READABLE, None)?; // other greenlets run meanwhile
+//!         }
+//!         Err(e) => return Err(e),
+//!     }
+//! };
+//! assert_eq!(&buf[..n], b"ping");
+//! reg.deregister(&mut server)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::rc::Rc;
+use std::time::Instant;
+
+use mio::{Interest, Token};
+
+use super::{Hub, State, Ticket, WaitOn, Wake};
+
+/// What the hub knows about one registered source.
+pub(crate) struct IoSlot {
+    readable: Cell<bool>,
+    writable: Cell<bool>,
+    waiters: RefCell<Vec<(Ticket, Interest)>>,
+}
+
+impl IoSlot {
+    /// The poller reported readiness: remember it and wake whoever waits for it.
+    pub(crate) fn ready(&self, readable: bool, writable: bool, st: &mut State) {
+        if readable {
+            self.readable.set(true);
+        }
+        if writable {
+            self.writable.set(true);
+        }
+        self.waiters.borrow_mut().retain(|(ticket, interest)| {
+            let hit = (readable && interest.is_readable()) || (writable && interest.is_writable());
+            if hit {
+                st.unpark(*ticket, Wake::Ready);
+            }
+            !hit
+        });
+    }
+
+    /// Take remembered readiness matching `interest`, if any.
+    fn take(&self, interest: Interest) -> bool {
+        let mut hit = false;
+        if interest.is_readable() && self.readable.replace(false) {
+            hit = true;
+        }
+        if interest.is_writable() && self.writable.replace(false) {
+            hit = true;
+        }
+        hit
+    }
+}
+
+/// A source registered with this thread's hub. `!Send`: it belongs to the
+/// hub of the thread that made it.
+pub struct Registration {
+    hub: Rc<Hub>,
+    token: usize,
+    slot: Rc<IoSlot>,
+}
+
+impl Registration {
+    /// Register `source` for `interest` with this thread's hub (created if
+    /// needed).
+    pub fn new<S: mio::event::Source + ?Sized>(source: &mut S, interest: Interest) -> io::Result<Registration> {
+        let hub = Hub::get().map_err(io::Error::other)?;
+        let token = {
+            let mut st = hub.state.borrow_mut();
+            st.next_token += 1;
+            st.next_token
+        };
+        hub.registry.register(source, Token(token), interest)?;
+        let slot = Rc::new(IoSlot {
+            readable: Cell::new(false),
+            writable: Cell::new(false),
+            waiters: RefCell::new(Vec::new()),
+        });
+        hub.state.borrow_mut().io.insert(token, slot.clone());
+        Ok(Registration { hub, token, slot })
+    }
+
+    /// Park the current greenlet until `interest` readiness arrives (at once
+    /// if it arrived while nobody waited), or until `deadline`: then an error
+    /// of kind [`io::ErrorKind::TimedOut`]. A kill or an expired
+    /// `with_timeout` interrupts it like any other wait. The wake-up may be
+    /// spurious: retry the call, and wait again on `WouldBlock`.
+    pub fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        if self.slot.take(interest) {
+            return Ok(());
+        }
+        // Counted so the hub knows someone outside could still wake a greenlet.
+        struct Waiting<'a>(&'a Hub);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.state.borrow_mut().io_waiters -= 1;
+            }
+        }
+        self.hub.state.borrow_mut().io_waiters += 1;
+        let waiting = Waiting(&self.hub);
+        let mine = Cell::new(None);
+        let wake = self.hub.park(WaitOn::Io(self.token), deadline, |ticket| {
+            mine.set(Some(ticket));
+            self.slot.waiters.borrow_mut().push((ticket, interest));
+        });
+        drop(waiting);
+        // A timed-out wait leaves its entry behind: drop it.
+        self.slot.waiters.borrow_mut().retain(|(t, _)| Some(*t) != mine.get());
+        match wake {
+            Ok(Wake::TimedOut) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the socket was not ready before the deadline",
+            )),
+            Ok(_) => {
+                self.slot.take(interest);
+                Ok(())
+            }
+            Err(e) => Err(io::Error::other(e)),
+        }
+    }
+
+    /// Stop watching `source` (before closing it, or to hand it back).
+    pub fn deregister<S: mio::event::Source + ?Sized>(self, source: &mut S) -> io::Result<()> {
+        self.hub.registry.deregister(source)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.state.borrow_mut().io.remove(&self.token);
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("token", &self.token)
+            .finish_non_exhaustive()
+    }
+}
