@@ -40,9 +40,17 @@
 //!   (`hub/error.rs`), and [`hub::io`], the socket-readiness wait.
 //! - [`sync`]: [`Event`], [`Queue`], [`Semaphore`], [`Pool`].
 //! - [`lesson`]: the notes' listings, the measured cases and the lesson's order.
+//! - [`net`]: cooperative sockets, `std::net`'s shapes whose blocking calls wait in the hub.
+//! - [`echo`]: the upper-case echo server (hub, threads, tokio), its load generator and benchmark.
+//! - [`crawl`]: the concurrent crawler, its HTTP/1.1 client and an offline site to crawl.
+//! - [`lesson_net`]: the network listings, their sub-commands and their place in the lesson.
 
+pub mod crawl;
+pub mod echo;
 pub mod hub;
 pub mod lesson;
+pub mod lesson_net;
+pub mod net;
 pub mod sync;
 
 pub use hub::{

@@ -39,11 +39,15 @@ enum Command {
     Costs,
     /// 30,000 greenlets asleep at once: spawn and wake times, resident memory.
     Many,
+    /// The network listings (part 2): echo server, load, clients, crawler, bench.
+    #[command(flatten)]
+    Net(stage_hub::lesson_net::NetCommand),
 }
 
 impl Command {
     fn listing(&self) -> Listing {
         match self {
+            Command::Net(_) => unreachable!("network sub-commands run by themselves"),
             Command::Sleepers => Listing::Sleepers,
             Command::EatPlay => Listing::EatPlay,
             Command::Blocking => Listing::Blocking,
@@ -58,6 +62,15 @@ impl Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let settings = Settings::from_common(&cli.common, cli.scale);
+    if let Some(Command::Net(command)) = cli.command {
+        return match command.run(&cli.common) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stage-hub: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let listings = match &cli.command {
         None => Listing::ALL.to_vec(),
         Some(command) => vec![command.listing()],

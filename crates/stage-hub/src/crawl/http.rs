@@ -1,0 +1,498 @@
+//! Just enough HTTP/1.1 for the crawler: parse a plain `http://` URL, send a
+//! `GET`, read the answer with `httparse` (never by hand), honour
+//! `Content-Length`, chunked bodies, or read-to-close.
+//!
+//! Generic over `Read + Write`, like the echo handler: the crawler runs it
+//! over our cooperative stream, the tests over anything.
+
+use std::fmt;
+use std::io::{self, ErrorKind, Read, Write};
+
+/// The largest response head we accept before calling the answer malformed.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The largest body we keep reading (the crawler only counts bytes).
+pub const MAX_BODY: u64 = 256 * 1024 * 1024;
+
+/// A plain `http://host[:port]/path` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Url {
+    /// Host name or address, without brackets.
+    pub host: String,
+    /// Port (80 when the URL names none).
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Url {
+    /// Parse a URL the crawler can fetch.
+    ///
+    /// ```
+    /// use stage_hub::crawl::http::Url;
+    /// let url = Url::parse("http://127.0.0.1:8000/a?b=1").unwrap();
+    /// assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("127.0.0.1", 8000, "/a?b=1"));
+    /// assert!(Url::parse("https://example.com/").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Url, FetchError> {
+        let bad = |why: &str| FetchError::BadUrl(format!("`{text}`: {why}"));
+        let rest = match text.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+            Some((scheme, _)) => {
+                return Err(bad(&format!(
+                    "the scheme is `{scheme}`, but only plain http:// is supported (no TLS here)"
+                )))
+            }
+            None => return Err(bad("it should start with http://")),
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
+            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+            None => (rest, "/".to_string()),
+        };
+        let path = path.split('#').next().unwrap_or("/").to_string();
+        if authority.contains('@') {
+            return Err(bad("user names in URLs are not supported"));
+        }
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed `[` in the host"))?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let port = match port {
+            Some(p) => p
+                .parse()
+                .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+            None => 80,
+        };
+        if port == 0 {
+            return Err(bad("port 0 cannot be connected to"));
+        }
+        Ok(Url {
+            host: host.to_string(),
+            port,
+            path,
+        })
+    }
+
+    /// `host:port` as a `Host` header wants it.
+    pub fn authority(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+impl fmt::Display for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "http://{}{}", self.authority(), self.path)
+    }
+}
+
+/// Why one URL could not be fetched. The crawler prints it and carries on.
+#[derive(Debug)]
+pub enum FetchError {
+    /// The URL is not one we can fetch.
+    BadUrl(String),
+    /// The host name did not resolve.
+    Resolve(io::Error),
+    /// Nobody accepted the connection (refused, unreachable).
+    Connect(io::Error),
+    /// The connect or a read took longer than its timeout.
+    TimedOut(&'static str),
+    /// The connection broke (reset, closed mid-answer).
+    Io(io::Error),
+    /// The answer was not HTTP we understand.
+    Malformed(String),
+}
+
+impl fmt::Display for FetchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FetchError::BadUrl(why) => write!(f, "bad URL {why}"),
+            FetchError::Resolve(e) => write!(f, "cannot resolve the host: {e}"),
+            FetchError::Connect(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                write!(f, "connection refused (nothing listens there)")
+            }
+            FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
+            FetchError::TimedOut(phase) => write!(f, "timed out while {phase}"),
+            FetchError::Io(e) if e.kind() == ErrorKind::ConnectionReset => {
+                write!(f, "connection reset by the server")
+            }
+            FetchError::Io(e) => write!(f, "connection broke: {e}"),
+            FetchError::Malformed(why) => write!(f, "malformed answer: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for FetchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FetchError::Resolve(e) | FetchError::Connect(e) | FetchError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl FetchError {
+    /// Classify an IO error met while `phase` (reading, writing).
+    pub fn from_io(e: io::Error, phase: &'static str) -> FetchError {
+        match e.kind() {
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => FetchError::TimedOut(phase),
+            _ => FetchError::Io(e),
+        }
+    }
+
+    /// A short word for tables and tests: `refused`, `timeout`, `reset`, …
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FetchError::BadUrl(_) => "bad-url",
+            FetchError::Resolve(_) => "resolve",
+            FetchError::Connect(e) if e.kind() == ErrorKind::ConnectionRefused => "refused",
+            FetchError::Connect(_) => "connect",
+            FetchError::TimedOut(_) => "timeout",
+            FetchError::Io(e) if e.kind() == ErrorKind::ConnectionReset => "reset",
+            FetchError::Io(_) => "io",
+            FetchError::Malformed(_) => "malformed",
+        }
+    }
+}
+
+/// What came back: the status and how big the body was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// The status code, 200 for OK.
+    pub status: u16,
+    /// The reason phrase the server sent.
+    pub reason: String,
+    /// Body bytes received (after de-chunking).
+    pub body_bytes: u64,
+}
+
+/// The request we send: `GET`, HTTP/1.1, one request per connection.
+pub fn request(url: &Url) -> String {
+    format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: stage-hub-crawl/0.1\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        url.path,
+        url.authority()
+    )
+}
+
+// ANCHOR: exchange
+/// Send the `GET` for `url` over `stream` and read the whole answer.
+pub fn exchange<S: Read + Write + ?Sized>(
+    stream: &mut S,
+    url: &Url,
+) -> Result<Response, FetchError> {
+    stream
+        .write_all(request(url).as_bytes())
+        .map_err(|e| FetchError::from_io(e, "sending the request"))?;
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 8192];
+    loop {
+        let n = read_some(stream, &mut chunk, "waiting for the response head")?;
+        if n == 0 {
+            return Err(if buf.is_empty() {
+                FetchError::Malformed("the server closed the connection without answering".into())
+            } else {
+                FetchError::Malformed(
+                    "the connection closed in the middle of the response head".into(),
+                )
+            });
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut head = httparse::Response::new(&mut headers);
+        match head.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let status = head.code.unwrap_or(0);
+                let reason = head.reason.unwrap_or("").to_string();
+                let framing = Framing::of(head.headers, status)?;
+                let rest = buf[len..].to_vec();
+                let body_bytes = read_body(stream, framing, rest)?;
+                return Ok(Response {
+                    status,
+                    reason,
+                    body_bytes,
+                });
+            }
+            Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                return Err(FetchError::Malformed(format!(
+                    "the response head is over {MAX_HEAD} bytes"
+                )))
+            }
+            Ok(httparse::Status::Partial) => continue,
+            Err(e) => {
+                return Err(FetchError::Malformed(format!(
+                    "not an HTTP/1.x response ({e})"
+                )))
+            }
+        }
+    }
+}
+// ANCHOR_END: exchange
+
+fn read_some<S: Read + ?Sized>(
+    stream: &mut S,
+    buf: &mut [u8],
+    phase: &'static str,
+) -> Result<usize, FetchError> {
+    loop {
+        match stream.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FetchError::from_io(e, phase)),
+        }
+    }
+}
+
+/// How the body's end is marked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+impl Framing {
+    fn of(headers: &[httparse::Header<'_>], status: u16) -> Result<Framing, FetchError> {
+        if status == 204 || status == 304 || (100..200).contains(&status) {
+            return Ok(Framing::Length(0));
+        }
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
+        };
+        if let Some(te) = value("transfer-encoding") {
+            if te.split(',').any(|t| t.trim() == "chunked") {
+                return Ok(Framing::Chunked);
+            }
+        }
+        match value("content-length") {
+            Some(len) => len.parse().map(Framing::Length).map_err(|_| {
+                FetchError::Malformed(format!("Content-Length `{len}` is not a number"))
+            }),
+            None => Ok(Framing::UntilClose),
+        }
+    }
+}
+
+fn read_body<S: Read + ?Sized>(
+    stream: &mut S,
+    framing: Framing,
+    mut buf: Vec<u8>,
+) -> Result<u64, FetchError> {
+    let mut chunk = [0u8; 16 * 1024];
+    match framing {
+        Framing::Length(len) => {
+            let mut got = buf.len() as u64;
+            while got < len {
+                let n = read_some(stream, &mut chunk, "reading the body")?;
+                if n == 0 {
+                    return Err(FetchError::Malformed(format!(
+                        "the body stopped after {got} of {len} bytes"
+                    )));
+                }
+                got += n as u64;
+            }
+            Ok(len)
+        }
+        Framing::UntilClose => {
+            let mut got = buf.len() as u64;
+            loop {
+                let n = read_some(stream, &mut chunk, "reading the body")?;
+                if n == 0 {
+                    return Ok(got);
+                }
+                got += n as u64;
+                if got > MAX_BODY {
+                    return Err(FetchError::Malformed(format!(
+                        "the body is over {MAX_BODY} bytes"
+                    )));
+                }
+            }
+        }
+        Framing::Chunked => {
+            let mut total = 0u64;
+            loop {
+                // Parse a chunk-size line from what we have, reading more as needed.
+                let (used, size) = loop {
+                    match httparse::parse_chunk_size(&buf) {
+                        Ok(httparse::Status::Complete((used, size))) => break (used, size),
+                        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+                            return Err(FetchError::Malformed(
+                                "a chunk-size line is too long".into(),
+                            ))
+                        }
+                        Ok(httparse::Status::Partial) => {}
+                        Err(_) => {
+                            return Err(FetchError::Malformed("a bad chunk-size line".into()))
+                        }
+                    }
+                    let n = read_some(stream, &mut chunk, "reading a chunk")?;
+                    if n == 0 {
+                        return Err(FetchError::Malformed(
+                            "the connection closed mid-chunk".into(),
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                };
+                buf.drain(..used);
+                if size == 0 {
+                    return Ok(total); // trailers, if any, are not needed
+                }
+                // The chunk's data and its closing CRLF.
+                let need = size + 2;
+                while (buf.len() as u64) < need {
+                    let n = read_some(stream, &mut chunk, "reading a chunk")?;
+                    if n == 0 {
+                        return Err(FetchError::Malformed(
+                            "the connection closed mid-chunk".into(),
+                        ));
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                if &buf[size as usize..need as usize] != b"\r\n" {
+                    return Err(FetchError::Malformed(
+                        "a chunk does not end with CRLF".into(),
+                    ));
+                }
+                buf.drain(..need as usize);
+                total += size;
+                if total > MAX_BODY {
+                    return Err(FetchError::Malformed(format!(
+                        "the body is over {MAX_BODY} bytes"
+                    )));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A canned server: reads go from `answer`, writes are kept.
+    struct Canned {
+        answer: io::Cursor<Vec<u8>>,
+        sent: Vec<u8>,
+    }
+
+    impl Canned {
+        fn new(answer: &[u8]) -> Self {
+            Canned {
+                answer: io::Cursor::new(answer.to_vec()),
+                sent: Vec::new(),
+            }
+        }
+    }
+
+    impl Read for Canned {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            // Two bytes at a time, to exercise every partial path.
+            let n = buf.len().min(2);
+            self.answer.read(&mut buf[..n])
+        }
+    }
+
+    impl Write for Canned {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.sent.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn url() -> Url {
+        Url::parse("http://localhost:8080/x").unwrap()
+    }
+
+    #[test]
+    fn urls() {
+        assert_eq!(Url::parse("http://h").unwrap().path, "/");
+        assert_eq!(Url::parse("http://h?q").unwrap().path, "/?q");
+        assert_eq!(Url::parse("http://[::1]:81/p").unwrap().host, "::1");
+        assert_eq!(
+            Url::parse("HTTP://h:81/p#frag").unwrap().to_string(),
+            "http://h:81/p"
+        );
+        for bad in [
+            "ftp://h/",
+            "h/",
+            "http://:80/",
+            "http://h:99999/",
+            "http://h:0/",
+        ] {
+            assert!(
+                matches!(Url::parse(bad), Err(FetchError::BadUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_length_body() {
+        let mut s = Canned::new(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        let r = exchange(&mut s, &url()).unwrap();
+        assert_eq!((r.status, r.body_bytes), (200, 5));
+        assert!(s
+            .sent
+            .starts_with(b"GET /x HTTP/1.1\r\nHost: localhost:8080\r\n"));
+    }
+
+    #[test]
+    fn chunked_body() {
+        let mut s = Canned::new(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n");
+        let r = exchange(&mut s, &url()).unwrap();
+        assert_eq!(
+            (r.status, r.reason.as_str(), r.body_bytes),
+            (404, "Not Found", 13)
+        );
+    }
+
+    #[test]
+    fn body_until_close() {
+        let mut s = Canned::new(b"HTTP/1.0 200 OK\r\n\r\nabcdefg");
+        assert_eq!(exchange(&mut s, &url()).unwrap().body_bytes, 7);
+    }
+
+    #[test]
+    fn garbage_and_truncation_are_malformed() {
+        for answer in [
+            &b"SSH-2.0-OpenSSH_9.6\r\n\r\n"[..],
+            b"",
+            b"HTTP/1.1 200 OK\r\nContent-Le",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n",
+        ] {
+            let err = exchange(&mut Canned::new(answer), &url()).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                "malformed",
+                "{err} for {:?}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+    }
+}

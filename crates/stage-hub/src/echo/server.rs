@@ -1,0 +1,294 @@
+//! The hub echo server: one greenlet accepts, one greenlet per connection
+//! serves, all on one thread.
+//!
+//! The counters are plain `Cell`s: every greenlet runs on the hub's thread
+//! and only one runs at a time, switching only where it waits, so no two can
+//! be in the middle of an update together. No locks, no atomics.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::{SocketAddr, TcpStream as StdStream, ToSocketAddrs};
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::protocol::{is_disconnect, serve_upper};
+use super::stats::ServerSummary;
+use super::threads::Backoff;
+use crate::hub;
+use crate::net::{TcpListener, TcpStream};
+
+/// What a connection greenlet runs: the lesson's [`serve_upper`] unless a
+/// test wants another (one that panics, say).
+pub type Handler = fn(&mut TcpStream, &mut u64) -> io::Result<()>;
+
+/// The server's counters and log, shared by its greenlets without locks.
+#[derive(Debug, Default)]
+pub struct Counters {
+    connections: Cell<u64>,
+    bytes: Cell<u64>,
+    errors: Cell<u64>,
+    panics: Cell<u64>,
+    accept_failures: Cell<u64>,
+    log: RefCell<Vec<String>>,
+    quiet: Cell<bool>,
+}
+
+impl Counters {
+    fn add(cell: &Cell<u64>, n: u64) {
+        cell.set(cell.get() + n);
+    }
+
+    /// The one-line summary figures.
+    pub fn summary(&self) -> ServerSummary {
+        ServerSummary {
+            connections: self.connections.get(),
+            bytes: self.bytes.get(),
+            errors: self.errors.get() + self.accept_failures.get(),
+        }
+    }
+
+    /// Handlers that panicked.
+    pub fn panics(&self) -> u64 {
+        self.panics.get()
+    }
+
+    /// `accept` calls that failed (out of descriptors, …).
+    pub fn accept_failures(&self) -> u64 {
+        self.accept_failures.get()
+    }
+
+    /// What the server reported, in order (also printed to stderr unless quiet).
+    pub fn log(&self) -> Vec<String> {
+        self.log.borrow().clone()
+    }
+
+    fn report(&self, line: String) {
+        if !self.quiet.get() {
+            eprintln!("echo server: {line}");
+        }
+        self.log.borrow_mut().push(line);
+    }
+}
+
+/// A hub echo server, bound and ready to [`EchoServer::serve`].
+#[derive(Debug)]
+pub struct EchoServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+    counters: Rc<Counters>,
+    stop: Arc<AtomicBool>,
+    handler: Handler,
+}
+
+/// Stops a serving [`EchoServer`] from any greenlet or thread.
+#[derive(Debug, Clone)]
+pub struct StopHandle {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl StopHandle {
+    /// Raise the flag, then knock: a throwaway connection wakes the acceptor
+    /// wherever it waits, and it sees the flag. Safe from any thread, and
+    /// from inside the server's own hub too: the kernel completes a loopback
+    /// connect without waiting for `accept`, so the knock never blocks.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = StdStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+impl EchoServer {
+    /// Bind `addr` (port 0 picks one).
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<EchoServer> {
+        let listener = TcpListener::bind(addr)?;
+        let addr = listener.local_addr()?;
+        Ok(EchoServer {
+            listener,
+            addr,
+            counters: Rc::new(Counters::default()),
+            stop: Arc::new(AtomicBool::new(false)),
+            handler: serve_upper::<TcpStream>,
+        })
+    }
+
+    /// Serve with another handler (tests use one that panics).
+    pub fn with_handler(mut self, handler: Handler) -> Self {
+        self.handler = handler;
+        self
+    }
+
+    /// Keep reports in the log only, off stderr (tests, the lesson).
+    pub fn quiet(self) -> Self {
+        self.counters.quiet.set(true);
+        self
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The live counters.
+    pub fn counters(&self) -> Rc<Counters> {
+        self.counters.clone()
+    }
+
+    /// A handle that stops [`EchoServer::serve`].
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            addr: self.addr,
+            stop: self.stop.clone(),
+        }
+    }
+
+    // ANCHOR: serve
+    /// Accept until stopped, each connection in a greenlet of its own.
+    /// Must run inside the hub (in a spawned greenlet or the hub's main).
+    pub fn serve(&self) -> ServerSummary {
+        let mut backoff = Backoff::default();
+        while !self.stop.load(Ordering::SeqCst) {
+            let (mut stream, peer) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    Counters::add(&self.counters.accept_failures, 1);
+                    if let Some(pause) = backoff.failed(&e) {
+                        hub::sleep(pause); // out of descriptors: wait, don't spin
+                    }
+                    continue;
+                }
+            };
+            backoff.succeeded();
+            if self.stop.load(Ordering::SeqCst) {
+                break; // that was the stop knock
+            }
+            Counters::add(&self.counters.connections, 1);
+            let (counters, handler) = (self.counters.clone(), self.handler);
+            hub::spawn(move || connection(&mut stream, peer, handler, &counters));
+        }
+        self.counters.summary()
+    }
+    // ANCHOR_END: serve
+}
+
+/// One connection's greenlet: run the handler, count what it did, and turn
+/// a panic into a report instead of a dead server.
+fn connection(stream: &mut TcpStream, peer: SocketAddr, handler: Handler, counters: &Counters) {
+    let _ = stream.set_nodelay(true);
+    let mut echoed = 0;
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(stream, &mut echoed)));
+    Counters::add(&counters.bytes, echoed);
+    match outcome {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            Counters::add(&counters.errors, 1);
+            if !is_disconnect(&e) {
+                counters.report(format!("connection from {peer} failed: {e}"));
+            }
+        }
+        Err(payload) => {
+            if payload.is::<hub::KillSignal>() || payload.is::<hub::TimeoutSignal>() {
+                panic::resume_unwind(payload); // the hub is unwinding us: let it
+            }
+            Counters::add(&counters.errors, 1);
+            Counters::add(&counters.panics, 1);
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic".into());
+            counters.report(format!(
+                "the handler for {peer} panicked ({message}); connection closed, still serving"
+            ));
+        }
+    }
+}
+
+/// What a server running on its own thread reports when it stops.
+#[derive(Debug, Clone, Default)]
+pub struct ServerReport {
+    /// Connections, bytes, errors.
+    pub summary: ServerSummary,
+    /// Handlers that panicked.
+    pub panics: u64,
+    /// `accept` calls that failed.
+    pub accept_failures: u64,
+    /// The server's reports, in order.
+    pub log: Vec<String>,
+}
+
+/// A hub echo server running on a thread of its own (with that thread's
+/// own hub), for the lesson and the tests: clients in this thread's hub or
+/// in other threads talk to it over loopback.
+#[derive(Debug)]
+pub struct ServerThread {
+    addr: SocketAddr,
+    stop: StopHandle,
+    thread: Option<std::thread::JoinHandle<ServerReport>>,
+}
+
+impl ServerThread {
+    /// Bind `addr` and serve with `handler` on a new thread, quietly
+    /// (reports go to the log only).
+    pub fn start(addr: impl ToSocketAddrs, handler: Handler) -> io::Result<ServerThread> {
+        let addr = addr
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("hub-echo-server".into())
+            .spawn(move || {
+                let server = match EchoServer::bind(addr) {
+                    Ok(server) => server.with_handler(handler).quiet(),
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return ServerReport::default();
+                    }
+                };
+                let _ = tx.send(Ok((server.local_addr(), server.stop_handle())));
+                let summary = server.serve();
+                let counters = server.counters();
+                ServerReport {
+                    summary,
+                    panics: counters.panics(),
+                    accept_failures: counters.accept_failures(),
+                    log: counters.log(),
+                }
+            })?;
+        let (addr, stop) = rx
+            .recv()
+            .map_err(|_| io::Error::other("the server thread died before binding"))??;
+        Ok(ServerThread {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stop it and collect its report.
+    pub fn stop(mut self) -> ServerReport {
+        self.stop.stop();
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.stop.stop();
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! What a load run measures and what a server counts: latency histograms,
+//! message tallies, the one-line server summary.
+
+use std::fmt;
+use std::io::{self, ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use super::protocol::upper;
+
+/// What a server counted, printed as its one-line summary when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerSummary {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Bytes echoed back.
+    pub bytes: u64,
+    /// Connections that ended in an error (reset, panic, …), plus failed accepts.
+    pub errors: u64,
+}
+
+impl fmt::Display for ServerSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "served {} connections, echoed {} bytes, {} errors",
+            self.connections, self.bytes, self.errors
+        )
+    }
+}
+
+/// The load generator's running tally: every round trip's latency, and what
+/// went wrong.
+#[derive(Debug, Clone)]
+pub struct Tally {
+    /// Round-trip latencies in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Replies that came back byte-for-byte right.
+    pub messages: u64,
+    /// Replies that differed from what the protocol promises.
+    pub wrong_replies: u64,
+    /// Clients that could not connect, or whose connection broke mid-run.
+    pub failed_connections: u64,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally::new()
+    }
+}
+
+impl Tally {
+    /// An empty tally. Two significant figures keep a histogram at ~20 KiB,
+    /// small enough for one per client thread.
+    pub fn new() -> Self {
+        // 1 µs .. 10 min at two significant figures: constants that
+        // `new_with_bounds` accepts, so this cannot fail.
+        let latency_us =
+            Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid histogram bounds");
+        Tally {
+            latency_us,
+            messages: 0,
+            wrong_replies: 0,
+            failed_connections: 0,
+        }
+    }
+
+    /// Record one round trip: how long it took and whether the reply was right.
+    pub fn record(&mut self, latency: Duration, right: bool) {
+        if right {
+            self.messages += 1;
+            self.latency_us
+                .saturating_record(latency.as_micros().max(1) as u64);
+        } else {
+            self.wrong_replies += 1;
+        }
+    }
+
+    /// Add another tally (one client thread's) into this one.
+    pub fn merge(&mut self, other: &Tally) {
+        // Same bounds on both sides, so `add` cannot overflow the range.
+        let _ = self.latency_us.add(&other.latency_us);
+        self.messages += other.messages;
+        self.wrong_replies += other.wrong_replies;
+        self.failed_connections += other.failed_connections;
+    }
+
+    /// The figures `echo-load` prints, for `clients` clients over `elapsed`.
+    pub fn summary(&self, clients: usize, size: usize, elapsed: Duration) -> LoadSummary {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let q = |q: f64| {
+            if self.messages == 0 {
+                0
+            } else {
+                self.latency_us.value_at_quantile(q)
+            }
+        };
+        LoadSummary {
+            clients,
+            size,
+            seconds: secs,
+            messages: self.messages,
+            messages_per_s: self.messages as f64 / secs,
+            p50_us: q(0.50),
+            p99_us: q(0.99),
+            max_us: if self.messages == 0 {
+                0
+            } else {
+                self.latency_us.max()
+            },
+            failed_connections: self.failed_connections,
+            wrong_replies: self.wrong_replies,
+        }
+    }
+}
+
+/// The result of a load run, as printed and as the JSON `echo-bench` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadSummary {
+    /// Concurrent clients.
+    pub clients: usize,
+    /// Bytes per message.
+    pub size: usize,
+    /// Wall-clock seconds the clients ran.
+    pub seconds: f64,
+    /// Right replies received.
+    pub messages: u64,
+    /// Right replies per second, all clients together.
+    pub messages_per_s: f64,
+    /// Median round trip, µs.
+    pub p50_us: u64,
+    /// 99th percentile round trip, µs.
+    pub p99_us: u64,
+    /// Slowest round trip, µs.
+    pub max_us: u64,
+    /// Clients that could not connect or whose connection broke.
+    pub failed_connections: u64,
+    /// Replies that were not the upper-cased message.
+    pub wrong_replies: u64,
+}
+
+impl fmt::Display for LoadSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} clients x {:.1} s: {:.0} messages/s ({} messages of {} bytes); \
+             latency p50 {} µs, p99 {} µs, max {} µs; {} failed connections, {} wrong replies",
+            self.clients,
+            self.seconds,
+            self.messages_per_s,
+            self.messages,
+            self.size,
+            self.p50_us,
+            self.p99_us,
+            self.max_us,
+            self.failed_connections,
+            self.wrong_replies
+        )
+    }
+}
+
+/// The `seq`-th message client `client` sends: the notes' "… say hello N",
+/// padded with lower-case letters (so upper-casing shows) to `size` bytes.
+///
+/// ```
+/// let m = stage_hub::echo::stats::message(7, 3, 24);
+/// assert_eq!(m.len(), 24);
+/// assert!(m.starts_with(b"client-7 say hello 3 "));
+/// ```
+pub fn message(client: usize, seq: u64, size: usize) -> Vec<u8> {
+    let mut msg = format!("client-{client} say hello {seq} ").into_bytes();
+    let mut letter = (seq % 26) as u8;
+    while msg.len() < size {
+        msg.push(b'a' + letter);
+        letter = (letter + 1) % 26;
+    }
+    msg.truncate(size.max(1));
+    msg
+}
+
+// ANCHOR: ping_pong
+/// One client's side of the load: send a message, read the reply, check it
+/// byte for byte, time the round trip; until `until`. Generic over the
+/// stream, so the same loop drives a std socket in a thread and ours in a
+/// greenlet.
+///
+/// Returns after the first wrong reply (the stream may be out of step after
+/// it). `on_reply(latency, right)` sees every reply.
+pub fn ping_pong<S: Read + Write + ?Sized>(
+    stream: &mut S,
+    client: usize,
+    size: usize,
+    until: Instant,
+    on_reply: &mut dyn FnMut(Duration, bool),
+) -> io::Result<()> {
+    let mut reply = vec![0u8; size.max(1)];
+    let mut seq = 0u64;
+    while Instant::now() < until {
+        let msg = message(client, seq, size);
+        let mut want = msg.clone();
+        upper(&mut want);
+        let start = Instant::now();
+        stream.write_all(&msg)?;
+        stream.read_exact(&mut reply).map_err(|e| {
+            if e.kind() == ErrorKind::UnexpectedEof {
+                io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the server closed the connection mid-reply",
+                )
+            } else {
+                e
+            }
+        })?;
+        let right = reply == want;
+        on_reply(start.elapsed(), right);
+        if !right {
+            return Ok(());
+        }
+        seq += 1;
+    }
+    Ok(())
+}
+// ANCHOR_END: ping_pong
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_exactly_sized_and_differ_per_round() {
+        assert_eq!(message(1, 0, 64).len(), 64);
+        assert_eq!(message(123_456, 99, 5).len(), 5);
+        assert_ne!(message(1, 0, 64), message(1, 1, 64));
+    }
+
+    #[test]
+    fn tally_percentiles_and_merge() {
+        let mut a = Tally::new();
+        for us in 1..=100 {
+            a.record(Duration::from_micros(us), true);
+        }
+        let mut b = Tally::new();
+        b.record(Duration::from_micros(5), false);
+        b.failed_connections = 2;
+        a.merge(&b);
+        let s = a.summary(3, 64, Duration::from_secs(2));
+        assert_eq!(
+            (s.messages, s.wrong_replies, s.failed_connections),
+            (100, 1, 2)
+        );
+        assert!((49..=51).contains(&s.p50_us), "{}", s.p50_us);
+        assert!((98..=100).contains(&s.p99_us), "{}", s.p99_us);
+        assert!((s.messages_per_s - 50.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,267 @@
+//! [`TcpStream`]: a TCP connection whose blocking calls wait in the hub.
+
+use std::fmt;
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+
+use crate::hub::io::Registration;
+
+/// A TCP stream between a local and a remote socket, shaped like
+/// [`std::net::TcpStream`], that never blocks the thread: a call that would
+/// block registers interest with the hub and switches away, and the hub
+/// switches back when the socket is ready (or the timeout passes).
+///
+/// It belongs to the hub of the thread that made it (it is not `Send`).
+/// Code written for `Read + Write` runs over it unchanged.
+pub struct TcpStream {
+    io: mio::net::TcpStream,
+    registration: Option<Registration>,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+/// How long a wait may take, turned into the deadline the hub wants.
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.map(|t| Instant::now() + t)
+}
+
+fn timed_out(what: &str) -> io::Error {
+    io::Error::new(ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+    if timeout == Some(Duration::ZERO) {
+        return Err(io::Error::new(
+            ErrorKind::InvalidInput,
+            "a zero timeout is not allowed (use None to wait forever)",
+        ));
+    }
+    Ok(())
+}
+
+impl TcpStream {
+    /// Connect to `addr`, trying each address it resolves to in turn.
+    ///
+    /// Resolving a host name may block on DNS, so it runs on the hub's
+    /// blocking pool ([`crate::hub::spawn_blocking`]) while this greenlet
+    /// waits and the others run. To skip resolution, pass a [`SocketAddr`]
+    /// to [`TcpStream::connect_timeout`].
+    pub fn connect<A: ToSocketAddrs + Send + 'static>(addr: A) -> io::Result<TcpStream> {
+        let addrs = resolve(addr)?;
+        let mut last = None;
+        for addr in addrs {
+            match Self::connect_deadline(addr, None) {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                ErrorKind::InvalidInput,
+                "the address resolved to no socket address",
+            )
+        }))
+    }
+
+    /// Connect to one address, giving up after `timeout`.
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        check_timeout(Some(timeout))?;
+        Self::connect_deadline(*addr, deadline(Some(timeout)))
+    }
+
+    fn connect_deadline(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+        // mio starts a non-blocking connect; it is done when the socket
+        // turns writable, and `take_error` says whether it worked.
+        let stream = Self::register(mio::net::TcpStream::connect(addr)?)?;
+        loop {
+            stream.wait(Interest::WRITABLE, deadline).map_err(|e| {
+                if e.kind() == ErrorKind::TimedOut {
+                    timed_out(&format!("connecting to {addr}"))
+                } else {
+                    e
+                }
+            })?;
+            if let Some(e) = stream.io.take_error()? {
+                return Err(e);
+            }
+            match stream.io.peer_addr() {
+                Ok(_) => return Ok(stream),
+                // Not connected yet: a spurious wake-up.
+                Err(e) if e.kind() == ErrorKind::NotConnected => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Wrap a connected std stream (made blocking or not; it is switched to
+    /// non-blocking) so it waits in the hub instead of blocking the thread.
+    pub fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Self::register(mio::net::TcpStream::from_std(stream))
+    }
+
+    pub(crate) fn register(mut io: mio::net::TcpStream) -> io::Result<TcpStream> {
+        let registration = Registration::new(&mut io, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(TcpStream {
+            io,
+            registration: Some(registration),
+            read_timeout: None,
+            write_timeout: None,
+        })
+    }
+
+    fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        match &self.registration {
+            Some(r) => r.wait(interest, deadline),
+            None => Err(io::Error::other("the stream was deregistered")),
+        }
+    }
+
+    // ANCHOR: would_block
+    /// Run `op` until it stops saying "would block": each time it does,
+    /// wait in the hub for `interest` (other greenlets run meanwhile), then
+    /// try again. Wake-ups may be spurious; trying again is always safe.
+    fn cooperate<T>(
+        &mut self,
+        interest: Interest,
+        timeout: Option<Duration>,
+        what: &str,
+        mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let deadline = deadline(timeout);
+        loop {
+            match op(&mut self.io) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.wait(interest, deadline).map_err(|e| {
+                        if e.kind() == ErrorKind::TimedOut {
+                            timed_out(what)
+                        } else {
+                            e
+                        }
+                    })?;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                done => return done,
+            }
+        }
+    }
+    // ANCHOR_END: would_block
+
+    /// The remote address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.io.peer_addr()
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.io.local_addr()
+    }
+
+    /// Shut down the read side, the write side or both. Shutting the write
+    /// side tells the peer "no more from me" while replies still arrive.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.io.shutdown(how)
+    }
+
+    /// How long a read may wait before failing with [`ErrorKind::TimedOut`]
+    /// (`None`: forever). Zero is refused, as std does.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        self.read_timeout = timeout;
+        Ok(())
+    }
+
+    /// How long a write may wait before failing with [`ErrorKind::TimedOut`].
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        check_timeout(timeout)?;
+        self.write_timeout = timeout;
+        Ok(())
+    }
+
+    /// The read timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.read_timeout)
+    }
+
+    /// The write timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.write_timeout)
+    }
+
+    /// Disable (or enable) Nagle's algorithm: small writes go out at once.
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.io.set_nodelay(nodelay)
+    }
+
+    /// Whether Nagle's algorithm is disabled.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.io.nodelay()
+    }
+
+    /// Take the socket's pending error, if any.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.io.take_error()
+    }
+
+    /// Read without removing what was read from the queue, waiting for data.
+    pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = self.read_timeout;
+        self.cooperate(Interest::READABLE, timeout, "peek", |io| io.peek(buf))
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let timeout = self.read_timeout;
+        self.cooperate(Interest::READABLE, timeout, "read", |io| io.read(buf))
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let timeout = self.write_timeout;
+        self.cooperate(Interest::WRITABLE, timeout, "write", |io| io.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let timeout = self.write_timeout;
+        self.cooperate(Interest::WRITABLE, timeout, "write", |io| {
+            io.write_vectored(bufs)
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(()) // TCP has no user-space buffer to flush
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.io.local_addr().ok())
+            .field("peer", &self.io.peer_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        if let Some(registration) = self.registration.take() {
+            // Failing to deregister a socket about to close changes nothing:
+            // closing removes it from epoll anyway.
+            let _ = registration.deregister(&mut self.io);
+        }
+    }
+}
+
+// ANCHOR: resolve
+/// Resolve `addr` on the hub's blocking pool: `getaddrinfo` may wait on DNS
+/// for seconds, and it has no non-blocking form to register with epoll.
+pub fn resolve<A: ToSocketAddrs + Send + 'static>(addr: A) -> io::Result<Vec<SocketAddr>> {
+    crate::hub::spawn_blocking(move || addr.to_socket_addrs().map(Iterator::collect))
+        .map_err(|e| io::Error::other(e.to_string()))?
+}
+// ANCHOR_END: resolve
