@@ -134,6 +134,7 @@ impl Greenlet {
     /// switch does not happen) or a value of another type than `U` comes
     /// back; [`SwitchError::Panicked`]/[`SwitchError::Killed`] if a greenlet
     /// whose return value was due to us panicked or was killed.
+    #[inline(always)]
     pub fn switch<T: 'static, U: 'static>(&self, value: T) -> Result<U, SwitchError> {
         switch::switch(&self.0, value)
     }

@@ -37,14 +37,38 @@
 //! - [`stack`]: guarded stacks, their size, the per-thread pool.
 //! - [`overflow`]: the SIGSEGV handler that names a greenlet that overflowed.
 //! - [`error`]: [`SwitchError`] and [`GreenletError`].
+//! - [`listings`]: the notes' eat/play and test1/test2 listings.
+//! - [`cost`]: the switching listing and the switch-cost workloads and groups.
+//! - [`reference`]: the same round trip on raw `context`, `generator` and
+//!   `corosensei`, for the cost table.
+//! - [`lesson`]: the lesson narrated in order (what the binary runs).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod cost;
 pub mod error;
 pub mod greenlet;
+pub mod lesson;
+pub mod listings;
 pub mod overflow;
+pub mod reference;
 pub mod stack;
 pub mod switch;
 
 pub use error::{GreenletError, SwitchError};
 pub use greenlet::{current, Builder, Greenlet, GreenletExit};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+
+/// Run the whole lesson as `cargo run -p stage-greenlet` does (without
+/// `--full`), record its headlines and return the finished report.
+pub fn lesson(common: &harness::CommonArgs) -> Result<harness::Report, Box<dyn std::error::Error>> {
+    lesson::run(common, false)
+}
+
+/// The benchmark groups the lesson measures, for the criterion benches.
+pub fn groups(quick: bool) -> Vec<harness::Group> {
+    let (round_trips, lives) = cost::cost_counts(quick);
+    vec![
+        cost::switching_group(lesson::iterations(quick, false)),
+        cost::switch_cost_group(round_trips, lives),
+    ]
+}

@@ -1,0 +1,231 @@
+//! What switching costs: the notes' f1/f2 listing, and one switch measured
+//! against the other ways a Rust program can switch stacks.
+
+use std::cell::OnceCell;
+use std::hint::black_box;
+use std::rc::Rc;
+
+use harness::{Case, Group, Quote};
+
+use crate::reference;
+use crate::{current, Greenlet, SwitchError};
+
+/// The notes' iteration count (`--full`): 100,000,000 per loop.
+pub const NOTES_ITERATIONS: u64 = 100_000_000;
+/// The lesson's default: big enough to time, small enough to run in seconds.
+pub const DEFAULT_ITERATIONS: u64 = 10_000_000;
+/// `--quick` (tests, CI, the tour).
+pub const QUICK_ITERATIONS: u64 = 200_000;
+
+/// What f1's loop leaves in `res` after `n` iterations: 1 + (0 + 1 + … + n-1).
+pub fn f1_result(n: u64) -> u64 {
+    1u64.wrapping_add(n.wrapping_mul(n.wrapping_sub(1)) / 2)
+}
+
+// ANCHOR: sequential
+/// f1 then f2, each a plain loop: the notes' "run time is 9.98 s" baseline.
+pub fn sequential(n: u64) -> u64 {
+    let mut res1: u64 = 1;
+    for i in 0..n {
+        res1 = res1.wrapping_add(black_box(i));
+    }
+    let mut res2: u64 = 1;
+    for i in 0..n {
+        res2 = res2.wrapping_mul(black_box(i));
+    }
+    res1.wrapping_add(res2) // res2 is 0 from i = 0 on, as in Python
+}
+// ANCHOR_END: sequential
+
+// ANCHOR: switching
+/// The same two loops, switching to the other greenlet on every iteration:
+/// 2 × n switches. f1 finishes first and returns its result to main; f2 is
+/// left suspended mid-loop and is killed when its handle is dropped.
+pub fn switching(n: u64) -> Result<u64, SwitchError> {
+    let g2_slot: Rc<OnceCell<Greenlet>> = Rc::default();
+    let g2_of_f1 = g2_slot.clone();
+    let f1 = move |()| -> Result<u64, SwitchError> {
+        let g2 = g2_of_f1.get().cloned().ok_or(SwitchError::OtherThread)?;
+        let mut res: u64 = 1;
+        for i in 0..n {
+            res = res.wrapping_add(black_box(i));
+            g2.switch::<(), ()>(())?;
+        }
+        Ok(res)
+    };
+    let g1 = Greenlet::new(f1).map_err(|_| SwitchError::OtherThread)?;
+    let g1_of_f2 = g1.clone();
+    let f2 = move |()| -> Result<(), SwitchError> {
+        let mut res: u64 = 1;
+        for i in 0..n {
+            res = res.wrapping_mul(black_box(i));
+            g1_of_f2.switch::<(), ()>(())?;
+        }
+        black_box(res);
+        Ok(())
+    };
+    let g2 = Greenlet::new(f2).map_err(|_| SwitchError::OtherThread)?;
+    let _ = g2_slot.set(g2);
+    g1.switch::<(), Result<u64, SwitchError>>(())?
+}
+// ANCHOR_END: switching
+
+// ANCHOR: round_trip
+/// `n` greenlet round trips: main switches a counter to `echo`, which adds
+/// one and switches it back. The figure to hold against
+/// [`reference::raw_context_round_trips`].
+pub fn greenlet_round_trips(n: u64) -> u64 {
+    let Ok(echo) = Greenlet::new(|mut x: u64| {
+        let Some(main) = current().parent() else {
+            return;
+        };
+        loop {
+            match main.switch::<u64, u64>(x + 1) {
+                Ok(next) => x = next,
+                Err(err) => {
+                    drop(err);
+                    return;
+                }
+            }
+        }
+    }) else {
+        return u64::MAX;
+    };
+    let mut acc: u64 = 0;
+    for _ in 0..n {
+        match echo.switch::<u64, u64>(acc) {
+            Ok(v) => acc = black_box(v),
+            Err(err) => {
+                drop(err);
+                return u64::MAX;
+            }
+        }
+    }
+    acc // dropping `echo` kills it, once per run
+}
+// ANCHOR_END: round_trip
+
+// ANCHOR: create_run_drop
+/// `n` trivial greenlets, each created, run to completion and dropped: the
+/// stack comes from the pool, so no `mmap` after the first.
+pub fn create_run_drop(n: u64) -> u64 {
+    let mut sum: u64 = 0;
+    for i in 0..n {
+        let Ok(g) = Greenlet::new(|x: u64| x + 1) else {
+            return u64::MAX;
+        };
+        match g.switch::<u64, u64>(i) {
+            Ok(v) => sum = sum.wrapping_add(black_box(v)),
+            Err(_) => return u64::MAX,
+        }
+    }
+    sum
+}
+// ANCHOR_END: create_run_drop
+
+/// The switching listing: f1/f2 back to back vs a switch per iteration,
+/// with the notes' CPython figures beside ours.
+pub fn switching_group(n: u64) -> Group {
+    let expected = f1_result(n);
+    Group::new("switching")
+        .title(format!(
+            "Does a switch on every iteration slow CPU work? (f1 + f2, {n} iterations each; \
+             per op = per iteration, or per switch for the switching case)"
+        ))
+        .case(Case::new("f1 then f2", n, move || sequential(n)).expect(expected))
+        .case(
+            Case::new("f1 <-> f2, switch per iteration", 2 * n, move || {
+                switching(n).unwrap_or(u64::MAX)
+            })
+            .baseline("f1 then f2")
+            .expect(expected),
+        )
+        .quote(Quote::new(
+            "CPython, the notes",
+            "f1 then f2 (CPython)",
+            9.985_614_538_192_749,
+            NOTES_ITERATIONS,
+        ))
+        .quote(
+            Quote::new(
+                "CPython greenlet, the notes",
+                "f1 <-> f2 (CPython greenlet)",
+                57.671_727_418_899_536,
+                2 * NOTES_ITERATIONS,
+            )
+            .baseline("f1 then f2 (CPython)"),
+        )
+}
+
+/// One switch, measured: raw `context`, our greenlet, `generator`,
+/// `corosensei`, and a greenlet's whole life, in one run.
+pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
+    Group::new("switch-cost")
+        .title("What does one switch round trip cost? (per op = one round trip, or one greenlet's life)")
+        .case(
+            Case::new("raw context resume", round_trips, move || {
+                reference::raw_context_round_trips(round_trips)
+            })
+            .expect(round_trips),
+        )
+        .case(
+            Case::new("greenlet switch", round_trips, move || {
+                greenlet_round_trips(round_trips)
+            })
+            .baseline("raw context resume")
+            .expect(round_trips),
+        )
+        .case(
+            Case::new("generator send", round_trips, move || {
+                reference::generator_round_trips(round_trips)
+            })
+            .baseline("raw context resume")
+            .expect(round_trips),
+        )
+        .case(
+            Case::new("corosensei resume", round_trips, move || {
+                reference::corosensei_round_trips(round_trips)
+            })
+            .baseline("raw context resume")
+            .expect(round_trips),
+        )
+        .case(
+            Case::new("greenlet create+run+drop", lives, move || create_run_drop(lives))
+                .baseline("greenlet switch")
+                .expect(lives * (lives + 1) / 2),
+        )
+        .quote(Quote::new(
+            "CPython greenlet 3.5, the issue's 2-core machine",
+            "one switch (CPython greenlet)",
+            452e-9,
+            1,
+        ))
+}
+
+/// Counts for the cost group: (round trips, lives).
+pub fn cost_counts(quick: bool) -> (u64, u64) {
+    if quick {
+        (100_000, 10_000)
+    } else {
+        (2_000_000, 200_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_versions_of_the_listing_compute_the_same_result() {
+        for n in [1, 2, 1000] {
+            assert_eq!(sequential(n), f1_result(n));
+            assert_eq!(switching(n).unwrap(), f1_result(n));
+        }
+    }
+
+    #[test]
+    fn greenlet_workloads_do_all_their_work() {
+        assert_eq!(greenlet_round_trips(1000), 1000);
+        assert_eq!(create_run_drop(100), 5050);
+    }
+}

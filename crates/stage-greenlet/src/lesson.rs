@@ -1,0 +1,108 @@
+//! The lesson, in the notes' order: the two listings, then what a switch costs.
+
+use std::error::Error;
+
+use harness::{CommonArgs, Output, Report};
+
+use crate::cost::{self, DEFAULT_ITERATIONS, NOTES_ITERATIONS, QUICK_ITERATIONS};
+use crate::listings;
+
+/// How many iterations the switching listing runs.
+pub fn iterations(quick: bool, full: bool) -> u64 {
+    match (full, quick) {
+        (true, _) => NOTES_ITERATIONS,
+        (false, true) => QUICK_ITERATIONS,
+        (false, false) => DEFAULT_ITERATIONS,
+    }
+}
+
+/// Run the eat/play listing and narrate it.
+pub fn eat_play(out: &Output) -> Result<(), Box<dyn Error>> {
+    out.say("\n# eat/play: switch by hand, the name passed on the first switch");
+    for line in listings::eat_and_play("egon")? {
+        out.say(format!("  {line}"));
+    }
+    Ok(())
+}
+
+/// Run the test1/test2 listing and narrate it.
+pub fn test1_test2(out: &Output) -> Result<(), Box<dyn Error>> {
+    out.say("\n# test1/test2: a greenlet nothing switches back to never finishes");
+    for line in listings::test1_and_test2()? {
+        out.say(format!("  {line}"));
+    }
+    out.say("  (78 was never printed: test2 never resumed after switching to gr1)");
+    Ok(())
+}
+
+/// Measure the switching listing; record its headline.
+pub fn switching(report: &mut Report, common: &CommonArgs, n: u64) -> Result<(), Box<dyn Error>> {
+    report.output().say(format!(
+        "\n# switching: f1 and f2, back to back vs a switch on every iteration ({n} each)"
+    ));
+    let rows = report.measure(cost::switching_group(n), &common.plan())?;
+    let find = |case: &str| {
+        rows.iter()
+            .find(|r| r.case == case && r.source == "measured")
+    };
+    if let (Some(seq), Some(sw)) = (find("f1 then f2"), find("f1 <-> f2, switch per iteration")) {
+        let ratio = sw.median_seconds / seq.median_seconds;
+        let per_switch = (sw.median_seconds - seq.median_seconds) * 1e9 / (2 * n) as f64;
+        report.headline(
+            "a switch per iteration slows CPU work",
+            format!("{ratio:.1}x slower, {per_switch:.1} ns added per switch"),
+            Some("5.8x, 57.67 s vs 9.99 s".into()),
+        );
+    }
+    Ok(())
+}
+
+/// Measure the switch-cost table; record its headline.
+pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<dyn Error>> {
+    report
+        .output()
+        .say("\n# switch cost: one round trip, ours beside what else a Rust user could pick");
+    let (round_trips, lives) = cost::cost_counts(common.quick);
+    let rows = report.measure(cost::switch_cost_group(round_trips, lives), &common.plan())?;
+    let find = |case: &str| {
+        rows.iter()
+            .find(|r| r.case == case && r.source == "measured")
+    };
+    if let (Some(raw), Some(ours)) = (find("raw context resume"), find("greenlet switch")) {
+        report.headline(
+            "greenlet switch round trip vs raw context",
+            format!(
+                "{:.1} ns vs {:.1} ns ({:.2}x)",
+                ours.ns_per_op,
+                raw.ns_per_op,
+                ours.ns_per_op / raw.ns_per_op
+            ),
+            Some("CPython greenlet: 452 ns per switch".into()),
+        );
+    }
+    if let (Some(ours), Some(life)) = (find("greenlet switch"), find("greenlet create+run+drop")) {
+        report.headline(
+            "a greenlet's whole life vs one switch",
+            format!(
+                "{:.1} ns ({:.1}x a round trip)",
+                life.ns_per_op,
+                life.ns_per_op / ours.ns_per_op
+            ),
+            None,
+        );
+    }
+    Ok(())
+}
+
+/// The whole lesson, narrated in order; `full` runs the notes' 100,000,000
+/// iterations.
+pub fn run(common: &CommonArgs, full: bool) -> Result<Report, Box<dyn Error>> {
+    let out = common.output();
+    out.say("Stage 3: greenlets, switched by hand");
+    eat_play(&out)?;
+    test1_test2(&out)?;
+    let mut report = Report::new("stage-greenlet", out);
+    switching(&mut report, common, iterations(common.quick, full))?;
+    switch_cost(&mut report, common)?;
+    Ok(report.finish())
+}
