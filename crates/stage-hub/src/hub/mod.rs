@@ -416,8 +416,10 @@ impl Hub {
         drop(task.greenlet); // a never-started body is dropped here, outside any borrow
     }
 
-    /// The next greenlet to switch to, running timers and polling as needed.
-    fn next(&self) -> (TaskId, Greenlet, Wake, bool) {
+    /// The next greenlet to switch to, running timers and polling as needed;
+    /// the flag says whether the hub polled (and so may have slept) first.
+    fn next(&self) -> (TaskId, Greenlet, Wake, bool, bool) {
+        let mut polled = false;
         loop {
             {
                 let mut st = self.state.borrow_mut();
@@ -426,41 +428,45 @@ impl Hub {
                     if let Some((id, wake)) = st.ready.pop_front() {
                         if let Some(task) = st.tasks.get_mut(&id) {
                             task.started = true;
-                            return (id, task.greenlet.clone(), wake, task.spawned);
+                            return (id, task.greenlet.clone(), wake, task.spawned, polled);
                         }
                         continue;
                     }
                 }
             }
-            self.turn();
+            polled |= self.turn();
         }
     }
 
     /// Fire due timers and poll until something is ready (or declare a
-    /// deadlock), then start a new batch.
-    fn turn(&self) {
+    /// deadlock), then start a new batch. Returns whether it polled.
+    fn turn(&self) -> bool {
         let mut polled = false;
         loop {
             let mut st = self.state.borrow_mut();
-            let now = Instant::now();
-            while let Some(action) = st.timers.pop_due(now) {
-                st.fire(action);
+            // The clock is read only when a timer could be due: reading it
+            // is a good part of what a switch through the hub costs.
+            let now = st.timers.next_deadline().map(|_| Instant::now());
+            if let Some(now) = now {
+                while let Some(action) = st.timers.pop_due(now) {
+                    st.fire(action);
+                }
             }
             let watching = !st.io.is_empty() || !st.jobs.is_empty();
             let timeout = if !st.ready.is_empty() {
                 if polled || !watching {
                     st.batch = st.ready.len();
-                    return;
+                    return polled;
                 }
                 Some(Duration::ZERO)
-            } else if let Some(deadline) = st.timers.next_deadline() {
+            } else if let (Some(deadline), Some(now)) = (st.timers.next_deadline(), now) {
                 Some(deadline.saturating_duration_since(now))
             } else if st.io_waiters > 0 || !st.jobs.is_empty() {
                 None
             } else {
                 st.deadlock(self.root);
                 st.batch = st.ready.len();
-                return;
+                return polled;
             };
             drop(st);
             self.poll(timeout);
@@ -652,23 +658,30 @@ impl State {
 /// The hub greenlet's body: pick the next greenlet, switch to it, account
 /// for what it did, forever.
 fn run_loop() {
+    // When the last switch ended; reused as the next one's start unless the
+    // hub polled in between (and so may have slept).
+    let mut clock: Option<Instant> = None;
     loop {
         let Some(hub) = existing() else {
             return; // the thread is exiting
         };
-        let (id, greenlet, wake, spawned) = hub.next();
+        let (id, greenlet, wake, spawned, polled) = hub.next();
         drop(hub);
+        let start = match clock {
+            Some(at) if !polled => at,
+            _ => Instant::now(),
+        };
         if spawned {
             diag::set_in_task(true);
         }
-        let start = Instant::now();
         let result = greenlet.switch::<Wake, ()>(wake);
-        let held = start.elapsed();
         diag::set_in_task(false);
+        let now = Instant::now();
+        clock = Some(now);
         let Some(hub) = existing() else {
             return;
         };
-        hub.after_run(id, &greenlet, spawned, held, result);
+        hub.after_run(id, &greenlet, spawned, now - start, result);
     }
 }
 

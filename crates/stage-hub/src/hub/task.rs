@@ -352,7 +352,7 @@ impl<T: 'static> Handle<T> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
-        let start = Instant::now();
+        let start = deadline.map(|_| Instant::now());
         while !self.is_dead() {
             let hub = Hub::get()?;
             let id = self.id;
@@ -360,6 +360,7 @@ impl<T: 'static> Handle<T> {
                 hub.add_done_waiter(id, Waiter::Task(ticket));
             })?;
             if matches!(wake, Wake::TimedOut) && !self.is_dead() {
+                let start = start.unwrap_or_else(Instant::now);
                 return Err(HubError::TimedOut {
                     limit: deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(start)),
                     elapsed: start.elapsed(),
