@@ -101,15 +101,23 @@ impl Settings {
         }
     }
 
-    /// The settings the shared options ask for.
+    /// The settings the shared options ask for. An unoptimized build runs a
+    /// tenth of the notes' counts (and says so): its figures are not
+    /// representative anyway, and the full counts would take most of a
+    /// minute.
     pub fn from_common(common: &CommonArgs) -> Self {
-        Settings {
+        let mut settings = Settings {
             plan: common.plan(),
             ..Settings::new(common.quick)
+        };
+        if !harness::Profile::current().optimized {
+            settings.count = settings.count.min(stage_serial::QUICK_COUNT);
         }
+        settings
     }
 }
 
+// ANCHOR: cpu_group
 /// Serial loops against the same loops switching every iteration, with the
 /// notes' CPython pair quoted beside ours.
 pub fn cpu_group(n: u64) -> Group {
@@ -135,6 +143,7 @@ pub fn cpu_group(n: u64) -> Group {
                 .baseline(CPU_CASE),
         )
 }
+// ANCHOR_END: cpu_group
 
 /// A full `Vec` against `send` against an `Iterator`.
 pub fn producer_consumer_group(n: u64) -> Group {
@@ -271,6 +280,14 @@ pub fn run(
         "Stage 2: generators. Counts: {}.",
         thousands(settings.count)
     ));
+    if !harness::Profile::current().optimized {
+        output.say(format!(
+            "This is a debug build: counts are cut to {} and every figure is distorted. \
+             Add --release for the notes' {} and representative figures.",
+            thousands(settings.count),
+            thousands(stage_serial::FULL_COUNT)
+        ));
+    }
     for &listing in listings {
         run_listing(listing, settings, &mut report)?;
     }

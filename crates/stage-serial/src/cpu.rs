@@ -16,10 +16,12 @@ use std::hint::black_box;
 /// ```
 /// assert_eq!(stage_serial::cpu::step(41), 42);
 /// ```
+// ANCHOR: step
 #[inline(always)]
 pub fn step(i: u64) -> u64 {
     black_box(i) + 1
 }
+// ANCHOR_END: step
 
 // ANCHOR: serial_cpu
 /// The first task: count to `n`, doing [`step`] each time. Returns the sum of
