@@ -23,6 +23,7 @@ type Groups = fn(bool) -> Vec<Group>;
 const STAGES: &[(&str, Groups)] = &[
     ("stage-serial", stage_serial::groups),
     ("stage-generator", stage_generator::groups),
+    ("stage-greenlet", stage_greenlet::groups),
 ];
 
 /// What criterion measured for one case, summed over all its calls.

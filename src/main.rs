@@ -18,6 +18,7 @@ type Lesson = fn(&CommonArgs) -> Result<Report, Box<dyn Error>>;
 const STAGES: &[(&str, Lesson)] = &[
     ("stage-serial", stage_serial::lesson),
     ("stage-generator", stage_generator::lesson),
+    ("stage-greenlet", stage_greenlet::lesson),
 ];
 
 /// The tour of the coroutine lessons: runs every stage's lesson in order at

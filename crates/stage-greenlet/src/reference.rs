@@ -6,7 +6,6 @@
 
 use std::hint::black_box;
 
-use context::stack::ProtectedFixedSizeStack;
 use context::{Context, Transfer};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use generator::Gn;
@@ -24,13 +23,14 @@ extern "C" fn raw_echo(mut t: Transfer) -> ! {
 /// `n` round trips through the `context` crate alone: no greenlet
 /// bookkeeping, no types, no parent — the floor our greenlets stand on.
 pub fn raw_context_round_trips(n: u64) -> u64 {
-    let Ok(stack) = ProtectedFixedSizeStack::new(crate::DEFAULT_STACK_SIZE) else {
+    // The same guarded, pooled stacks greenlets get.
+    let Ok(stack) = crate::stack::take(crate::DEFAULT_STACK_SIZE) else {
         return u64::MAX; // the harness reports the wrong check value
     };
     // SAFETY: `stack` outlives every use of the context: both are locals
     // here and the stack is dropped last. Nothing on it needs dropping:
     // `raw_echo` only holds a `Transfer`.
-    let mut t = Transfer::new(unsafe { Context::new(&stack, raw_echo) }, 0);
+    let mut t = Transfer::new(unsafe { Context::new(stack.stack(), raw_echo) }, 0);
     let mut acc: u64 = 0;
     for _ in 0..n {
         // SAFETY: `t.context` is `raw_echo` suspended in its `resume` (or
@@ -38,6 +38,8 @@ pub fn raw_context_round_trips(n: u64) -> u64 {
         t = unsafe { t.context.resume(acc as usize) };
         acc = black_box(t.data as u64);
     }
+    // `raw_echo` stays parked on it, holding nothing: the stack can be reused.
+    crate::stack::give_back(stack);
     acc
 }
 // ANCHOR_END: raw_context
@@ -80,7 +82,12 @@ mod tests {
     #[test]
     fn every_reference_makes_all_its_round_trips() {
         assert_eq!(raw_context_round_trips(1000), 1000);
-        assert_eq!(generator_round_trips(1000), 1000);
         assert_eq!(corosensei_round_trips(1000), 1000);
+        // The generator crate does not tell valgrind about its stacks, so
+        // memcheck cannot follow its switches; it is checked natively (here,
+        // and by every lesson run through the harness's expected values).
+        if !crate::stack::running_on_valgrind() {
+            assert_eq!(generator_round_trips(1000), 1000);
+        }
     }
 }

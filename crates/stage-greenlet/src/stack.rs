@@ -117,6 +117,11 @@ pub(crate) fn give_back(stack: GuardedStack) {
     });
 }
 
+/// Whether this process runs under valgrind (natively: always `false`).
+pub fn running_on_valgrind() -> bool {
+    valgrind::running_on_valgrind()
+}
+
 /// How many stacks this thread's pool holds now.
 pub fn pooled() -> usize {
     POOL.try_with(|pool| pool.borrow().len()).unwrap_or(0)
@@ -171,6 +176,7 @@ fn maps_in_use() -> Option<u64> {
 /// bits (a no-op) and `xchg %rbx,%rbx`; valgrind recognises the sequence and
 /// answers in `%rdx`.
 mod valgrind {
+    const RUNNING_ON_VALGRIND: usize = 0x1001;
     const STACK_REGISTER: usize = 0x1501;
     const STACK_DEREGISTER: usize = 0x1502;
 
@@ -201,6 +207,11 @@ mod valgrind {
     #[cfg(not(target_arch = "x86_64"))]
     fn client_request(_request: usize, _arg1: usize, _arg2: usize) -> usize {
         0
+    }
+
+    /// How many valgrinds deep we run: 0 natively.
+    pub(super) fn running_on_valgrind() -> bool {
+        client_request(RUNNING_ON_VALGRIND, 0, 0) != 0
     }
 
     /// Register `[low, high)` as a stack; returns valgrind's id (0 natively).

@@ -1,0 +1,95 @@
+//! The binary's public command lines: `--help`, single listings, and
+//! `--quick --json` printing nothing but JSON lines on stdout.
+
+use std::process::Command;
+
+fn stage(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
+        .args(args)
+        .output()
+        .expect("run the stage-greenlet binary")
+}
+
+#[test]
+fn help_lists_every_listing() {
+    let out = stage(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for sub in [
+        "eat-play",
+        "test1-test2",
+        "switching",
+        "switch-cost",
+        "--quick",
+        "--json",
+        "--full",
+    ] {
+        assert!(help.contains(sub), "--help does not mention {sub}:\n{help}");
+    }
+}
+
+#[test]
+fn eat_play_prints_the_four_lines_in_the_notes_order() {
+    let out = stage(&["eat-play"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("egon"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["egon eat 1", "egon play 1", "egon eat 2", "egon play 2"]
+    );
+}
+
+#[test]
+fn test1_test2_never_prints_78() {
+    let out = stage(&["test1-test2"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let numbers: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.chars().all(|c| c.is_ascii_digit()) && !l.is_empty())
+        .collect();
+    assert_eq!(numbers, ["12", "56", "34"]);
+    assert!(text.contains("test2's local dropped"), "{text}");
+}
+
+#[test]
+fn quick_json_prints_only_json_lines_with_rows_and_headlines() {
+    let out = stage(&["--quick", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut records = Vec::new();
+    for line in stdout.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        records.push(value);
+    }
+    let cases: Vec<&str> = records
+        .iter()
+        .filter(|r| r["record"] == "row" && r["source"] == "measured")
+        .filter_map(|r| r["case"].as_str())
+        .collect();
+    for case in [
+        "f1 then f2",
+        "f1 <-> f2, switch per iteration",
+        "raw context resume",
+        "greenlet switch",
+        "generator send",
+        "corosensei resume",
+        "greenlet create+run+drop",
+    ] {
+        assert!(cases.contains(&case), "no row for {case}: {cases:?}");
+    }
+    assert!(records.iter().any(|r| r["record"] == "headline"));
+    // The narration went to stderr.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("egon eat 1"));
+}
