@@ -522,5 +522,9 @@ pub fn run(settings: &Settings, output: Output, listings: &[Listing]) -> Result<
     for listing in listings {
         listing.run(settings, &mut report)?;
     }
+    if listings == Listing::ALL {
+        // Part 2: the echo server and the crawler (lesson_net.rs).
+        crate::lesson_net::run(settings.scale.factor() < 0.1, &mut report)?;
+    }
     Ok(report.finish())
 }

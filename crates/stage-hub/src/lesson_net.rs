@@ -338,34 +338,9 @@ fn report_load(out: Output, who: &str, summary: &LoadSummary) {
     );
 }
 
-/// A harness row for a load run: `ops` are messages, so "per op" is the
-/// time per message all clients together achieved.
+/// A harness row for a load run ([`LoadSummary::row`]).
 pub fn load_row(case: &str, baseline: Option<&str>, s: &LoadSummary) -> Row {
-    let ops = s.messages.max(1);
-    let mut extra = std::collections::BTreeMap::new();
-    if let Some(fields) = serde_json::to_value(s)
-        .ok()
-        .as_ref()
-        .and_then(|v| v.as_object())
-    {
-        extra.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    Row {
-        stage: STAGE.into(),
-        group: "echo-load".into(),
-        case: case.into(),
-        baseline: baseline.map(str::to_string),
-        ops,
-        median_seconds: s.seconds,
-        ns_per_op: s.seconds * 1e9 / ops as f64,
-        ratio: None,
-        runs: 1,
-        source: "measured".into(),
-        profile: harness::Profile::current().name().into(),
-        rss_bytes: None,
-        rss_bytes_per_op: None,
-        extra,
-    }
+    s.row(STAGE, "echo-load", case, baseline)
 }
 
 // ANCHOR: serve_hub
@@ -606,7 +581,7 @@ pub fn crawl_and_compare(
     ];
     if notes_pages == Some(5) && n == 5 {
         // The notes crawled five real sites: 0.83 s one by one, 0.24 s with gevent.
-        let notes = "CPython + gevent, the notes".to_string();
+        let notes = "CPython, the notes".to_string();
         rows.push(row(one_by_one, None, 0.8322, "quoted", notes.clone()));
         rows.push(row(at_once, Some(one_by_one), 0.2365, "quoted", notes));
     }

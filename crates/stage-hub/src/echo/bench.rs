@@ -2,7 +2,6 @@
 //! in another, so each figure is one server's alone: messages/s, latency,
 //! and the server's peak resident memory (its `VmHWM`).
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -209,8 +208,8 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// The harness rows for the measured runs: one per server and client count,
-/// compared with the thread server at the same count. `ops` is messages, so
-/// "per op" is the time per message all clients together achieved.
+/// compared with the thread server at the same count (see
+/// [`LoadSummary::row`]: "per op" is the time per message).
 pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
     measured
         .iter()
@@ -218,35 +217,17 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
             let case = case_name(m.flavor, m.load.clients);
             let baseline =
                 (m.flavor != Flavor::Threads).then(|| case_name(Flavor::Threads, m.load.clients));
-            let ops = m.load.messages.max(1);
-            let mut extra = BTreeMap::new();
-            let summary = serde_json::to_value(&m.load).unwrap_or_default();
-            if let Some(fields) = summary.as_object() {
-                extra.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
-            }
-            extra.insert("server".into(), m.flavor.name().into());
-            extra.insert("server_idle_rss_bytes".into(), m.idle_rss.into());
-            extra.insert("server_peak_rss_bytes".into(), m.peak_rss.into());
-            extra.insert(
+            let mut row = m.load.row(stage, "echo-bench", &case, baseline.as_deref());
+            row.extra.insert("server".into(), m.flavor.name().into());
+            row.extra
+                .insert("server_idle_rss_bytes".into(), m.idle_rss.into());
+            row.extra
+                .insert("server_peak_rss_bytes".into(), m.peak_rss.into());
+            row.extra.insert(
                 "server_rss_bytes_per_connection".into(),
                 m.rss_per_connection().into(),
             );
-            Row {
-                stage: stage.into(),
-                group: "echo-bench".into(),
-                case,
-                baseline,
-                ops,
-                median_seconds: m.load.seconds,
-                ns_per_op: m.load.seconds * 1e9 / ops as f64,
-                ratio: None,
-                runs: 1,
-                source: "measured".into(),
-                profile: harness::Profile::current().name().into(),
-                rss_bytes: None,
-                rss_bytes_per_op: None,
-                extra,
-            }
+            row
         })
         .collect()
 }

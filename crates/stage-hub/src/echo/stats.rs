@@ -161,6 +161,54 @@ impl fmt::Display for LoadSummary {
     }
 }
 
+impl LoadSummary {
+    /// Messages one harness row stands for: rows from runs of different
+    /// lengths compare by the time each would take for this many messages,
+    /// so "per op" is the time per message and the ratio compares rates.
+    pub const ROW_MESSAGES: u64 = 100_000;
+
+    /// This run as a harness row; the summary's figures ride along as
+    /// extra JSON fields (`messages_per_s`, `p50_us`, …).
+    pub fn row(
+        &self,
+        stage: &str,
+        group: &str,
+        case: &str,
+        baseline: Option<&str>,
+    ) -> harness::Row {
+        let ops = Self::ROW_MESSAGES;
+        let median_seconds = if self.messages_per_s > 0.0 {
+            ops as f64 / self.messages_per_s
+        } else {
+            f64::INFINITY
+        };
+        let mut extra = std::collections::BTreeMap::new();
+        if let Some(fields) = serde_json::to_value(self)
+            .ok()
+            .as_ref()
+            .and_then(|v| v.as_object())
+        {
+            extra.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        harness::Row {
+            stage: stage.into(),
+            group: group.into(),
+            case: case.into(),
+            baseline: baseline.map(str::to_string),
+            ops,
+            median_seconds,
+            ns_per_op: median_seconds * 1e9 / ops as f64,
+            ratio: None,
+            runs: 1,
+            source: "measured".into(),
+            profile: harness::Profile::current().name().into(),
+            rss_bytes: None,
+            rss_bytes_per_op: None,
+            extra,
+        }
+    }
+}
+
 /// The `seq`-th message client `client` sends: the notes' "… say hello N",
 /// padded with lower-case letters (so upper-casing shows) to `size` bytes.
 ///
