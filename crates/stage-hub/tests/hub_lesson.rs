@@ -1,0 +1,101 @@
+//! The lesson's listings say what the notes say, in the notes' order, and
+//! the binary's `--quick --json` prints only JSON.
+
+use std::process::Command;
+use std::rc::Rc;
+
+use stage_hub::lesson;
+use stage_serial::{Scale, Transcript};
+
+fn quick() -> Scale {
+    Scale::new(0.01).unwrap()
+}
+
+#[test]
+fn the_sleepers_overlap() {
+    let t = Rc::new(Transcript::silent());
+    let start = std::time::Instant::now();
+    assert_eq!(lesson::sleepers(quick(), &t).unwrap(), 3);
+    assert!(start.elapsed() < std::time::Duration::from_millis(90), "under the 100 ms sum");
+    let lines = t.lines();
+    assert!(lines[..3].iter().all(|l| l.contains("falls asleep")), "{lines:?}");
+    assert!(lines[3].starts_with("short nap: wakes"), "{lines:?}");
+}
+
+#[test]
+fn eat_and_play_interleave_with_the_hubs_sleep() {
+    let t = Rc::new(Transcript::silent());
+    lesson::eat_play(quick(), &t).unwrap();
+    assert_eq!(t.lines(), ["eat food 1", "play 1", "play 2", "eat food 2", "main"]);
+}
+
+#[test]
+fn eat_and_play_go_in_turn_with_a_blocking_sleep_and_are_named() {
+    let t = Rc::new(Transcript::silent());
+    let warned = lesson::eat_play_blocking(quick(), &t).unwrap();
+    assert_eq!(warned, 2);
+    let lines: Vec<String> = t.lines().into_iter().filter(|l| !l.contains("warning")).collect();
+    assert_eq!(lines, ["eating 1", "eating 2", "playing 1", "playing 2", "main"]);
+    assert!(t.lines().iter().any(|l| l.contains("warning") && l.contains("Greenlet-")));
+}
+
+#[test]
+fn each_greenlet_says_its_own_name() {
+    let t = Rc::new(Transcript::silent());
+    let names = lesson::names(quick(), &t).unwrap();
+    assert!(names[0].starts_with("Greenlet-") && names[1].starts_with("Greenlet-"));
+    assert_ne!(names[0], names[1]);
+    assert_eq!(names[2], "named by its builder");
+    assert_eq!(t.lines()[0], format!("{}: eat food 1", names[0]));
+}
+
+#[test]
+fn asynchronous_tasks_take_about_one_task() {
+    let t = Rc::new(Transcript::silent());
+    let start = std::time::Instant::now();
+    assert_eq!(lesson::asynchronous(quick(), &t).unwrap(), 10);
+    assert!(start.elapsed() < std::time::Duration::from_millis(40));
+    assert_eq!(t.lines().last().map(String::as_str), Some("DONE"));
+}
+
+#[test]
+fn many_sleepers_report_their_memory() {
+    let run = lesson::many_sleepers(2_000).unwrap();
+    assert_eq!(run.woke, 2_000);
+    if stage_hub::lesson::SLEEPERS > 0 && std::path::Path::new("/proc/self/statm").exists() {
+        assert!(run.rss_bytes > 0);
+    }
+}
+
+#[test]
+fn quick_json_prints_only_json_lines_with_every_figure() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+        .args(["--quick", "--json"])
+        .output()
+        .expect("run the stage binary");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut cases = Vec::new();
+    for line in stdout.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if let Some(case) = value.get("case").and_then(|c| c.as_str()) {
+            cases.push(case.to_string());
+        }
+        if value["case"].as_str().is_some_and(|c| c.contains("asleep")) {
+            assert!(value["rss_bytes_per_op"].is_number(), "{line}");
+        }
+    }
+    for wanted in ["hub: the three naps overlap", "spawn + join a trivial greenlet", "yield_now round trip"] {
+        assert!(cases.iter().any(|c| c.starts_with(wanted)), "{wanted} missing from {cases:?}");
+    }
+    assert!(cases.iter().any(|c| c.contains("30000")), "{cases:?}");
+}
+
+#[test]
+fn help_lists_the_listings() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub")).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for sub in ["sleepers", "eat-play", "blocking", "names", "tasks", "costs", "many"] {
+        assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
+    }
+}

@@ -1,0 +1,201 @@
+//! Event, Queue, Semaphore, Pool, spawn_blocking and the socket wait.
+
+use std::cell::{Cell, RefCell};
+use std::io::{Read, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use stage_hub::hub::io::Registration;
+use stage_hub::{joinall, sleep, spawn, spawn_blocking, yield_now, Event, HubError, JoinAll, Pool, Queue, Semaphore};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+#[test]
+fn event_wakes_every_waiter_and_stays_set_until_cleared() {
+    let ev = Event::new();
+    let woke = Rc::new(Cell::new(0));
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let (ev, woke) = (ev.clone(), woke.clone());
+            spawn(move || {
+                ev.wait().unwrap();
+                woke.set(woke.get() + 1);
+            })
+        })
+        .collect();
+    yield_now();
+    assert_eq!(woke.get(), 0);
+    ev.set();
+    joinall(&waiters, JoinAll::new()).unwrap();
+    assert_eq!(woke.get(), 3);
+    assert!(ev.wait_timeout(MS(1)).unwrap(), "still set");
+    ev.clear();
+    assert!(!ev.wait_timeout(MS(5)).unwrap(), "cleared: the wait times out");
+}
+
+#[test]
+fn an_unbounded_queue_passes_items_in_order() {
+    let q = Queue::unbounded();
+    let tx = q.clone();
+    let producer = spawn(move || {
+        for i in 0..100 {
+            tx.put(i).unwrap();
+            if i % 10 == 0 {
+                sleep(MS(1));
+            }
+        }
+    });
+    let got: Vec<i32> = (0..100).map(|_| q.get().unwrap()).collect();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    producer.join().unwrap();
+    assert_eq!(q.get_timeout(MS(5)).unwrap(), None);
+    assert_eq!(q.capacity(), None);
+}
+
+#[test]
+fn a_bounded_queue_makes_the_producer_wait_for_the_consumer() {
+    let q = Queue::bounded(2);
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (tx, l) = (q.clone(), log.clone());
+    let producer = spawn(move || {
+        for i in 0..5 {
+            tx.put(i).unwrap();
+            l.borrow_mut().push(format!("put {i}"));
+        }
+    });
+    yield_now(); // the producer fills the queue and parks on the third put
+    assert_eq!(q.len(), 2);
+    assert_eq!(*log.borrow(), ["put 0", "put 1"]);
+    assert_eq!(q.try_put(99), Err(99), "full");
+    let got: Vec<i32> = (0..5).map(|_| q.get().unwrap()).collect();
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    producer.join().unwrap();
+}
+
+#[test]
+fn a_killed_getter_does_not_strand_an_item() {
+    let q: Queue<u32> = Queue::unbounded();
+    let (qa, qb) = (q.clone(), q.clone());
+    let first = spawn(move || qa.get().unwrap());
+    let second = spawn(move || qb.get().unwrap());
+    yield_now(); // both park in get
+    q.try_put(7).unwrap(); // wakes `first`...
+    first.kill(); // ...which dies before taking it
+    assert_eq!(second.join().unwrap(), 7, "the wake-up was passed on");
+}
+
+#[test]
+fn a_semaphore_admits_at_most_its_permits() {
+    let sem = Semaphore::new(2);
+    let inside = Rc::new(Cell::new(0));
+    let peak = Rc::new(Cell::new(0));
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let (sem, inside, peak) = (sem.clone(), inside.clone(), peak.clone());
+            spawn(move || {
+                let _permit = sem.acquire().unwrap();
+                inside.set(inside.get() + 1);
+                peak.set(peak.get().max(inside.get()));
+                sleep(MS(5));
+                inside.set(inside.get() - 1);
+            })
+        })
+        .collect();
+    joinall(&handles, JoinAll::new().stop_at_first_failure()).unwrap();
+    assert_eq!(peak.get(), 2);
+    assert_eq!(sem.available(), 2);
+}
+
+#[test]
+fn a_pool_caps_how_many_greenlets_run_at_once() {
+    let pool = Pool::new(3);
+    let running = Rc::new(Cell::new(0));
+    let peak = Rc::new(Cell::new(0));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..9u64 {
+        let (running, peak) = (running.clone(), peak.clone());
+        handles.push(
+            pool.spawn(move || {
+                running.set(running.get() + 1);
+                peak.set(peak.get().max(running.get()));
+                sleep(MS(20));
+                running.set(running.get() - 1);
+                i
+            })
+            .unwrap(),
+        );
+        assert!(pool.running() <= 3);
+    }
+    pool.join().unwrap();
+    assert_eq!(pool.running(), 0);
+    assert_eq!(peak.get(), 3);
+    assert!(start.elapsed() >= MS(60), "three rounds of three");
+    let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 36);
+}
+
+#[test]
+fn spawn_blocking_does_not_block_the_other_greenlets() {
+    let ticks = Rc::new(Cell::new(0));
+    let t = ticks.clone();
+    let ticker = spawn(move || {
+        for _ in 0..10 {
+            sleep(MS(10));
+            t.set(t.get() + 1);
+        }
+    });
+    let start = Instant::now();
+    let value = spawn_blocking(|| {
+        std::thread::sleep(MS(150));
+        "done on a pool thread"
+    })
+    .unwrap();
+    assert_eq!(value, "done on a pool thread");
+    assert!(start.elapsed() >= MS(150));
+    assert!(ticks.get() >= 5, "the ticker ran while we waited: {} ticks", ticks.get());
+    ticker.join().unwrap();
+}
+
+#[test]
+fn a_panicking_blocking_job_comes_back_as_an_error() {
+    let err = spawn_blocking(|| -> u8 { panic!("job failed") }).unwrap_err();
+    assert!(matches!(&err, HubError::Panicked { message, .. } if message.contains("job failed")), "{err}");
+}
+
+#[test]
+fn a_greenlet_waiting_on_a_socket_lets_others_run_and_wakes_on_data() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    let reader = spawn(move || -> std::io::Result<Vec<u8>> {
+        let mut server = mio::net::TcpStream::from_std(server);
+        let reg = Registration::new(&mut server, mio::Interest::READABLE)?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < 10 {
+            match server.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    reg.wait(mio::Interest::READABLE, None)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Nothing more comes: a deadline ends the wait.
+        let err = reg.wait(mio::Interest::READABLE, Some(Instant::now() + MS(10))).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        reg.deregister(&mut server)?;
+        Ok(got)
+    });
+    let writer = spawn(move || {
+        client.write_all(b"hello").unwrap();
+        sleep(MS(10)); // the reader parks meanwhile
+        client.write_all(b"world").unwrap();
+        client
+    });
+    let _client = writer.join().unwrap();
+    assert_eq!(reader.join().unwrap().unwrap(), b"helloworld");
+}
