@@ -165,7 +165,9 @@ pub fn names(scale: Scale, t: &Rc<Transcript>) -> Result<Vec<String>, HubError> 
         tp.say(format!("{me}: play 2"));
         me
     });
-    let named = Builder::new().name("named by its builder").spawn(current_name)?;
+    let named = Builder::new()
+        .name("named by its builder")
+        .spawn(current_name)?;
     let names = vec![eat.join()?, play.join()?, named.join()?];
     t.say(format!("{}: main", current_name()));
     Ok(names)
@@ -269,7 +271,10 @@ pub fn many_sleepers(n: usize) -> Result<SleepersRun, HubError> {
     joinall(&handles, JoinAll::new())?;
     let deadline = wake_at.get().unwrap_or(t1);
     let wake = deadline.elapsed();
-    let woke = handles.into_iter().map(Handle::join).sum::<Result<u64, _>>()?;
+    let woke = handles
+        .into_iter()
+        .map(Handle::join)
+        .sum::<Result<u64, _>>()?;
     Ok(SleepersRun {
         spawn: spawned,
         park,
@@ -283,13 +288,19 @@ pub fn many_sleepers(n: usize) -> Result<SleepersRun, HubError> {
 /// The three naps overlapped, against stage 1's serial naps.
 pub fn sleeps_group(scale: Scale, output: Output) -> Group {
     Group::new("sleeps")
-        .title(format!("The notes' naps of 2 s, 3 s and 5 s (scale {scale})"))
+        .title(format!(
+            "The notes' naps of 2 s, 3 s and 5 s (scale {scale})"
+        ))
         .case(stage_serial::sleeps_case(scale, Output::silent()))
         .case(
-            Case::new("hub: the three naps overlap", NAPS.len() as u64, move || {
-                let t = Rc::new(Transcript::new(output));
-                sleepers(scale, &t).unwrap_or_else(|e| fail(&t, e))
-            })
+            Case::new(
+                "hub: the three naps overlap",
+                NAPS.len() as u64,
+                move || {
+                    let t = Rc::new(Transcript::new(output));
+                    sleepers(scale, &t).unwrap_or_else(|e| fail(&t, e))
+                },
+            )
             .baseline(stage_serial::SLEEPS_CASE)
             .expect(NAPS.len() as u64)
             .waits(),
@@ -302,7 +313,9 @@ pub const SYNC_CASE: &str = "hub: 10 tasks one after another";
 /// Ten tasks one after another vs spawned and joined.
 pub fn tasks_group(scale: Scale, output: Output) -> Group {
     Group::new("tasks")
-        .title(format!("Ten tasks of 0.5 s: synchronous vs asynchronous (scale {scale})"))
+        .title(format!(
+            "Ten tasks of 0.5 s: synchronous vs asynchronous (scale {scale})"
+        ))
         .case(
             Case::new(SYNC_CASE, TASKS, move || {
                 let t = Rc::new(Transcript::new(output));
@@ -335,20 +348,29 @@ pub fn costs_group(n: u64) -> Group {
             Case::new(SPAWN_JOIN_CASE, n, move || spawn_join(n).unwrap_or(0))
                 .expect(n * (n.saturating_sub(1)) / 2),
         )
-        .case(Case::new("yield_now round trip (main -> hub -> main)", n, move || yields(n)).expect(n))
+        .case(
+            Case::new("yield_now round trip (main -> hub -> main)", n, move || {
+                yields(n)
+            })
+            .expect(n),
+        )
 }
 
 /// The 30,000 sleepers as one case (for the benches): spawn, sleep, wake, join.
 pub fn sleepers_group(n: usize) -> Group {
-    Group::new("sleepers").title(format!("{n} greenlets asleep at once")).case(
-        Case::new(format!("{n} greenlets: spawn, sleep, wake, join"), n as u64, move || {
-            match many_sleepers(n) {
-                Ok(run) => Outcome::with_rss(run.woke, run.rss_bytes),
-                Err(_) => Outcome::from(0u64),
-            }
-        })
-        .expect(n as u64),
-    )
+    Group::new("sleepers")
+        .title(format!("{n} greenlets asleep at once"))
+        .case(
+            Case::new(
+                format!("{n} greenlets: spawn, sleep, wake, join"),
+                n as u64,
+                move || match many_sleepers(n) {
+                    Ok(run) => Outcome::with_rss(run.woke, run.rss_bytes),
+                    Err(_) => Outcome::from(0u64),
+                },
+            )
+            .expect(n as u64),
+        )
 }
 
 fn fail(t: &Transcript, e: HubError) -> u64 {
@@ -408,12 +430,20 @@ impl Listing {
             Listing::Sleepers => {
                 t.say("\n== Three naps in three greenlets: the waits overlap ==");
                 report.measure(sleeps_group(scale, output), &s.plan)?;
-                let hub = report.row("sleeps", "hub: the three naps overlap").map(|r| r.median_seconds);
-                let serial = report.row("sleeps", stage_serial::SLEEPS_CASE).map(|r| r.median_seconds);
+                let hub = report
+                    .row("sleeps", "hub: the three naps overlap")
+                    .map(|r| r.median_seconds);
+                let serial = report
+                    .row("sleeps", stage_serial::SLEEPS_CASE)
+                    .map(|r| r.median_seconds);
                 if let (Some(hub), Some(serial)) = (hub, serial) {
                     report.headline(
                         "naps of 2 s + 3 s + 5 s overlap in greenlets",
-                        format!("{} against {} serially", human_seconds(hub), human_seconds(serial)),
+                        format!(
+                            "{} against {} serially",
+                            human_seconds(hub),
+                            human_seconds(serial)
+                        ),
                         Some(format!("about 5 s against 10 s, at scale {scale}")),
                     );
                 }
@@ -460,7 +490,10 @@ impl Listing {
                         None,
                     );
                 }
-                report.push_rows(Some(&format!("{} greenlets asleep at once", s.sleepers)), rows);
+                report.push_rows(
+                    Some(&format!("{} greenlets asleep at once", s.sleepers)),
+                    rows,
+                );
             }
         }
         Ok(())
@@ -502,18 +535,34 @@ pub fn sleepers_rows(n: usize, plan: &Plan) -> Result<Vec<Row>, HubError> {
     let rss = (rss_bytes > 0).then_some(rss_bytes);
     Ok(vec![
         row(format!("spawn {n} greenlets"), median(|r| r.spawn), None),
-        row(format!("run each until it parks in sleep ({n} asleep)"), median(|r| r.park), rss),
-        row(format!("wake all {n} and join them"), median(|r| r.wake), None),
+        row(
+            format!("run each until it parks in sleep ({n} asleep)"),
+            median(|r| r.park),
+            rss,
+        ),
+        row(
+            format!("wake all {n} and join them"),
+            median(|r| r.wake),
+            None,
+        ),
     ])
 }
 
 /// Run the whole lesson, narrated, as `cargo run -p stage-hub` does.
 pub fn lesson(common: &CommonArgs) -> Result<Report, Box<dyn Error>> {
-    run(&Settings::from_common(common, None), common.output(), &Listing::ALL)
+    run(
+        &Settings::from_common(common, None),
+        common.output(),
+        &Listing::ALL,
+    )
 }
 
 /// Run `listings` in order with `settings`, printing to `output`.
-pub fn run(settings: &Settings, output: Output, listings: &[Listing]) -> Result<Report, Box<dyn Error>> {
+pub fn run(
+    settings: &Settings,
+    output: Output,
+    listings: &[Listing],
+) -> Result<Report, Box<dyn Error>> {
     let mut report = Report::new(STAGE, output);
     output.say(format!(
         "Stage 4: the hub. Greenlets switch by themselves whenever one waits (scale {}).",

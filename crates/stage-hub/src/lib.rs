@@ -55,8 +55,9 @@ pub mod sync;
 
 pub use hub::{
     blocking_threshold, current_name, joinall, reset_diagnostic_hook, set_blocking_threshold,
-    set_diagnostic_hook, sleep, sleep_until, spawn, spawn_blocking, spawn_later, with_timeout, yield_now, Builder,
-    Deadlock, Diagnostic, Handle, HubError, JoinAll, DEFAULT_BLOCKING_THRESHOLD,
+    set_diagnostic_hook, sleep, sleep_until, spawn, spawn_blocking, spawn_later, with_timeout,
+    yield_now, Builder, Deadlock, Diagnostic, Handle, HubError, JoinAll,
+    DEFAULT_BLOCKING_THRESHOLD,
 };
 pub use lesson::{groups, lesson, Listing, Settings, STAGE};
 pub use sync::{Event, Pool, Queue, Semaphore, SemaphoreGuard};

@@ -16,9 +16,15 @@ fn the_sleepers_overlap() {
     let t = Rc::new(Transcript::silent());
     let start = std::time::Instant::now();
     assert_eq!(lesson::sleepers(quick(), &t).unwrap(), 3);
-    assert!(start.elapsed() < std::time::Duration::from_millis(90), "under the 100 ms sum");
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(90),
+        "under the 100 ms sum"
+    );
     let lines = t.lines();
-    assert!(lines[..3].iter().all(|l| l.contains("falls asleep")), "{lines:?}");
+    assert!(
+        lines[..3].iter().all(|l| l.contains("falls asleep")),
+        "{lines:?}"
+    );
     assert!(lines[3].starts_with("short nap: wakes"), "{lines:?}");
 }
 
@@ -26,7 +32,10 @@ fn the_sleepers_overlap() {
 fn eat_and_play_interleave_with_the_hubs_sleep() {
     let t = Rc::new(Transcript::silent());
     lesson::eat_play(quick(), &t).unwrap();
-    assert_eq!(t.lines(), ["eat food 1", "play 1", "play 2", "eat food 2", "main"]);
+    assert_eq!(
+        t.lines(),
+        ["eat food 1", "play 1", "play 2", "eat food 2", "main"]
+    );
 }
 
 #[test]
@@ -34,9 +43,19 @@ fn eat_and_play_go_in_turn_with_a_blocking_sleep_and_are_named() {
     let t = Rc::new(Transcript::silent());
     let warned = lesson::eat_play_blocking(quick(), &t).unwrap();
     assert_eq!(warned, 2);
-    let lines: Vec<String> = t.lines().into_iter().filter(|l| !l.contains("warning")).collect();
-    assert_eq!(lines, ["eating 1", "eating 2", "playing 1", "playing 2", "main"]);
-    assert!(t.lines().iter().any(|l| l.contains("warning") && l.contains("Greenlet-")));
+    let lines: Vec<String> = t
+        .lines()
+        .into_iter()
+        .filter(|l| !l.contains("warning"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["eating 1", "eating 2", "playing 1", "playing 2", "main"]
+    );
+    assert!(t
+        .lines()
+        .iter()
+        .any(|l| l.contains("warning") && l.contains("Greenlet-")));
 }
 
 #[test]
@@ -73,11 +92,16 @@ fn quick_json_prints_only_json_lines_with_every_figure() {
         .args(["--quick", "--json"])
         .output()
         .expect("run the stage binary");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut cases = Vec::new();
     for line in stdout.lines() {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         if let Some(case) = value.get("case").and_then(|c| c.as_str()) {
             cases.push(case.to_string());
         }
@@ -85,17 +109,29 @@ fn quick_json_prints_only_json_lines_with_every_figure() {
             assert!(value["rss_bytes_per_op"].is_number(), "{line}");
         }
     }
-    for wanted in ["hub: the three naps overlap", "spawn + join a trivial greenlet", "yield_now round trip"] {
-        assert!(cases.iter().any(|c| c.starts_with(wanted)), "{wanted} missing from {cases:?}");
+    for wanted in [
+        "hub: the three naps overlap",
+        "spawn + join a trivial greenlet",
+        "yield_now round trip",
+    ] {
+        assert!(
+            cases.iter().any(|c| c.starts_with(wanted)),
+            "{wanted} missing from {cases:?}"
+        );
     }
     assert!(cases.iter().any(|c| c.contains("30000")), "{cases:?}");
 }
 
 #[test]
 fn help_lists_the_listings() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for sub in ["sleepers", "eat-play", "blocking", "names", "tasks", "costs", "many"] {
+    for sub in [
+        "sleepers", "eat-play", "blocking", "names", "tasks", "costs", "many",
+    ] {
         assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
     }
 }

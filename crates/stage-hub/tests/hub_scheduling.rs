@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use stage_hub::{
-    joinall, set_blocking_threshold, set_diagnostic_hook, sleep, spawn, spawn_later, with_timeout, yield_now,
-    Builder, Event, HubError, JoinAll,
+    joinall, set_blocking_threshold, set_diagnostic_hook, sleep, spawn, spawn_later, with_timeout,
+    yield_now, Builder, Event, HubError, JoinAll,
 };
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -39,7 +39,10 @@ fn a_spawned_greenlet_does_not_run_until_the_spawner_waits() {
     say(&log, "spawner still running");
     assert!(!child.is_dead());
     child.join().unwrap();
-    assert_eq!(*log.borrow(), ["spawner after spawn", "spawner still running", "child"]);
+    assert_eq!(
+        *log.borrow(),
+        ["spawner after spawn", "spawner still running", "child"]
+    );
 }
 
 #[test]
@@ -56,7 +59,10 @@ fn join_returns_the_value_and_value_shows_it() {
 #[test]
 fn join_of_a_panicking_greenlet_returns_its_panic() {
     let _quiet = diagnostics();
-    let h = Builder::new().name("doomed").spawn(|| -> u32 { panic!("boom") }).unwrap();
+    let h = Builder::new()
+        .name("doomed")
+        .spawn(|| -> u32 { panic!("boom") })
+        .unwrap();
     match h.join() {
         Err(HubError::Panicked { name, message }) => {
             assert_eq!(name, "doomed");
@@ -84,7 +90,11 @@ fn joinall_collects_every_result_even_after_a_failure() {
     assert!(handles.iter().all(|h| h.is_dead()));
     let results: Vec<_> = handles.into_iter().map(|h| h.join().ok()).collect();
     assert_eq!(results, [Some(1), None, Some(3)]);
-    assert!(seen.borrow().is_empty(), "a joined failure is not reported: {:?}", seen.borrow());
+    assert!(
+        seen.borrow().is_empty(),
+        "a joined failure is not reported: {:?}",
+        seen.borrow()
+    );
 }
 
 #[test]
@@ -101,8 +111,14 @@ fn joinall_can_stop_at_the_first_failure() {
     let start = Instant::now();
     let handles = vec![slow, bad];
     let err = joinall(&handles, JoinAll::new().stop_at_first_failure()).unwrap_err();
-    assert!(matches!(&err, HubError::Panicked { message, .. } if message.contains("early failure")), "{err}");
-    assert!(start.elapsed() < MS(150), "it stopped at the failure, not at the slow one");
+    assert!(
+        matches!(&err, HubError::Panicked { message, .. } if message.contains("early failure")),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < MS(150),
+        "it stopped at the failure, not at the slow one"
+    );
     assert!(!handles[0].is_dead());
     handles[0].kill();
 }
@@ -169,7 +185,10 @@ fn killing_a_greenlet_that_never_ran_drops_its_closure_and_never_runs_it() {
     let later = spawn_later(Duration::from_secs(60), || 1);
     let start = Instant::now();
     later.kill();
-    assert!(start.elapsed() < Duration::from_secs(1), "a delayed greenlet dies at once");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "a delayed greenlet dies at once"
+    );
     assert!(matches!(later.join(), Err(HubError::Killed { .. })));
 }
 
@@ -177,7 +196,13 @@ fn killing_a_greenlet_that_never_ran_drops_its_closure_and_never_runs_it() {
 fn shorter_sleeps_wake_first_and_equal_ones_in_spawn_order() {
     let log = log();
     let mut handles = Vec::new();
-    for (name, ms) in [("a30", 30), ("b10", 10), ("c20", 20), ("d10", 10), ("e10", 10)] {
+    for (name, ms) in [
+        ("a30", 30),
+        ("b10", 10),
+        ("c20", 20),
+        ("d10", 10),
+        ("e10", 10),
+    ] {
         let l = log.clone();
         handles.push(spawn(move || {
             sleep(MS(ms));
@@ -223,7 +248,10 @@ fn with_timeout_interrupts_at_the_next_wait_and_reports_the_elapsed_time() {
     match err {
         HubError::TimedOut { limit, elapsed } => {
             assert_eq!(limit, MS(20));
-            assert!(elapsed >= MS(20) && elapsed < Duration::from_secs(5), "{elapsed:?}");
+            assert!(
+                elapsed >= MS(20) && elapsed < Duration::from_secs(5),
+                "{elapsed:?}"
+            );
         }
         other => panic!("expected a timeout, got {other}"),
     }
@@ -276,7 +304,12 @@ fn an_unjoined_panic_is_reported_once_and_the_others_finish() {
     let seen = diagnostics();
     let done = log();
     let d = done.clone();
-    drop(Builder::new().name("fire and forget").spawn(|| panic!("nobody listens")).unwrap());
+    drop(
+        Builder::new()
+            .name("fire and forget")
+            .spawn(|| panic!("nobody listens"))
+            .unwrap(),
+    );
     let worker = spawn(move || {
         sleep(MS(5));
         say(&d, "worker finished");
@@ -287,7 +320,10 @@ fn an_unjoined_panic_is_reported_once_and_the_others_finish() {
     drop(watched); // failed, never looked at: reported at drop
     let lines = seen.borrow().clone();
     assert_eq!(lines.len(), 2, "{lines:?}");
-    assert!(lines[0].contains("fire and forget") && lines[0].contains("nobody listens"), "{lines:?}");
+    assert!(
+        lines[0].contains("fire and forget") && lines[0].contains("nobody listens"),
+        "{lines:?}"
+    );
     assert!(lines[1].contains("someone listens"), "{lines:?}");
     assert_eq!(*done.borrow(), ["worker finished"]);
     // A joined panic is not reported.
@@ -299,9 +335,16 @@ fn an_unjoined_panic_is_reported_once_and_the_others_finish() {
 fn the_blocking_detector_names_a_greenlet_that_blocks_the_thread() {
     let seen = diagnostics();
     set_blocking_threshold(Some(MS(20)));
-    let polite = Builder::new().name("polite").spawn(|| sleep(MS(60))).unwrap();
+    let polite = Builder::new()
+        .name("polite")
+        .spawn(|| sleep(MS(60)))
+        .unwrap();
     polite.join().unwrap();
-    assert!(seen.borrow().is_empty(), "the hub's sleep never blocks: {:?}", seen.borrow());
+    assert!(
+        seen.borrow().is_empty(),
+        "the hub's sleep never blocks: {:?}",
+        seen.borrow()
+    );
     let rude = Builder::new()
         .name("rude")
         .spawn(|| std::thread::sleep(MS(60)))
@@ -309,7 +352,10 @@ fn the_blocking_detector_names_a_greenlet_that_blocks_the_thread() {
     rude.join().unwrap();
     let lines = seen.borrow().clone();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("`rude`") && lines[0].contains("kept the hub"), "{lines:?}");
+    assert!(
+        lines[0].contains("`rude`") && lines[0].contains("kept the hub"),
+        "{lines:?}"
+    );
     set_blocking_threshold(None);
     spawn(|| std::thread::sleep(MS(30))).join().unwrap();
     assert_eq!(seen.borrow().len(), 1, "turned off");
@@ -318,7 +364,10 @@ fn the_blocking_detector_names_a_greenlet_that_blocks_the_thread() {
 #[test]
 fn three_sleepers_finish_well_under_the_sum_of_their_sleeps() {
     let start = Instant::now();
-    let naps: Vec<_> = [100, 150, 250].into_iter().map(|ms| spawn(move || sleep(MS(ms)))).collect();
+    let naps: Vec<_> = [100, 150, 250]
+        .into_iter()
+        .map(|ms| spawn(move || sleep(MS(ms))))
+        .collect();
     joinall(&naps, JoinAll::new()).unwrap();
     let took = start.elapsed();
     assert!(took >= MS(250), "{took:?}");
@@ -329,7 +378,10 @@ fn three_sleepers_finish_well_under_the_sum_of_their_sleeps() {
 fn names_count_up_unless_given() {
     let a = spawn(stage_hub::current_name);
     let b = spawn(stage_hub::current_name);
-    let c = Builder::new().name("given").spawn(stage_hub::current_name).unwrap();
+    let c = Builder::new()
+        .name("given")
+        .spawn(stage_hub::current_name)
+        .unwrap();
     let (a, b, c) = (a.join().unwrap(), b.join().unwrap(), c.join().unwrap());
     let n: u64 = a.strip_prefix("Greenlet-").unwrap().parse().unwrap();
     assert_eq!(b, format!("Greenlet-{}", n + 1));

@@ -6,7 +6,10 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use stage_hub::hub::io::Registration;
-use stage_hub::{joinall, sleep, spawn, spawn_blocking, yield_now, Event, HubError, JoinAll, Pool, Queue, Semaphore};
+use stage_hub::{
+    joinall, sleep, spawn, spawn_blocking, yield_now, Event, HubError, JoinAll, Pool, Queue,
+    Semaphore,
+};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -30,7 +33,10 @@ fn event_wakes_every_waiter_and_stays_set_until_cleared() {
     assert_eq!(woke.get(), 3);
     assert!(ev.wait_timeout(MS(1)).unwrap(), "still set");
     ev.clear();
-    assert!(!ev.wait_timeout(MS(5)).unwrap(), "cleared: the wait times out");
+    assert!(
+        !ev.wait_timeout(MS(5)).unwrap(),
+        "cleared: the wait times out"
+    );
 }
 
 #[test]
@@ -153,14 +159,21 @@ fn spawn_blocking_does_not_block_the_other_greenlets() {
     .unwrap();
     assert_eq!(value, "done on a pool thread");
     assert!(start.elapsed() >= MS(150));
-    assert!(ticks.get() >= 5, "the ticker ran while we waited: {} ticks", ticks.get());
+    assert!(
+        ticks.get() >= 5,
+        "the ticker ran while we waited: {} ticks",
+        ticks.get()
+    );
     ticker.join().unwrap();
 }
 
 #[test]
 fn a_panicking_blocking_job_comes_back_as_an_error() {
     let err = spawn_blocking(|| -> u8 { panic!("job failed") }).unwrap_err();
-    assert!(matches!(&err, HubError::Panicked { message, .. } if message.contains("job failed")), "{err}");
+    assert!(
+        matches!(&err, HubError::Panicked { message, .. } if message.contains("job failed")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,7 +198,9 @@ fn a_greenlet_waiting_on_a_socket_lets_others_run_and_wakes_on_data() {
             }
         }
         // Nothing more comes: a deadline ends the wait.
-        let err = reg.wait(mio::Interest::READABLE, Some(Instant::now() + MS(10))).unwrap_err();
+        let err = reg
+            .wait(mio::Interest::READABLE, Some(Instant::now() + MS(10)))
+            .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         reg.deregister(&mut server)?;
         Ok(got)

@@ -85,10 +85,15 @@ where
             let _ = waker.wake();
         })
     };
-    let sent = pool()?.lock().map(|tx| tx.send(job).is_ok()).unwrap_or(false);
+    let sent = pool()?
+        .lock()
+        .map(|tx| tx.send(job).is_ok())
+        .unwrap_or(false);
     if !sent {
         hub.state.borrow_mut().jobs.remove(&job_id);
-        return Err(HubError::Spawn("the spawn_blocking threads are gone".into()));
+        return Err(HubError::Spawn(
+            "the spawn_blocking threads are gone".into(),
+        ));
     }
     loop {
         if let Some(result) = slot.lock().ok().and_then(|mut s| s.take()) {

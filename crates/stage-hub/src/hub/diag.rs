@@ -137,7 +137,10 @@ pub(crate) fn set_in_task(running: bool) {
 
 /// The message and place of the last panic kept from a spawned greenlet.
 pub(crate) fn take_panic_message() -> Option<String> {
-    LAST_PANIC.try_with(|p| p.borrow_mut().take()).ok().flatten()
+    LAST_PANIC
+        .try_with(|p| p.borrow_mut().take())
+        .ok()
+        .flatten()
 }
 
 /// Install (once per process) a panic hook that keeps panics raised inside

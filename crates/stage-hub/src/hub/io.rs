@@ -92,7 +92,10 @@ pub struct Registration {
 impl Registration {
     /// Register `source` for `interest` with this thread's hub (created if
     /// needed).
-    pub fn new<S: mio::event::Source + ?Sized>(source: &mut S, interest: Interest) -> io::Result<Registration> {
+    pub fn new<S: mio::event::Source + ?Sized>(
+        source: &mut S,
+        interest: Interest,
+    ) -> io::Result<Registration> {
         let hub = Hub::get().map_err(io::Error::other)?;
         let token = {
             let mut st = hub.state.borrow_mut();
@@ -134,7 +137,10 @@ impl Registration {
         });
         drop(waiting);
         // A timed-out wait leaves its entry behind: drop it.
-        self.slot.waiters.borrow_mut().retain(|(t, _)| Some(*t) != mine.get());
+        self.slot
+            .waiters
+            .borrow_mut()
+            .retain(|(t, _)| Some(*t) != mine.get());
         match wake {
             Ok(Wake::TimedOut) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,

@@ -229,7 +229,8 @@ impl Hub {
     }
 
     fn create() -> Result<Hub, HubError> {
-        let poller = |e: std::io::Error| HubError::Spawn(format!("cannot create the hub's poller: {e}"));
+        let poller =
+            |e: std::io::Error| HubError::Spawn(format!("cannot create the hub's poller: {e}"));
         let poll = mio::Poll::new().map_err(poller)?;
         let registry = poll.registry().try_clone().map_err(poller)?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(poller)?);
@@ -294,14 +295,20 @@ impl Hub {
         let me = self.me();
         let ticket = {
             let mut st = self.state.borrow_mut();
-            let task = st.tasks.get_mut(&me).expect("the current task was just registered");
+            let task = st
+                .tasks
+                .get_mut(&me)
+                .expect("the current task was just registered");
             if let Some(interrupt) = task.interrupt.take() {
                 drop(st);
                 unwind(interrupt);
             }
             task.seq += 1;
             task.parked = Some((task.seq, on));
-            Ticket { task: me, seq: task.seq }
+            Ticket {
+                task: me,
+                seq: task.seq,
+            }
         };
         register(ticket);
         let timer = deadline.map(|d| self.add_timer(d, TimerAction::Wake(ticket)));
@@ -373,13 +380,20 @@ impl Hub {
         }
     }
 
-    fn add_task(&self, id: TaskId, greenlet: Greenlet, status: Rc<dyn HasStatus>, delay: Option<Duration>) {
+    fn add_task(
+        &self,
+        id: TaskId,
+        greenlet: Greenlet,
+        status: Rc<dyn HasStatus>,
+        delay: Option<Duration>,
+    ) {
         let mut st = self.state.borrow_mut();
         st.tasks.insert(id, Task::new(greenlet, status, true));
         match delay {
             None => st.ready.push_back((id, Wake::Start)),
             Some(delay) => {
-                st.timers.add(Instant::now() + delay, TimerAction::Start(id));
+                st.timers
+                    .add(Instant::now() + delay, TimerAction::Start(id));
             }
         }
     }
@@ -392,7 +406,11 @@ impl Hub {
 
     /// The name of the task running greenlet `id`, if the hub knows it.
     pub(crate) fn task_name(&self, id: TaskId) -> Option<String> {
-        self.state.borrow().tasks.get(&id).map(|t| t.status.status().name())
+        self.state
+            .borrow()
+            .tasks
+            .get(&id)
+            .map(|t| t.status.status().name())
     }
 
     /// A greenlet died (or was killed before it started): wake whoever
@@ -403,7 +421,9 @@ impl Hub {
         };
         let status = task.status.status();
         if status.is_running() {
-            status.fail(HubError::Killed { name: status.name() });
+            status.fail(HubError::Killed {
+                name: status.name(),
+            });
         }
         let failed = status.failed();
         {
@@ -506,9 +526,18 @@ impl Hub {
 
     /// Back from running `id` for `held`: warn if it held the hub too long,
     /// and finish it if it died.
-    fn after_run(&self, id: TaskId, greenlet: &Greenlet, spawned: bool, held: Duration, result: Result<(), stage_greenlet::SwitchError>) {
+    fn after_run(
+        &self,
+        id: TaskId,
+        greenlet: &Greenlet,
+        spawned: bool,
+        held: Duration,
+        result: Result<(), stage_greenlet::SwitchError>,
+    ) {
         let status = self.state.borrow().tasks.get(&id).map(|t| t.status.clone());
-        if let (true, Some(threshold), Some(status)) = (spawned, diag::blocking_threshold(), &status) {
+        if let (true, Some(threshold), Some(status)) =
+            (spawned, diag::blocking_threshold(), &status)
+        {
             if held > threshold {
                 diag::report(&Diagnostic::Blocked {
                     name: status.status().name(),
@@ -520,7 +549,10 @@ impl Hub {
         if let (Err(e), Some(status)) = (result, &status) {
             let status = status.status();
             if status.is_running() {
-                status.fail(HubError::Panicked { name: status.name(), message: e.to_string() });
+                status.fail(HubError::Panicked {
+                    name: status.name(),
+                    message: e.to_string(),
+                });
             }
         }
         if greenlet.is_dead() {

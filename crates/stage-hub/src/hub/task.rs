@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use stage_greenlet::{Greenlet, GreenletExit};
 
 use super::{
-    diag, existing, GroupWait, Hub, HubError, Interrupt, KillSignal, TaskId, TimeoutSignal, WaitOn, Waiter, Wake,
+    diag, existing, GroupWait, Hub, HubError, Interrupt, KillSignal, TaskId, TimeoutSignal, WaitOn,
+    Waiter, Wake,
 };
 
 /// A greenlet's name: numbered in spawn order unless one was given.
@@ -342,7 +343,13 @@ impl<T: 'static> Handle<T> {
         if let Some(value) = self.shared.value.borrow_mut().take() {
             return Ok(value);
         }
-        Err(self.shared.status.error.borrow().clone().unwrap_or(HubError::Killed { name: self.name() }))
+        Err(self
+            .shared
+            .status
+            .error
+            .borrow()
+            .clone()
+            .unwrap_or(HubError::Killed { name: self.name() }))
     }
 
     /// Wait at most `limit` for it to finish; [`HubError::TimedOut`] if it
@@ -454,10 +461,16 @@ pub fn joinall<T: 'static>(handles: &[Handle<T>], opts: JoinAll) -> Result<(), H
     loop {
         if opts.stop_at_first_failure {
             if let Some(failed) = handles.iter().find(|h| h.is_dead() && h.failed()) {
-                return Err(failed.error().unwrap_or(HubError::Killed { name: failed.name() }));
+                return Err(failed.error().unwrap_or(HubError::Killed {
+                    name: failed.name(),
+                }));
             }
         }
-        let pending: Vec<TaskId> = handles.iter().filter(|h| !h.is_dead()).map(|h| h.id).collect();
+        let pending: Vec<TaskId> = handles
+            .iter()
+            .filter(|h| !h.is_dead())
+            .map(|h| h.id)
+            .collect();
         if pending.is_empty() {
             return Ok(());
         }

@@ -63,7 +63,10 @@ pub fn with_timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, HubE
     let me = hub.me();
     let id = next_object_id();
     let start = Instant::now();
-    let timer = hub.add_timer(start + limit, TimerAction::Interrupt(me, Interrupt::Timeout(id)));
+    let timer = hub.add_timer(
+        start + limit,
+        TimerAction::Interrupt(me, Interrupt::Timeout(id)),
+    );
     let outcome = catch_unwind(AssertUnwindSafe(f));
     hub.cancel_timer(timer);
     hub.clear_interrupt(me, Interrupt::Timeout(id));
