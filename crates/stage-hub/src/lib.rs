@@ -39,7 +39,7 @@
 //!   (`hub/blocking.rs`), diagnostics (`hub/diag.rs`), errors
 //!   (`hub/error.rs`), and [`hub::io`], the socket-readiness wait.
 //! - [`sync`]: [`Event`], [`Queue`], [`Semaphore`], [`Pool`].
-//! - [`lesson`]: the notes' listings, the measured cases and the lesson's order.
+//! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.
 //! - [`net`]: cooperative sockets, `std::net`'s shapes whose blocking calls wait in the hub.
 //! - [`echo`]: the upper-case echo server (hub, threads, tokio), its load generator and benchmark.
 //! - [`crawl`]: the concurrent crawler, its HTTP/1.1 client and an offline site to crawl.

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use stage_hub::io::Registration;
+//! use stage_hub::hub::io::Registration;
 //!
 //! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
 //! let mut client = std::net::TcpStream::connect(listener.local_addr()?)?;

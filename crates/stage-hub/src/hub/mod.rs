@@ -2,7 +2,7 @@
 //!
 //! Every spawned greenlet's parent is the hub. A greenlet that must wait
 //! records what it waits on, arranges to be woken (a timer, a waiter list, a
-//! socket's readiness) and switches to the hub with [`Hub::park`]. The hub
+//! socket's readiness) and switches to the hub with `Hub::park`. The hub
 //! loops:
 //!
 //! ```text
