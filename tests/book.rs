@@ -68,10 +68,17 @@ fn includes_in(chapter: &Path, text: &str) -> Vec<Include> {
 
 fn check_include(include: &Include) -> Result<(), String> {
     let here = format!("{}:{}", include.chapter.display(), include.line);
-    let dir = include.chapter.parent().expect("a chapter lives in a folder");
+    let dir = include
+        .chapter
+        .parent()
+        .expect("a chapter lives in a folder");
     let file = dir.join(&include.target);
-    let source = fs::read_to_string(&file)
-        .map_err(|e| format!("{here}: includes {} which cannot be read: {e}", file.display()))?;
+    let source = fs::read_to_string(&file).map_err(|e| {
+        format!(
+            "{here}: includes {} which cannot be read: {e}",
+            file.display()
+        )
+    })?;
     let Some(anchor) = &include.anchor else {
         return Ok(());
     };
@@ -154,7 +161,10 @@ fn every_chapter_in_the_summary_exists() {
             missing.push(target.to_string());
         }
     }
-    assert!(missing.is_empty(), "SUMMARY.md names missing chapters: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "SUMMARY.md names missing chapters: {missing:?}"
+    );
 }
 
 #[test]
