@@ -24,6 +24,7 @@ const STAGES: &[(&str, Groups)] = &[
     ("stage-serial", stage_serial::groups),
     ("stage-generator", stage_generator::groups),
     ("stage-greenlet", stage_greenlet::groups),
+    ("stage-hub", stage_hub::groups),
 ];
 
 /// What criterion measured for one case, summed over all its calls.

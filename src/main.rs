@@ -19,6 +19,7 @@ const STAGES: &[(&str, Lesson)] = &[
     ("stage-serial", stage_serial::lesson),
     ("stage-generator", stage_generator::lesson),
     ("stage-greenlet", stage_greenlet::lesson),
+    ("stage-hub", stage_hub::lesson),
 ];
 
 /// The tour of the coroutine lessons: runs every stage's lesson in order at
