@@ -1,7 +1,7 @@
 //! The hub's scheduling: spawn order, join, joinall, kill, sleep order,
 //! yield fairness, timeouts, deadlocks, panics and the blocking detector.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -387,4 +387,29 @@ fn names_count_up_unless_given() {
     assert_eq!(b, format!("Greenlet-{}", n + 1));
     assert_eq!(c, "given");
     assert_eq!(stage_hub::current_name(), "main");
+}
+
+#[test]
+fn a_thread_can_end_with_greenlets_still_waiting() {
+    let log = log();
+    let outcome = std::thread::spawn(|| {
+        let dropped = Rc::new(Cell::new(false));
+        struct Flag(Rc<Cell<bool>>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.set(true);
+            }
+        }
+        let flag = Flag(dropped.clone());
+        let sleeper = spawn(move || {
+            let _flag = flag;
+            sleep(Duration::from_secs(60));
+        });
+        yield_now();
+        drop(sleeper);
+        "ended"
+    })
+    .join();
+    assert_eq!(outcome.unwrap(), "ended");
+    say(&log, "the thread ended without hanging or crashing");
 }
