@@ -18,7 +18,7 @@ use crate::crawl::{crawl_concurrent, crawl_sequential, Crawl, Timeouts};
 use crate::echo::bench::{self, BenchPlan};
 use crate::echo::load::{hub_clients, Load};
 use crate::echo::protocol::serve_upper;
-use crate::echo::server::{EchoServer, ServerThread, StopHandle};
+use crate::echo::server::{EchoServer, ServerThread};
 use crate::echo::stats::{LoadSummary, ServerSummary};
 use crate::echo::threads::{thread_clients, ThreadServer};
 use crate::echo::tokio_server::TokioServer;
@@ -348,24 +348,24 @@ pub fn load_row(case: &str, baseline: Option<&str>, s: &LoadSummary) -> Row {
 /// that waits for SIGINT/SIGTERM (a signal pipe registered with the hub, like
 /// any socket) stop the server.
 fn serve_hub(addr: &str, out: Output) -> Result<ServerSummary, Box<dyn Error>> {
-    let server = EchoServer::bind(addr)?;
-    out.say(format!("listening on {}", server.local_addr()));
-    let stop = server.stop_handle();
-    let _watcher = crate::hub::spawn(move || watch_signals(&stop));
-    Ok(server.serve())
-}
-
-fn watch_signals(stop: &StopHandle) -> io::Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    let server = EchoServer::bind(addr)?;
+    // Set up before serving: once clients use every descriptor there would
+    // be none left for the signal pipe.
     let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
     let registration = Registration::new(&mut signals, Interest::READABLE)?;
-    loop {
-        if signals.pending().next().is_some() {
-            stop.stop();
-            return Ok(());
+    out.say(format!("listening on {}", server.local_addr()));
+    let stop = server.stop_handle();
+    let _watcher = crate::hub::spawn(move || -> io::Result<()> {
+        loop {
+            if signals.pending().next().is_some() {
+                stop.stop();
+                return Ok(());
+            }
+            registration.wait(Interest::READABLE, None)?;
         }
-        registration.wait(Interest::READABLE, None)?;
-    }
+    });
+    Ok(server.serve())
 }
 // ANCHOR_END: serve_hub
 

@@ -1,0 +1,133 @@
+//! The crawler against a local site that misbehaves in every way a real
+//! one can: each failure is reported as what it is, and the rest finish.
+
+use std::time::Duration;
+
+use stage_hub::crawl::site::{Behaviour, Site};
+use stage_hub::crawl::{crawl_concurrent, crawl_sequential, fetch, Crawl, Timeouts};
+
+fn bad_site() -> Site {
+    Site::start(vec![
+        (
+            "/ok".into(),
+            Behaviour::Page {
+                delay: Duration::from_millis(50),
+                bytes: 1000,
+            },
+        ),
+        ("/stall".into(), Behaviour::Stall),
+        ("/reset".into(), Behaviour::Reset),
+        ("/garbage".into(), Behaviour::Garbage),
+    ])
+    .unwrap()
+}
+
+fn refused_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}/", l.local_addr().unwrap())
+}
+
+const TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(2),
+    read: Duration::from_millis(400),
+};
+
+fn kinds(crawl: &Crawl) -> Vec<String> {
+    crawl
+        .fetched
+        .iter()
+        .map(|f| match &f.result {
+            Ok(r) => format!("{} {}", r.status, r.body_bytes),
+            Err(e) => e.kind().to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn each_failure_is_reported_and_the_rest_finish() {
+    let site = bad_site();
+    let urls = vec![
+        site.url("/ok"),
+        site.url("/stall"),
+        site.url("/reset"),
+        site.url("/garbage"),
+        refused_url(),
+        "https://example.invalid/".to_string(),
+        site.url("/missing"),
+    ];
+    let want = [
+        "200 1000",
+        "timeout",
+        "reset",
+        "malformed",
+        "refused",
+        "bad-url",
+        "404 13",
+    ];
+
+    let mut seen = Vec::new();
+    let concurrent = crawl_concurrent(&urls, TIMEOUTS, |f| println!("{f}"));
+    assert_eq!(kinds(&concurrent), want);
+    // Waits overlapped: about the stall's read timeout, not the sum of all.
+    assert!(
+        concurrent.elapsed < Duration::from_secs(3),
+        "{:?}",
+        concurrent.elapsed
+    );
+
+    let sequential = crawl_sequential(&urls, TIMEOUTS, |f| seen.push(f.url.clone()));
+    assert_eq!(kinds(&sequential), want);
+    assert_eq!(seen, urls, "one by one, in order");
+    assert_eq!(concurrent.answered(), 2);
+    assert_eq!(concurrent.bytes(), 1013);
+    for f in &concurrent.fetched {
+        // Every outcome prints as one readable line naming its URL.
+        assert!(f.to_string().contains(&f.url), "{f}");
+    }
+}
+
+#[test]
+fn the_offline_site_overlaps_its_delays_when_crawled_at_once() {
+    let site = Site::delayed_pages(4, Duration::from_millis(60)).unwrap();
+    let urls: Vec<String> = (1..=4).map(|i| site.url(&format!("/page/{i}"))).collect();
+    let concurrent = crawl_concurrent(&urls, Timeouts::default(), |_| {});
+    let sequential = crawl_sequential(&urls, Timeouts::default(), |_| {});
+    assert_eq!(concurrent.answered(), 4);
+    assert_eq!(concurrent.bytes(), sequential.bytes());
+    // 60+120+180+240 = 600 ms one by one; about 240 ms at once.
+    assert!(sequential.elapsed >= Duration::from_millis(600));
+    assert!(
+        concurrent.elapsed < sequential.elapsed * 3 / 4,
+        "{:?} at once vs {:?} one by one",
+        concurrent.elapsed,
+        sequential.elapsed
+    );
+}
+
+#[test]
+fn a_connect_timeout_is_reported_as_a_timeout() {
+    // An accept queue that is full and never drained drops new SYNs.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let listener = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(0).unwrap().into_std().unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    let _fillers: Vec<_> = (0..3)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
+        })
+        .collect();
+    let timeouts = Timeouts {
+        connect: Duration::from_millis(300),
+        read: Duration::from_millis(300),
+    };
+    let f = fetch(&format!("http://{addr}/"), timeouts);
+    let err = f.result.unwrap_err();
+    assert_eq!(err.kind(), "timeout", "{err}");
+    assert!(err.to_string().contains("connecting"), "{err}");
+}

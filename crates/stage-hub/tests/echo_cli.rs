@@ -1,0 +1,283 @@
+//! The public command lines: `echo-server` (address, SIGTERM summary, file
+//! descriptor exhaustion), `echo-load` (exit status on wrong replies),
+//! `echo-client`, `hello-bye`, `crawl` offline with clean `--json`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
+
+/// A child process killed if the test fails before it is stopped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    stdout: BufReader<ChildStdout>,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Start `echo-server` through `sh`, so the shell can lower limits first.
+    fn start(shell_prefix: &str, flavor: &str) -> Server {
+        let script =
+            format!("{shell_prefix}exec '{BIN}' echo-server --flavor {flavor} --addr 127.0.0.1:0");
+        let mut child = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start echo-server");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr: ChildStderr = child.stderr.take().unwrap();
+        let (tx, stderr_lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        assert!(first.starts_with("listening on "), "first line: {first:?}");
+        let addr = first.trim().rsplit(' ').next().unwrap().parse().unwrap();
+        Server {
+            child,
+            addr,
+            stdout,
+            stderr_lines,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then the summary line and the exit status.
+    fn stop(mut self) -> (String, bool) {
+        let mut rest = String::new();
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        self.stdout.read_to_string(&mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        let errors: Vec<String> = self.stderr_lines.try_iter().collect();
+        rest.push_str(&format!("[{status}] {errors:?}"));
+        (rest, status.success())
+    }
+
+    fn stderr_until(&self, needle: &str, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(50)) {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+        }
+        panic!("no stderr line containing {needle:?} within {within:?}; saw {seen:?}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn echo_once(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(msg).unwrap();
+    let mut reply = vec![0; msg.len()];
+    s.read_exact(&mut reply).unwrap();
+    reply
+}
+
+/// CPU time (user + system) the process has used, in clock ticks (1/100 s).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn every_server_flavor_serves_and_stops_on_sigterm_with_a_summary() {
+    for flavor in ["hub", "threads", "tokio"] {
+        let server = Server::start("", flavor);
+        assert_eq!(
+            echo_once(server.addr, b"abc \xff xyz"),
+            b"ABC \xff XYZ",
+            "{flavor}"
+        );
+        assert_eq!(echo_once(server.addr, b"again"), b"AGAIN", "{flavor}");
+        let (rest, ok) = server.stop();
+        assert!(ok, "{flavor} server exited with failure");
+        assert!(
+            rest.contains("echo server stopped: served 2 connections, echoed 14 bytes, 0 errors"),
+            "{flavor}: {rest:?}"
+        );
+    }
+}
+
+#[test]
+fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
+    // About 30 descriptors are left for connections under this limit.
+    let server = Server::start("ulimit -n 40 && ", "hub");
+    let mut held: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap())
+        .collect();
+    server.stderr_until("accept failed", Duration::from_secs(5));
+    // Out of descriptors with clients still queued: the acceptor must sleep,
+    // not retry in a tight loop.
+    let before = cpu_ticks(server.pid());
+    thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(server.pid()) - before;
+    assert!(
+        used < 30,
+        "the server used {used}/100 s of CPU in 1 s while out of descriptors"
+    );
+    // The early connections are still served.
+    let first = held.first_mut().unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    first.write_all(b"still").unwrap();
+    let mut reply = [0u8; 5];
+    first.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"STILL");
+    // Clients leave; descriptors come back; a new client is served.
+    held.clear();
+    server.stderr_until("accepting again", Duration::from_secs(5));
+    assert_eq!(echo_once(server.addr, b"recovered"), b"RECOVERED");
+    let (rest, ok) = server.stop();
+    assert!(ok, "{rest:?}");
+    assert!(rest.contains("echo server stopped: served"), "{rest:?}");
+}
+
+#[test]
+fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
+    let server = Server::start("", "hub");
+    let out = Command::new(BIN)
+        .args(["echo-load", "--addr", &server.addr.to_string()])
+        .args(["--clients", "20", "--seconds", "0.3", "--size", "100"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("messages/s") && stdout.contains("0 wrong replies"),
+        "{stdout}"
+    );
+    drop(server);
+
+    // A server that forgets to upper-case.
+    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = plain.local_addr().unwrap();
+    thread::spawn(move || {
+        for conn in plain.incoming().take(5) {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = conn.read(&mut buf) {
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let out = Command::new(BIN)
+        .args([
+            "echo-load",
+            "--addr",
+            &addr.to_string(),
+            "--clients",
+            "5",
+            "--seconds",
+            "0.3",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "wrong replies must fail the run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("replies were not the upper-cased message"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn echo_client_sends_each_line_and_ends_cleanly_at_eof() {
+    let server = Server::start("", "hub");
+    let mut child = Command::new(BIN)
+        .args(["echo-client", "--addr", &server.addr.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello there\n\n  x y  \n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "HELLO THERE\nX Y\nsent 2 lines; bye\n"
+    );
+}
+
+#[test]
+fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
+    let out = Command::new(BIN)
+        .args(["hello-bye", "--clients", "3", "--rounds", "2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("server heard \"bye\"").count(), 6, "{text}");
+    assert_eq!(text.matches("got \"hello\"").count(), 6, "{text}");
+
+    let out = Command::new(BIN)
+        .args(["crawl", "--quick", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    let case = |c: &str| {
+        rows.iter()
+            .find(|r| r["case"] == c && r["source"] == "measured")
+            .unwrap_or_else(|| panic!("no row {c}"))["median_seconds"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!(case("URLs at once, a greenlet each") < case("URLs one after another"));
+    let narration = String::from_utf8_lossy(&out.stderr);
+    assert!(narration.contains("bytes received from"), "{narration}");
+}
