@@ -1,4 +1,4 @@
-//! The greenlet handle: the safe API over [`switch`](crate::switch).
+//! The greenlet handle: the safe API over [`crate::switch`].
 //!
 //! A [`Greenlet`] is a cheap handle (an `Rc`) to a function with its own
 //! stack. Semantics follow Python's greenlet: the first `switch(v)` calls the

@@ -39,9 +39,9 @@
 //! - [`error`]: [`SwitchError`] and [`GreenletError`].
 //! - [`listings`]: the notes' eat/play and test1/test2 listings.
 //! - [`cost`]: the switching listing and the switch-cost workloads and groups.
-//! - [`reference`]: the same round trip on raw `context`, `generator` and
+//! - [`reference`](mod@reference): the same round trip on raw `context`, `generator` and
 //!   `corosensei`, for the cost table.
-//! - [`lesson`]: the lesson narrated in order (what the binary runs).
+//! - [`lesson`](mod@lesson): the lesson narrated in order (what the binary runs).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cost;

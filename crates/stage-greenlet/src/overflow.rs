@@ -11,7 +11,8 @@
 //!
 //! The handler must run on an *alternate* signal stack: the greenlet's own
 //! stack is exactly what has no room left. Rust gives every thread it starts
-//! one; [`install`] adds one to a thread that lacks it.
+//! one; `install` (run on every greenlet creation) adds one to a thread
+//! that lacks it.
 
 use std::cell::Cell;
 use std::fmt::Write as _;

@@ -8,7 +8,7 @@
 //! greenlet of the same size takes it without a syscall.
 //!
 //! The only `unsafe` here is telling valgrind where the stacks are (see
-//! [`valgrind`]): without it, memcheck takes a switch to a stack less than
+//! `valgrind` below): without it, memcheck takes a switch to a stack less than
 //! 2 MB away for a huge stack frame and reports nonsense.
 
 use std::cell::RefCell;

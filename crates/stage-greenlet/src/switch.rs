@@ -60,7 +60,7 @@
 //! # How a value crosses
 //!
 //! The sender puts the value in an `Option<T>` slot in its own frame and
-//! passes, as `data`, a pointer to a [`Message`] (also in its frame) that
+//! passes, as `data`, a pointer to a `Message` (also in its frame) that
 //! says who sent it, what kind of message it is, and the slot's `TypeId`.
 //! The sender is suspended while the receiver reads it, so its frame is
 //! alive; the receiver `take()`s the value out of the slot, leaving `None`
