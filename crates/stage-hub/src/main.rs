@@ -19,6 +19,11 @@ struct Cli {
     #[arg(long, global = true, value_name = "FACTOR")]
     scale: Option<Scale>,
 
+    /// How many greenlets sleep at once in `many` [default: 30000]. Past
+    /// about half of vm.max_map_count, spawning fails with how to raise it.
+    #[arg(long, global = true, value_name = "N")]
+    sleepers: Option<usize>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -61,7 +66,10 @@ impl Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = Settings::from_common(&cli.common, cli.scale);
+    let mut settings = Settings::from_common(&cli.common, cli.scale);
+    if let Some(n) = cli.sleepers {
+        settings.sleepers = n;
+    }
     if let Some(Command::Net(command)) = cli.command {
         return match command.run(&cli.common) {
             Ok(()) => ExitCode::SUCCESS,

@@ -135,3 +135,26 @@ fn help_lists_the_listings() {
         assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
     }
 }
+
+#[test]
+fn past_the_map_limit_spawning_fails_with_how_to_raise_it() {
+    let Some(limit) = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+    else {
+        return; // not Linux
+    };
+    if limit > 200_000 {
+        return; // raised already: too many greenlets to try in a test
+    }
+    // Two mappings per stack: half the limit plus some is past it.
+    let n = limit / 2 + 2_000;
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+        .args(["many", "--runs", "1", "--sleepers", &n.to_string()])
+        .output()
+        .expect("run the stage binary");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("vm.max_map_count"), "{stderr}");
+    assert!(stderr.contains("sysctl"), "{stderr}");
+}
