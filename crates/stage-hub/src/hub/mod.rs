@@ -282,6 +282,7 @@ impl Hub {
         id
     }
 
+    // ANCHOR: park
     /// Park the current greenlet: `register` learns the ticket that wakes it
     /// (and must not switch); with a `deadline`, a timer wakes it with
     /// [`Wake::TimedOut`]. A kill or an expired `with_timeout` unwinds from
@@ -336,6 +337,7 @@ impl Hub {
             wake => Ok(wake),
         }
     }
+    // ANCHOR_END: park
 
     /// End the wait `ticket` stands for; `false` if it had already ended.
     pub(crate) fn unpark(&self, ticket: Ticket) -> bool {
@@ -458,6 +460,7 @@ impl Hub {
         }
     }
 
+    // ANCHOR: turn
     /// Fire due timers and poll until something is ready (or declare a
     /// deadlock), then start a new batch. Returns whether it polled.
     fn turn(&self) -> bool {
@@ -493,6 +496,7 @@ impl Hub {
             polled = true;
         }
     }
+    // ANCHOR_END: turn
 
     fn poll(&self, timeout: Option<Duration>) {
         let mut st = self.state.borrow_mut();
@@ -687,6 +691,7 @@ impl State {
     }
 }
 
+// ANCHOR: run_loop
 /// The hub greenlet's body: pick the next greenlet, switch to it, account
 /// for what it did, forever.
 fn run_loop() {
@@ -716,6 +721,7 @@ fn run_loop() {
         hub.after_run(id, &greenlet, spawned, now - start, result);
     }
 }
+// ANCHOR_END: run_loop
 
 /// Ids for events, queues, semaphores and pools, as deadlock reports show them.
 pub(crate) fn next_object_id() -> u64 {

@@ -196,6 +196,7 @@ impl Builder {
     }
 }
 
+// ANCHOR: run_body
 /// Run the greenlet's function, keeping its value or its failure as its result.
 fn run_body<T, F: FnOnce() -> T>(shared: &Shared<T>, f: F) {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -222,6 +223,7 @@ fn run_body<T, F: FnOnce() -> T>(shared: &Shared<T>, f: F) {
         }
     }
 }
+// ANCHOR_END: run_body
 
 fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
     payload

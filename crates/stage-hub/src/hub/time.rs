@@ -16,6 +16,7 @@ pub fn sleep(duration: Duration) {
     sleep_until(Instant::now() + duration);
 }
 
+// ANCHOR: sleep_until
 /// Sleep cooperatively until `deadline` (at once if it has passed, after
 /// letting the hub run its due timers).
 pub fn sleep_until(deadline: Instant) {
@@ -33,6 +34,7 @@ pub fn sleep_until(deadline: Instant) {
         }
     }
 }
+// ANCHOR_END: sleep_until
 
 /// Let every other greenlet that is ready run once, then continue. Unlike
 /// `sleep(Duration::ZERO)`, this does not go through the timers.
