@@ -48,6 +48,9 @@ pub enum SwitchError {
     /// so safe code cannot produce this; it is kept so callers matching on
     /// thread affinity have a name for it.
     OtherThread,
+    /// [`switch_to_parent`](crate::switch_to_parent) was called from the
+    /// main greenlet, which has no parent.
+    NoParent,
     /// `throw` cannot kill this greenlet: it is the thread's main greenlet,
     /// or the one that is running.
     CannotKill {
@@ -102,6 +105,10 @@ impl fmt::Display for SwitchError {
             SwitchError::OtherThread => write!(
                 f,
                 "that greenlet belongs to another thread: greenlets never leave their thread"
+            ),
+            SwitchError::NoParent => write!(
+                f,
+                "the main greenlet has no parent to switch to: switch to a greenlet by its handle"
             ),
             SwitchError::CannotKill { greenlet, why } => {
                 write!(f, "cannot kill greenlet `{greenlet}`: {why}")

@@ -45,7 +45,6 @@ use crate::switch::{self, Inner, State};
 /// fn needs_sync<T: Sync>(_: &T) {}
 /// needs_sync(&stage_greenlet::current());
 /// ```
-#[derive(Clone)]
 pub struct Greenlet(Rc<Inner>);
 
 /// The payload a killed greenlet unwinds with (see [`Greenlet::throw`]).
@@ -98,9 +97,13 @@ impl Builder {
         overflow::install();
         let size = stack::rounded_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
         let stack = stack::take(size)?;
-        let parent = self.parent.unwrap_or_else(current);
+        let parent = match self.parent {
+            Some(parent) => parent.0.clone(),
+            None => switch::current(),
+        };
         let name = self.name.map(String::into_boxed_str);
-        Ok(Greenlet(Rc::new(switch::new_inner(f, name, stack, parent))))
+        let inner = Rc::new(switch::new_inner(f, name, stack, parent));
+        Ok(Greenlet::from_inner(inner))
     }
 }
 
@@ -154,7 +157,8 @@ impl Greenlet {
 
     /// The greenlet this one's return value goes to (`None` for main).
     pub fn parent(&self) -> Option<Greenlet> {
-        self.0.parent.borrow().clone()
+        let parent = self.0.parent.borrow().clone();
+        parent.map(Greenlet::from_inner)
     }
 
     /// Make `parent` this greenlet's parent. Refused if it would make a
@@ -163,17 +167,13 @@ impl Greenlet {
         if self.is_main() {
             return Err(GreenletError::MainHasNoParent);
         }
-        let mut at = Some(parent.clone());
-        while let Some(g) = at {
-            if g == *self {
-                return Err(GreenletError::Cycle {
-                    greenlet: self.name(),
-                    parent: parent.name(),
-                });
-            }
-            at = g.parent();
+        if switch::is_ancestor(&self.0, &parent.0) {
+            return Err(GreenletError::Cycle {
+                greenlet: self.name(),
+                parent: parent.name(),
+            });
         }
-        let old = self.0.parent.replace(Some(parent.clone()));
+        let old = self.0.parent.replace(Some(parent.0.clone()));
         // Dropped after the borrow ends: it may be the old parent's last handle.
         drop(old);
         Ok(())
@@ -214,18 +214,24 @@ impl Greenlet {
         Rc::ptr_eq(&self.0, &other.0)
     }
 
+    /// A new handle (the only way one is made: it keeps the count).
     pub(crate) fn from_inner(inner: Rc<Inner>) -> Self {
+        inner.handles.set(inner.handles.get() + 1);
         Greenlet(inner)
     }
+}
 
-    pub(crate) fn inner(&self) -> &Rc<Inner> {
-        &self.0
+impl Clone for Greenlet {
+    fn clone(&self) -> Self {
+        Greenlet::from_inner(self.0.clone())
     }
 }
 
 impl Drop for Greenlet {
     fn drop(&mut self) {
-        if Rc::strong_count(&self.0) == 1 {
+        let left = self.0.handles.get() - 1;
+        self.0.handles.set(left);
+        if left == 0 {
             switch::handle_dropped(&self.0);
         }
     }
@@ -254,6 +260,31 @@ impl fmt::Debug for Greenlet {
     }
 }
 
+/// Switch to the running greenlet's parent: `current().parent()?.switch(v)`,
+/// except that no handle to the parent lives on our stack while we wait.
+///
+/// That matters because handles, wherever they live, keep a suspended
+/// greenlet from being killed when its other handles are dropped. A child
+/// parked in `current().parent().unwrap().switch(..)` holds a handle to its
+/// parent in that expression's temporary; if the parent also holds the
+/// child (in a local, say), neither is ever killed. Parking here holds only
+/// the parent link, which does not count.
+///
+/// ```
+/// use stage_greenlet::{switch_to_parent, Greenlet};
+///
+/// let g = Greenlet::new(|x: u8| {
+///     let y: u8 = switch_to_parent(x + 1).unwrap();
+///     y * 2
+/// })?;
+/// assert_eq!(g.switch::<u8, u8>(1)?, 2);
+/// assert_eq!(g.switch::<u8, u8>(5)?, 10);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, SwitchError> {
+    switch::switch_to_parent(value)
+}
+
 /// The running greenlet: the thread's implicit main greenlet when no other
 /// has been switched to.
 ///
@@ -265,5 +296,5 @@ impl fmt::Debug for Greenlet {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn current() -> Greenlet {
-    Greenlet(switch::current())
+    Greenlet::from_inner(switch::current())
 }

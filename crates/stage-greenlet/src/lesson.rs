@@ -7,13 +7,20 @@ use harness::{CommonArgs, Output, Report};
 use crate::cost::{self, DEFAULT_ITERATIONS, NOTES_ITERATIONS, QUICK_ITERATIONS};
 use crate::listings;
 
-/// How many iterations the switching listing runs.
+/// How many iterations the switching listing runs. An unoptimized build
+/// runs a tenth of the default (and the lesson says so): its figures are
+/// distorted anyway, and the full count would take most of a minute.
 pub fn iterations(quick: bool, full: bool) -> u64 {
     match (full, quick) {
         (true, _) => NOTES_ITERATIONS,
         (false, true) => QUICK_ITERATIONS,
+        (false, false) if !optimized() => DEFAULT_ITERATIONS / 10,
         (false, false) => DEFAULT_ITERATIONS,
     }
+}
+
+fn optimized() -> bool {
+    harness::Profile::current().optimized
 }
 
 /// Run the eat/play listing and narrate it.
@@ -99,6 +106,13 @@ pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<d
 pub fn run(common: &CommonArgs, full: bool) -> Result<Report, Box<dyn Error>> {
     let out = common.output();
     out.say("Stage 3: greenlets, switched by hand");
+    if !optimized() && !common.quick && !full {
+        out.say(format!(
+            "This is a debug build: counts are cut to a tenth ({} iterations) and every \
+             figure is distorted. Add --release for representative figures.",
+            iterations(false, false)
+        ));
+    }
     eat_play(&out)?;
     test1_test2(&out)?;
     let mut report = Report::new("stage-greenlet", out);

@@ -129,7 +129,9 @@ impl<T: 'static> TypeOf<T> {
     };
 }
 
-/// One greenlet's state. Handles ([`Greenlet`]) are `Rc`s to this.
+/// One greenlet's state. Handles ([`Greenlet`]) are `Rc`s to this; so are
+/// the parent links, which keep the memory alive but are not handles: only
+/// handles decide when a suspended greenlet is killed (see `handles`).
 pub(crate) struct Inner {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
@@ -137,7 +139,14 @@ pub(crate) struct Inner {
     /// The saved registers of a suspended greenlet (`None` otherwise).
     saved: Cell<Option<Context>>,
     expects: Cell<Expect>,
-    pub(crate) parent: RefCell<Option<Greenlet>>,
+    /// Not a handle: a child does not keep its parent from being killed.
+    pub(crate) parent: RefCell<Option<Rc<Inner>>>,
+    /// How many [`Greenlet`] handles exist. When it drops to zero a
+    /// suspended greenlet is killed: counting only handles (not parent
+    /// links or the thread's own bookkeeping) is what lets a parent that
+    /// holds its child in a local be freed at all; otherwise the two would
+    /// keep each other alive forever.
+    pub(crate) handles: Cell<usize>,
     /// The function, boxed as `F` until the first switch calls it.
     start: Cell<Option<Box<dyn Any>>>,
     /// `entry::<A, R, F>`, which knows how to unbox `start`.
@@ -241,7 +250,7 @@ unsafe fn discard<T>(slot: *mut ()) {
 /// their own last handle while running (kept until they die).
 struct ThreadGreenlets {
     main: RefCell<Option<Greenlet>>,
-    orphans: RefCell<Vec<Greenlet>>,
+    orphans: RefCell<Vec<Rc<Inner>>>,
 }
 
 impl Drop for ThreadGreenlets {
@@ -287,6 +296,7 @@ fn init_main() -> *const Inner {
         saved: Cell::new(None),
         expects: Cell::new(Expect::of::<()>()),
         parent: RefCell::new(None),
+        handles: Cell::new(0),
         start: Cell::new(None),
         entry: None,
         stack: RefCell::new(None),
@@ -324,7 +334,7 @@ pub(crate) fn new_inner<A, R, F>(
     f: F,
     name: Option<Box<str>>,
     stack: GuardedStack,
-    parent: Greenlet,
+    parent: Rc<Inner>,
 ) -> Inner
 where
     F: FnOnce(A) -> R + 'static,
@@ -343,6 +353,7 @@ where
         saved: Cell::new(None),
         expects: Cell::new(Expect::of::<A>()),
         parent: RefCell::new(Some(parent)),
+        handles: Cell::new(0),
         start: Cell::new(Some(Box::new(f))),
         entry: Some(entry::<A, R, F>),
         stack_size: stack.size(),
@@ -394,6 +405,18 @@ pub(crate) fn switch<T: 'static, U: 'static>(
         (*cur).expects.set(Expect::of::<U>());
         let transfer = jump(&*to, &mut msg);
         receive::<U>(transfer)
+    }
+}
+
+/// Switch to the running greenlet's parent, holding only the parent link
+/// (an `Rc`, not a handle) across the switch.
+#[inline(always)]
+pub(crate) fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, SwitchError> {
+    // SAFETY: the running greenlet is alive (see `current`).
+    let parent = unsafe { (*current_ptr()).parent.borrow().clone() };
+    match parent {
+        Some(parent) => switch(&parent, value),
+        None => Err(SwitchError::NoParent),
     }
 }
 
@@ -620,9 +643,7 @@ fn finish_dead(dead: &Inner) {
         let kept = THREAD
             .try_with(|t| {
                 let mut orphans = t.orphans.borrow_mut();
-                let at = orphans
-                    .iter()
-                    .position(|g| Rc::as_ptr(g.inner()) == dead_ptr)?;
+                let at = orphans.iter().position(|g| Rc::as_ptr(g) == dead_ptr)?;
                 Some(orphans.swap_remove(at))
             })
             .ok()
@@ -704,11 +725,11 @@ unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) 
 fn live_ancestor(of: &Inner) -> &Inner {
     let mut at: *const Inner = of;
     loop {
-        // SAFETY: each greenlet holds a handle to its parent, so the chain
+        // SAFETY: each greenlet holds an `Rc` to its parent, so the chain
         // from a live greenlet is alive.
         let inner = unsafe { &*at };
         let parent = match &*inner.parent.borrow() {
-            Some(parent) => Rc::as_ptr(parent.inner()),
+            Some(parent) => Rc::as_ptr(parent),
             None => unreachable_state("a parent chain that does not end at the main greenlet"),
         };
         // SAFETY: as above.
@@ -721,8 +742,22 @@ fn live_ancestor(of: &Inner) -> &Inner {
     }
 }
 
-/// The last handle to `inner` is being dropped (and nothing else, not even a
-/// child's parent link, refers to it).
+/// Whether `ancestor` is on `of`'s parent chain (or is `of`).
+pub(crate) fn is_ancestor(ancestor: &Inner, of: &Inner) -> bool {
+    if ptr::eq(of, ancestor) {
+        return true;
+    }
+    let mut next = of.parent.borrow().clone();
+    while let Some(here) = next {
+        if ptr::eq(&*here, ancestor) {
+            return true;
+        }
+        next = here.parent.borrow().clone();
+    }
+    false
+}
+
+/// The last handle to `inner` has been dropped.
 pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
     match inner.state.get() {
         // `Inner::drop` recycles the stack; a fresh greenlet's closure is
@@ -731,22 +766,28 @@ pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
         // It dropped its own last handle while running. It cannot be
         // unwound from inside itself, so the thread keeps it until it dies.
         State::Started if ptr::eq(current_raw(), Rc::as_ptr(inner)) => {
-            inner.orphaned.set(true);
-            let _ = THREAD.try_with(|t| {
-                t.orphans
-                    .borrow_mut()
-                    .push(Greenlet::from_inner(inner.clone()))
-            });
+            if !inner.orphaned.replace(true) {
+                let _ = THREAD.try_with(|t| t.orphans.borrow_mut().push(inner.clone()));
+            }
         }
         State::Started => {
-            if inner.is_main() || CURRENT.try_with(Cell::get).map_or(true, |p| p.is_null()) {
+            if inner.is_main() || current_raw().is_null() {
                 // The thread is exiting: no greenlet can run any more, so
                 // its stack is leaked rather than unwound (`Inner::drop`).
                 return;
             }
+            let cur = current();
+            if is_ancestor(inner, &cur) {
+                // The dropper descends from it, so it is not garbage: the
+                // dropper's parent chain still leads to it, and so will the
+                // dropper's return value. (Killing it would also send
+                // control up and away from the dropper.)
+                return;
+            }
             // Kill it, and have it come back here when it is dead rather
-            // than to its parent: the dropper is waiting in `drop`.
-            let old = inner.parent.replace(Some(Greenlet::from_inner(current())));
+            // than to its parent: the dropper is waiting in `drop`. No
+            // cycle: `inner` is not an ancestor of `cur` (checked above).
+            let old = inner.parent.replace(Some(cur));
             let _ = throw(inner);
             drop(old);
         }

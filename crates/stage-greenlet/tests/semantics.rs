@@ -4,7 +4,9 @@ use std::cell::RefCell;
 use std::panic;
 use std::rc::Rc;
 
-use stage_greenlet::{current, Greenlet, GreenletError, GreenletExit, SwitchError};
+use stage_greenlet::{
+    current, switch_to_parent, Greenlet, GreenletError, GreenletExit, SwitchError,
+};
 
 /// Events in the order they happened, shared by the greenlets of one test.
 #[derive(Clone, Default)]
@@ -488,4 +490,129 @@ fn a_thread_may_exit_with_greenlets_still_suspended() {
     })
     .join()
     .unwrap();
+}
+
+#[test]
+fn dropping_a_greenlet_that_never_ran_drops_what_its_closure_captured() {
+    let log = Log::default();
+    let probe = DropProbe(log.clone(), "captured");
+    let g = Greenlet::new(move |()| {
+        let _keep = &probe;
+    })
+    .unwrap();
+    assert!(log.events().is_empty());
+    drop(g);
+    assert_eq!(log.events(), ["drop captured"]);
+}
+
+#[test]
+fn killing_a_greenlet_kills_the_suspended_greenlets_only_it_held() {
+    let log = Log::default();
+    let l = log.clone();
+    let outer = Greenlet::new(move |()| {
+        let l2 = l.clone();
+        let inner = Greenlet::new(move |()| {
+            let _probe = DropProbe(l2.clone(), "inner local");
+            // Not `parent().switch(..)`: that would park a handle to
+            // `outer` on inner's stack, and the two would keep each other
+            // alive (see the next test).
+            let () = switch_to_parent(()).unwrap();
+        })
+        .unwrap();
+        let () = inner.switch(()).unwrap(); // inner now suspended, held only here
+        let _probe = DropProbe(l.clone(), "outer local");
+        let () = parent().switch(()).unwrap();
+    })
+    .unwrap();
+    let () = outer.switch(()).unwrap();
+    drop(outer);
+    // outer's locals drop in reverse order: its probe, then `inner`, whose
+    // last handle going kills it in turn.
+    assert_eq!(log.events(), ["drop outer local", "drop inner local"]);
+}
+
+#[test]
+fn handles_parked_on_each_others_stacks_keep_both_alive() {
+    // The honest limit of reference counting without a cycle collector:
+    // `inner` waits inside `parent().switch(..)`, whose temporary handle
+    // to `outer` lives on inner's stack, while `outer` holds `inner`.
+    let log = Log::default();
+    let l = log.clone();
+    let outer = Greenlet::new(move |()| {
+        let l2 = l.clone();
+        let inner = Greenlet::new(move |()| {
+            let _probe = DropProbe(l2.clone(), "inner local");
+            let () = parent().switch(()).unwrap();
+        })
+        .unwrap();
+        let () = inner.switch(()).unwrap();
+        let _probe = DropProbe(l.clone(), "outer local");
+        let () = switch_to_parent(()).unwrap();
+    })
+    .unwrap();
+    let () = outer.switch(()).unwrap();
+    let back_door = outer.clone();
+    drop(outer);
+    assert!(
+        log.events().is_empty(),
+        "a handle remains: nothing is killed"
+    );
+    // Whoever still has a handle can kill it explicitly.
+    back_door.throw().unwrap();
+    assert_eq!(log.events(), ["drop outer local", "drop inner local"]);
+}
+
+#[test]
+fn a_destructor_may_switch_while_its_greenlet_is_being_killed() {
+    // A local whose Drop switches to a helper greenlet and back: the kill's
+    // unwind is suspended mid-way and resumed, as a hub's cleanup would do.
+    struct SwitchOnDrop(Log, Greenlet);
+    impl Drop for SwitchOnDrop {
+        fn drop(&mut self) {
+            self.0.push("drop starts");
+            let panicking: bool = self.1.switch(()).unwrap();
+            self.0
+                .push(format!("drop resumes (helper saw panicking = {panicking})"));
+        }
+    }
+    let log = Log::default();
+    let victim_slot: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let (l, vs) = (log.clone(), victim_slot.clone());
+    let helper = Greenlet::new(move |()| {
+        l.push("helper runs");
+        let victim = vs.borrow().clone().unwrap();
+        let () = victim.switch(std::thread::panicking()).unwrap();
+    })
+    .unwrap();
+    let (l, h) = (log.clone(), helper.clone());
+    let victim = Greenlet::new(move |()| {
+        let _guard = SwitchOnDrop(l.clone(), h);
+        let () = parent().switch(()).unwrap();
+    })
+    .unwrap();
+    *victim_slot.borrow_mut() = Some(victim.clone());
+    let () = victim.switch(()).unwrap();
+    victim.throw().unwrap();
+    assert!(victim.is_dead());
+    assert_eq!(
+        log.events(),
+        [
+            "drop starts",
+            "helper runs",
+            "drop resumes (helper saw panicking = true)"
+        ]
+    );
+    victim_slot.borrow_mut().take();
+}
+
+#[test]
+fn a_return_value_the_parent_does_not_want_is_dropped() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| DropProbe(l.clone(), "returned value")).unwrap();
+    match g.switch::<(), u32>(()) {
+        Err(SwitchError::WrongType { expected, .. }) => assert_eq!(expected, "u32"),
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+    assert_eq!(log.events(), ["drop returned value"]);
 }
