@@ -33,8 +33,10 @@
 //!
 //! # Layout
 //!
-//! - [`hub`]: the hub itself — the loop, parking and waking, timers
-//!   (`hub/timer.rs`), spawning and handles (`hub/task.rs`), `sleep`,
+//! - [`hub`]: the hub itself — parking and waking (`hub/mod.rs`), the loop
+//!   (`hub/event_loop.rs`), its bookkeeping and the deadlock report
+//!   (`hub/state.rs`), timers (`hub/timer.rs`), spawning and handles
+//!   (`hub/task.rs`), `sleep`,
 //!   `yield_now` and `with_timeout` (`hub/time.rs`), `spawn_blocking`
 //!   (`hub/blocking.rs`), diagnostics (`hub/diag.rs`), errors
 //!   (`hub/error.rs`), and [`hub::io`], the socket-readiness wait.

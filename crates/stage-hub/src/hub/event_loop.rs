@@ -1,0 +1,191 @@
+//! The hub's loop: pick the next ready greenlet, switch to it, account for
+//! what it did; between batches, fire timers and poll for readiness.
+
+use std::time::{Duration, Instant};
+
+use stage_greenlet::Greenlet;
+
+use super::{diag, existing, Diagnostic, Hub, HubError, State, TaskId, Wake, WAKER};
+
+impl Hub {
+    /// A greenlet died (or was killed before it started): wake whoever
+    /// waits for it, and report a failure nobody can look at any more.
+    pub(super) fn finish(&self, id: TaskId) {
+        let Some(task) = self.state.borrow_mut().tasks.remove(&id) else {
+            return;
+        };
+        let status = task.status.status();
+        if status.is_running() {
+            status.fail(HubError::Killed {
+                name: status.name(),
+            });
+        }
+        let failed = status.failed();
+        {
+            let mut st = self.state.borrow_mut();
+            for waiter in task.done_waiters {
+                st.notify(waiter, failed);
+            }
+        }
+        status.report_if_orphaned();
+        drop(task.greenlet); // a never-started body is dropped here, outside any borrow
+    }
+
+    /// The next greenlet to switch to, running timers and polling as needed;
+    /// the flag says whether the hub polled (and so may have slept) first.
+    fn next(&self) -> (TaskId, Greenlet, Wake, bool, bool) {
+        let mut polled = false;
+        loop {
+            {
+                let mut st = self.state.borrow_mut();
+                if st.batch > 0 {
+                    st.batch -= 1;
+                    if let Some((id, wake)) = st.ready.pop_front() {
+                        if let Some(task) = st.tasks.get_mut(&id) {
+                            task.started = true;
+                            return (id, task.greenlet.clone(), wake, task.spawned, polled);
+                        }
+                        continue;
+                    }
+                }
+            }
+            polled |= self.turn();
+        }
+    }
+
+    // ANCHOR: turn
+    /// Fire due timers and poll until something is ready (or declare a
+    /// deadlock), then start a new batch. Returns whether it polled.
+    fn turn(&self) -> bool {
+        let mut polled = false;
+        loop {
+            let mut st = self.state.borrow_mut();
+            // The clock is read only when a timer could be due: reading it
+            // is a good part of what a switch through the hub costs.
+            let now = st.timers.next_deadline().map(|_| Instant::now());
+            if let Some(now) = now {
+                while let Some(action) = st.timers.pop_due(now) {
+                    st.fire(action);
+                }
+            }
+            let watching = !st.io.is_empty() || !st.jobs.is_empty();
+            let timeout = if !st.ready.is_empty() {
+                if polled || !watching {
+                    st.batch = st.ready.len();
+                    return polled;
+                }
+                Some(Duration::ZERO)
+            } else if let (Some(deadline), Some(now)) = (st.timers.next_deadline(), now) {
+                Some(deadline.saturating_duration_since(now))
+            } else if st.io_waiters > 0 || !st.jobs.is_empty() {
+                None
+            } else {
+                st.deadlock(self.root);
+                st.batch = st.ready.len();
+                return polled;
+            };
+            drop(st);
+            self.poll(timeout);
+            polled = true;
+        }
+    }
+    // ANCHOR_END: turn
+
+    fn poll(&self, timeout: Option<Duration>) {
+        let mut st = self.state.borrow_mut();
+        let State { poll, events, .. } = &mut *st;
+        if let Err(e) = poll.poll(events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                panic!("the hub's poll failed ({e}): no greenlet can be woken any more");
+            }
+        }
+        let ready: Vec<(usize, bool, bool)> = st
+            .events
+            .iter()
+            .map(|e| {
+                let readable = e.is_readable() || e.is_read_closed() || e.is_error();
+                let writable = e.is_writable() || e.is_write_closed() || e.is_error();
+                (e.token().0, readable, writable)
+            })
+            .collect();
+        for (token, readable, writable) in ready {
+            if token == WAKER.0 {
+                for job in self.done_rx.try_iter() {
+                    if let Some(Some(ticket)) = st.jobs.remove(&job) {
+                        st.unpark(ticket, Wake::Ready);
+                    }
+                }
+            } else if let Some(slot) = st.io.get(&token).cloned() {
+                slot.ready(readable, writable, &mut st);
+            }
+        }
+    }
+
+    /// Back from running `id` for `held`: warn if it held the hub too long,
+    /// and finish it if it died.
+    fn after_run(
+        &self,
+        id: TaskId,
+        greenlet: &Greenlet,
+        spawned: bool,
+        held: Duration,
+        result: Result<(), stage_greenlet::SwitchError>,
+    ) {
+        let status = self.state.borrow().tasks.get(&id).map(|t| t.status.clone());
+        if let (true, Some(threshold), Some(status)) =
+            (spawned, diag::blocking_threshold(), &status)
+        {
+            if held > threshold {
+                diag::report(&Diagnostic::Blocked {
+                    name: status.status().name(),
+                    held,
+                    threshold,
+                });
+            }
+        }
+        if let (Err(e), Some(status)) = (result, &status) {
+            let status = status.status();
+            if status.is_running() {
+                status.fail(HubError::Panicked {
+                    name: status.name(),
+                    message: e.to_string(),
+                });
+            }
+        }
+        if greenlet.is_dead() {
+            self.finish(id);
+        }
+    }
+}
+
+// ANCHOR: run_loop
+/// The hub greenlet's body: pick the next greenlet, switch to it, account
+/// for what it did, forever.
+pub(super) fn run_loop() {
+    // When the last switch ended; reused as the next one's start unless the
+    // hub polled in between (and so may have slept).
+    let mut clock: Option<Instant> = None;
+    loop {
+        let Some(hub) = existing() else {
+            return; // the thread is exiting
+        };
+        let (id, greenlet, wake, spawned, polled) = hub.next();
+        drop(hub);
+        let start = match clock {
+            Some(at) if !polled => at,
+            _ => Instant::now(),
+        };
+        if spawned {
+            diag::set_in_task(true);
+        }
+        let result = greenlet.switch::<Wake, ()>(wake);
+        diag::set_in_task(false);
+        let now = Instant::now();
+        clock = Some(now);
+        let Some(hub) = existing() else {
+            return;
+        };
+        hub.after_run(id, &greenlet, spawned, now - start, result);
+    }
+}
+// ANCHOR_END: run_loop

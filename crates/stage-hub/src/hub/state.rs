@@ -1,0 +1,117 @@
+//! The hub's bookkeeping: ending waits, interrupts, timers firing, and the
+//! deadlock report.
+
+use std::sync::Arc;
+
+use super::{Deadlock, Interrupt, State, Task, TaskId, Ticket, TimerAction, WaitOn, Waiter, Wake};
+
+impl State {
+    pub(crate) fn unpark(&mut self, ticket: Ticket, wake: Wake) -> bool {
+        let Some(task) = self.tasks.get_mut(&ticket.task) else {
+            return false;
+        };
+        match task.parked {
+            Some((seq, _)) if seq == ticket.seq => {
+                task.parked = None;
+                self.ready.push_back((ticket.task, wake));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(super) fn interrupt(&mut self, id: TaskId, interrupt: Interrupt) {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        // A kill beats a timeout; the first timeout to fire beats later ones.
+        match (task.interrupt, interrupt) {
+            (Some(Interrupt::Kill), _) | (Some(Interrupt::Timeout(_)), Interrupt::Timeout(_)) => {}
+            _ => task.interrupt = Some(interrupt),
+        }
+        if task.parked.take().is_some() {
+            self.ready.push_back((id, Wake::Ready));
+        }
+    }
+
+    pub(super) fn notify(&mut self, waiter: Waiter, failed: bool) {
+        match waiter {
+            Waiter::Task(ticket) => {
+                self.unpark(ticket, Wake::Ready);
+            }
+            Waiter::Group(group) => {
+                let left = group.remaining.get().saturating_sub(1);
+                group.remaining.set(left);
+                if left == 0 || (failed && group.stop_on_failure) {
+                    self.unpark(group.ticket, Wake::Ready);
+                }
+            }
+        }
+    }
+
+    pub(super) fn fire(&mut self, action: TimerAction) {
+        match action {
+            TimerAction::Wake(ticket) => {
+                self.unpark(ticket, Wake::TimedOut);
+            }
+            TimerAction::Start(id) => {
+                if self.tasks.contains_key(&id) {
+                    self.ready.push_back((id, Wake::Start));
+                }
+            }
+            TimerAction::Interrupt(id, interrupt) => self.interrupt(id, interrupt),
+        }
+    }
+
+    /// Nothing can ever wake anyone: hand the report to the root greenlet
+    /// (main), or to any other greenlet the hub did not spawn.
+    pub(super) fn deadlock(&mut self, root: TaskId) {
+        let mut parked: Vec<(TaskId, &Task)> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.parked.is_some())
+            .map(|(id, t)| (*id, t))
+            .collect();
+        parked.sort_by_key(|(id, _)| *id);
+        let blocked = parked
+            .iter()
+            .filter_map(|(_, t)| {
+                let (_, on) = t.parked?;
+                Some((t.status.status().name(), self.describe(on)))
+            })
+            .collect();
+        let victim = parked
+            .iter()
+            .find(|(id, _)| *id == root)
+            .or_else(|| parked.iter().find(|(_, t)| !t.spawned))
+            .and_then(|(id, t)| t.parked.map(|(seq, _)| Ticket { task: *id, seq }));
+        let report = Arc::new(Deadlock { blocked });
+        match victim {
+            Some(ticket) => {
+                self.unpark(ticket, Wake::Deadlock(report));
+            }
+            None => panic!("{report} (and no greenlet outside the hub is waiting to be told)"),
+        }
+    }
+
+    fn describe(&self, on: WaitOn) -> String {
+        let name = |id: TaskId| {
+            self.tasks
+                .get(&id)
+                .map_or_else(|| format!("greenlet #{id}"), |t| t.status.status().name())
+        };
+        match on {
+            WaitOn::Join(id) => format!("join({})", name(id)),
+            WaitOn::JoinAll(n) => format!("joinall ({n} greenlets)"),
+            WaitOn::Sleep => "sleep".into(),
+            WaitOn::Yield => "yield_now".into(),
+            WaitOn::Event(id) => format!("Event #{id}"),
+            WaitOn::QueueGet(id) => format!("Queue #{id} (get: it is empty)"),
+            WaitOn::QueuePut(id) => format!("Queue #{id} (put: it is full)"),
+            WaitOn::Semaphore(id) => format!("Semaphore #{id} (acquire)"),
+            WaitOn::PoolIdle(id) => format!("Pool #{id} (join)"),
+            WaitOn::Io(token) => format!("socket readiness (token {token})"),
+            WaitOn::Blocking => "spawn_blocking".into(),
+        }
+    }
+}
