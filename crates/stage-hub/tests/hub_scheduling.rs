@@ -413,3 +413,20 @@ fn a_thread_can_end_with_greenlets_still_waiting() {
     assert_eq!(outcome.unwrap(), "ended");
     say(&log, "the thread ended without hanging or crashing");
 }
+
+#[test]
+fn spawn_later_starts_after_its_delay() {
+    let log = log();
+    let l = log.clone();
+    let start = Instant::now();
+    let late = spawn_later(MS(30), move || {
+        say(&l, "late");
+        start.elapsed()
+    });
+    let l = log.clone();
+    let now = spawn(move || say(&l, "now"));
+    now.join().unwrap();
+    let waited = late.join().unwrap();
+    assert!(waited >= MS(30), "{waited:?}");
+    assert_eq!(*log.borrow(), ["now", "late"]);
+}

@@ -214,3 +214,25 @@ fn a_greenlet_waiting_on_a_socket_lets_others_run_and_wakes_on_data() {
     let _client = writer.join().unwrap();
     assert_eq!(reader.join().unwrap().unwrap(), b"helloworld");
 }
+
+#[test]
+fn queue_getters_are_served_in_the_order_they_came() {
+    let q: Queue<u32> = Queue::unbounded();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let getters: Vec<_> = ["first", "second", "third"]
+        .into_iter()
+        .map(|name| {
+            let (q, order) = (q.clone(), order.clone());
+            spawn(move || {
+                let item = q.get().unwrap();
+                order.borrow_mut().push((name, item));
+            })
+        })
+        .collect();
+    yield_now(); // all three park in get, in spawn order
+    for item in 1..=3 {
+        q.try_put(item).unwrap();
+    }
+    joinall(&getters, JoinAll::new()).unwrap();
+    assert_eq!(*order.borrow(), [("first", 1), ("second", 2), ("third", 3)]);
+}

@@ -156,12 +156,16 @@ enum Side {
     Put,
 }
 
-/// However a wait ends (even by a kill), pass on a wake-up this greenlet may
-/// have taken but not used, so an item or a free slot is never stranded.
+/// If a wait unwinds (a kill, a timeout), pass on a wake-up this greenlet
+/// may have taken but not used, so an item or a free slot is never stranded.
+/// (A wait that returns normally goes on to take what it was woken for.)
 struct PassOn<'a, T>(&'a Queue<T>, Side);
 
 impl<T> Drop for PassOn<'_, T> {
     fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
         let q = self.0;
         match self.1 {
             Side::Get if !q.is_empty() => {

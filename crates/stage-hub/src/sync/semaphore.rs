@@ -67,12 +67,12 @@ impl Semaphore {
     /// Take a permit, waiting cooperatively until one is free.
     /// [`HubError::Deadlock`] if none can ever be given back.
     pub fn acquire(&self) -> Result<SemaphoreGuard, HubError> {
-        // Whatever way this wait ends, pass a free permit's wake-up on, so a
-        // waiter that was woken and then killed does not strand it.
+        // If this wait unwinds (a kill, a timeout) after a release woke it,
+        // pass the wake-up on, so the free permit is not stranded.
         struct PassOn<'a>(&'a Inner);
         impl Drop for PassOn<'_> {
             fn drop(&mut self) {
-                if self.0.permits.get() > 0 {
+                if std::thread::panicking() && self.0.permits.get() > 0 {
                     self.0.waiters.borrow_mut().wake_one();
                 }
             }
