@@ -83,7 +83,8 @@ thread_local! {
     static THRESHOLD: Cell<Option<Duration>> = const { Cell::new(Some(DEFAULT_BLOCKING_THRESHOLD)) };
     /// Whether a spawned greenlet is running (so its panics are kept, not printed).
     static IN_TASK: Cell<bool> = const { Cell::new(false) };
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// The last panic kept from a spawned greenlet: its message and where.
+    static LAST_PANIC: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
 }
 
 /// Send this thread's diagnostics to `hook` instead of stderr. The hook runs
@@ -135,12 +136,18 @@ pub(crate) fn set_in_task(running: bool) {
     let _ = IN_TASK.try_with(|c| c.set(running));
 }
 
-/// The message and place of the last panic kept from a spawned greenlet.
-pub(crate) fn take_panic_message() -> Option<String> {
-    LAST_PANIC
+/// `message` with where it was raised, if the last panic kept from a
+/// spawned greenlet had that message (a payload re-raised with
+/// `resume_unwind` never went through the hook, so it has no place).
+pub(crate) fn with_panic_location(message: String) -> String {
+    let kept = LAST_PANIC
         .try_with(|p| p.borrow_mut().take())
         .ok()
-        .flatten()
+        .flatten();
+    match kept {
+        Some((kept, at)) if kept == message => format!("{message} (at {at})"),
+        _ => message,
+    }
 }
 
 /// Install (once per process) a panic hook that keeps panics raised inside
@@ -161,11 +168,11 @@ pub(crate) fn install_panic_hook() {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic with a non-string payload".to_string());
-            let text = match info.location() {
-                Some(at) => format!("{message} (at {}:{})", at.file(), at.line()),
-                None => message,
-            };
-            let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(text));
+            let at = info.location().map_or_else(
+                || "an unknown place".to_string(),
+                |at| format!("{}:{}", at.file(), at.line()),
+            );
+            let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some((message, at)));
         }));
     });
 }

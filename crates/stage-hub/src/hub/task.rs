@@ -216,7 +216,7 @@ fn run_body<T, F: FnOnce() -> T>(shared: &Shared<T>, f: F) {
                 let message = if payload.is::<TimeoutSignal>() {
                     "a with_timeout limit expired outside its with_timeout block".to_string()
                 } else {
-                    diag::take_panic_message().unwrap_or_else(|| payload_text(&*payload))
+                    diag::with_panic_location(payload_text(&*payload))
                 };
                 shared.status.fail(HubError::Panicked { name, message });
             }
