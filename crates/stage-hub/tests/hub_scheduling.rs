@@ -67,7 +67,10 @@ fn join_of_a_panicking_greenlet_returns_its_panic() {
         Err(HubError::Panicked { name, message }) => {
             assert_eq!(name, "doomed");
             assert!(message.contains("boom"), "{message}");
-            assert!(message.contains("hub_scheduling.rs:"), "says where: {message}");
+            assert!(
+                message.contains("hub_scheduling.rs:"),
+                "says where: {message}"
+            );
         }
         other => panic!("expected a panic result, got {other:?}"),
     }
