@@ -251,7 +251,7 @@ impl fmt::Debug for Greenlet {
             "dead"
         } else if !self.is_started() {
             "not started"
-        } else if *self == current() {
+        } else if std::ptr::eq(switch::current_raw(), Rc::as_ptr(&self.0)) {
             "running"
         } else {
             "suspended"

@@ -65,6 +65,13 @@
 //! The sender is suspended while the receiver reads it, so its frame is
 //! alive; the receiver `take()`s the value out of the slot, leaving `None`
 //! for the sender to drop when it resumes. No allocation, no boxing.
+//!
+//! Every suspended greenlet records the `TypeId` its pending switch waits
+//! for (`expects`), and the *sender* checks its `T` against it before
+//! jumping: a mismatch is an error at the call that made it, and the
+//! receiver's `take` needs no second check. A finished greenlet's return
+//! value cannot be refused that way (the greenlet is already dead), so that
+//! one is checked on the receiving side and dropped if it does not fit.
 
 use std::any::{type_name, Any, TypeId};
 use std::cell::{Cell, RefCell};
