@@ -429,6 +429,10 @@ impl Listing {
         match self {
             Listing::Sleepers => {
                 t.say("\n== Three naps in three greenlets: the waits overlap ==");
+                t.say(format!(
+                    "(stage 1's serial naps run first, quietly, as the baseline: {})",
+                    human_seconds(scale.of(10.0).as_secs_f64())
+                ));
                 report.measure(sleeps_group(scale, output), &s.plan)?;
                 let hub = report
                     .row("sleeps", "hub: the three naps overlap")
