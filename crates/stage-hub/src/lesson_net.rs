@@ -315,6 +315,12 @@ impl NetCommand {
 }
 
 fn check_replies(summary: &LoadSummary) -> Result<(), Box<dyn Error>> {
+    if summary.messages == 0 && summary.failed_connections > 0 {
+        return Err(Box::new(CommandError(format!(
+            "none of the {} clients got a reply ({} failed connections): is the echo server running there?",
+            summary.clients, summary.failed_connections
+        ))));
+    }
     if summary.wrong_replies > 0 {
         return Err(Box::new(CommandError(format!(
             "{} replies were not the upper-cased message: the server is wrong",

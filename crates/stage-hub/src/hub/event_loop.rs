@@ -99,16 +99,17 @@ impl Hub {
                 panic!("the hub's poll failed ({e}): no greenlet can be woken any more");
             }
         }
-        let ready: Vec<(usize, bool, bool)> = st
+        let ready: Vec<(usize, bool, bool, bool)> = st
             .events
             .iter()
             .map(|e| {
                 let readable = e.is_readable() || e.is_read_closed() || e.is_error();
                 let writable = e.is_writable() || e.is_write_closed() || e.is_error();
-                (e.token().0, readable, writable)
+                let read_closed = e.is_read_closed() || e.is_error();
+                (e.token().0, readable, writable, read_closed)
             })
             .collect();
-        for (token, readable, writable) in ready {
+        for (token, readable, writable, read_closed) in ready {
             if token == WAKER.0 {
                 for job in self.done_rx.try_iter() {
                     if let Some(Some(ticket)) = st.jobs.remove(&job) {
@@ -116,7 +117,7 @@ impl Hub {
                     }
                 }
             } else if let Some(slot) = st.io.get(&token).cloned() {
-                slot.ready(readable, writable, &mut st);
+                slot.ready(readable, writable, read_closed, &mut st);
             }
         }
     }

@@ -47,12 +47,20 @@ use super::{Hub, State, Ticket, WaitOn, Wake};
 pub(crate) struct IoSlot {
     readable: Cell<bool>,
     writable: Cell<bool>,
+    /// The peer closed its side (or the socket failed): that readiness is
+    /// reported once by an edge-triggered poller but lasts for ever, so it
+    /// is never taken. A reader that emptied the socket and waits for the
+    /// next edge must still see end-of-file.
+    read_closed: Cell<bool>,
     waiters: RefCell<Vec<(Ticket, Interest)>>,
 }
 
 impl IoSlot {
     /// The poller reported readiness: remember it and wake whoever waits for it.
-    pub(crate) fn ready(&self, readable: bool, writable: bool, st: &mut State) {
+    pub(crate) fn ready(&self, readable: bool, writable: bool, read_closed: bool, st: &mut State) {
+        if read_closed {
+            self.read_closed.set(true);
+        }
         if readable {
             self.readable.set(true);
         }
@@ -71,7 +79,7 @@ impl IoSlot {
     /// Take remembered readiness matching `interest`, if any.
     fn take(&self, interest: Interest) -> bool {
         let mut hit = false;
-        if interest.is_readable() && self.readable.replace(false) {
+        if interest.is_readable() && (self.readable.replace(false) || self.read_closed.get()) {
             hit = true;
         }
         if interest.is_writable() && self.writable.replace(false) {
@@ -106,6 +114,7 @@ impl Registration {
         let slot = Rc::new(IoSlot {
             readable: Cell::new(false),
             writable: Cell::new(false),
+            read_closed: Cell::new(false),
             waiters: RefCell::new(Vec::new()),
         });
         hub.state.borrow_mut().io.insert(token, slot.clone());

@@ -21,6 +21,9 @@ pub struct TcpStream {
     registration: Option<Registration>,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
+    /// The last read returned less than it was asked for, so it emptied the
+    /// socket: new bytes will arrive with a fresh readiness edge.
+    drained: bool,
 }
 
 /// How long a wait may take, turned into the deadline the hub wants.
@@ -110,6 +113,7 @@ impl TcpStream {
             registration: Some(registration),
             read_timeout: None,
             write_timeout: None,
+            drained: false,
         })
     }
 
@@ -127,21 +131,14 @@ impl TcpStream {
     fn cooperate<T>(
         &mut self,
         interest: Interest,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
         what: &str,
         mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
     ) -> io::Result<T> {
-        let deadline = deadline(timeout);
         loop {
             match op(&mut self.io) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.wait(interest, deadline).map_err(|e| {
-                        if e.kind() == ErrorKind::TimedOut {
-                            timed_out(what)
-                        } else {
-                            e
-                        }
-                    })?;
+                    self.wait_for(interest, deadline, what)?
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 done => return done,
@@ -149,6 +146,21 @@ impl TcpStream {
         }
     }
     // ANCHOR_END: would_block
+
+    fn wait_for(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        what: &str,
+    ) -> io::Result<()> {
+        self.wait(interest, deadline).map_err(|e| {
+            if e.kind() == ErrorKind::TimedOut {
+                timed_out(what)
+            } else {
+                e
+            }
+        })
+    }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -208,27 +220,36 @@ impl TcpStream {
 
     /// Read without removing what was read from the queue, waiting for data.
     pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = self.read_timeout;
-        self.cooperate(Interest::READABLE, timeout, "peek", |io| io.peek(buf))
+        let deadline = deadline(self.read_timeout);
+        self.cooperate(Interest::READABLE, deadline, "peek", |io| io.peek(buf))
     }
 }
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let timeout = self.read_timeout;
-        self.cooperate(Interest::READABLE, timeout, "read", |io| io.read(buf))
+        let deadline = deadline(self.read_timeout);
+        if self.drained && !buf.is_empty() {
+            // The socket was emptied last time: a read now would most likely
+            // only say WouldBlock (a wasted system call per message in a
+            // ping-pong), so wait for the next edge first. A spurious wake-up
+            // costs that call back, nothing more.
+            self.wait_for(Interest::READABLE, deadline, "read")?;
+        }
+        let n = self.cooperate(Interest::READABLE, deadline, "read", |io| io.read(buf))?;
+        self.drained = n > 0 && n < buf.len();
+        Ok(n)
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let timeout = self.write_timeout;
-        self.cooperate(Interest::WRITABLE, timeout, "write", |io| io.write(buf))
+        let deadline = deadline(self.write_timeout);
+        self.cooperate(Interest::WRITABLE, deadline, "write", |io| io.write(buf))
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let timeout = self.write_timeout;
-        self.cooperate(Interest::WRITABLE, timeout, "write", |io| {
+        let deadline = deadline(self.write_timeout);
+        self.cooperate(Interest::WRITABLE, deadline, "write", |io| {
             io.write_vectored(bufs)
         })
     }
