@@ -158,7 +158,12 @@ impl Report {
     }
 
     /// Record the stage's headline result (printed by [`Report::finish`]).
-    pub fn headline(&mut self, claim: impl Into<String>, ours: impl Into<String>, notes: Option<String>) {
+    pub fn headline(
+        &mut self,
+        claim: impl Into<String>,
+        ours: impl Into<String>,
+        notes: Option<String>,
+    ) {
         self.headlines.push(Headline {
             stage: self.stage.clone(),
             claim: claim.into(),
@@ -192,8 +197,13 @@ impl Report {
                 obj.insert("record".into(), "headline".into());
             }
             self.output.json_line(&value);
-            let notes = h.notes.as_deref().map(|n| format!(" (the notes: {n})")).unwrap_or_default();
-            self.output.table(format!("=> {}: {}{}\n", h.claim, h.ours, notes));
+            let notes = h
+                .notes
+                .as_deref()
+                .map(|n| format!(" (the notes: {n})"))
+                .unwrap_or_default();
+            self.output
+                .table(format!("=> {}: {}{}\n", h.claim, h.ours, notes));
         }
         self
     }
@@ -206,7 +216,8 @@ impl Report {
             }
             self.output.json_line(&value);
         }
-        self.output.table(render_table(title.unwrap_or(group), &self.profile, rows));
+        self.output
+            .table(render_table(title.unwrap_or(group), &self.profile, rows));
     }
 }
 
@@ -242,7 +253,9 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
     }
     let _ = writeln!(out);
     for row in rows {
-        let ratio = row.ratio.map_or_else(|| "-".to_string(), |r| format!("{r:.2}x"));
+        let ratio = row
+            .ratio
+            .map_or_else(|| "-".to_string(), |r| format!("{r:.2}x"));
         let _ = write!(
             out,
             "  {:<width$}  {:>10}  {:>10}  {:>8}",
@@ -253,7 +266,9 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
         );
         if with_rss {
             let rss = row.rss_bytes.map_or_else(|| "-".into(), human_bytes);
-            let per = row.rss_bytes_per_op.map_or_else(|| "-".into(), |b| human_bytes(b as u64));
+            let per = row
+                .rss_bytes_per_op
+                .map_or_else(|| "-".into(), |b| human_bytes(b as u64));
             let _ = write!(out, "  {rss:>10}  {per:>9}");
         }
         if row.source == "quoted" {
