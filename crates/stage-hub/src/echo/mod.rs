@@ -8,7 +8,7 @@
 //! - [`stats`]: latency histograms, tallies, the messages clients send.
 //! - [`load`]: `echo-load`, N clients in one hub.
 //! - [`client`]: the interactive client and the hello/bye exchange.
-//! - [`bench`]: `echo-bench`, every server in its own process under load.
+//! - [`bench`](mod@bench): `echo-bench`, every server in its own process under load.
 
 pub mod bench;
 pub mod client;
