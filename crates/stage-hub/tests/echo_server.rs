@@ -269,3 +269,19 @@ fn the_same_handler_serves_a_std_stream_in_a_thread() {
     drop(s);
     assert_eq!(server.join().unwrap(), 11);
 }
+
+#[test]
+fn stopping_the_server_closes_the_connections_still_open() {
+    let server = start();
+    let mut open = std_client(&server);
+    assert_eq!(round_trip(&mut open, b"open"), b"OPEN");
+    let report = server.stop();
+    assert_eq!(report.summary.connections, 1);
+    assert_eq!(report.summary.bytes, 4);
+    // The greenlet serving it was unwound and its stream dropped: EOF.
+    let mut buf = [0u8; 4];
+    assert!(
+        matches!(open.read(&mut buf), Ok(0) | Err(_)),
+        "the connection was left open"
+    );
+}

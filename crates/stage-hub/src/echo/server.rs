@@ -6,6 +6,7 @@
 //! be in the middle of an update together. No locks, no atomics.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpStream as StdStream, ToSocketAddrs};
 use std::panic::{self, AssertUnwindSafe};
@@ -81,6 +82,8 @@ pub struct EchoServer {
     counters: Rc<Counters>,
     stop: Arc<AtomicBool>,
     handler: Handler,
+    /// The connection greenlets still running, to close at stop.
+    live: Rc<RefCell<HashMap<u64, hub::Handle<()>>>>,
 }
 
 /// Stops a serving [`EchoServer`] from any greenlet or thread.
@@ -112,6 +115,7 @@ impl EchoServer {
             counters: Rc::new(Counters::default()),
             stop: Arc::new(AtomicBool::new(false)),
             handler: serve_upper::<TcpStream>,
+            live: Rc::default(),
         })
     }
 
@@ -166,8 +170,20 @@ impl EchoServer {
                 break; // that was the stop knock
             }
             Counters::add(&self.counters.connections, 1);
-            let (counters, handler) = (self.counters.clone(), self.handler);
-            hub::spawn(move || connection(&mut stream, peer, handler, &counters));
+            let id = self.counters.connections.get();
+            let (counters, handler, live) =
+                (self.counters.clone(), self.handler, self.live.clone());
+            let greenlet = hub::spawn(move || {
+                connection(&mut stream, peer, handler, &counters);
+                live.borrow_mut().remove(&id); // done: nothing to close at stop
+            });
+            self.live.borrow_mut().insert(id, greenlet);
+        }
+        // Close what is still open: each greenlet unwinds from its wait and
+        // drops its stream, so clients see the connection end.
+        let open = std::mem::take(&mut *self.live.borrow_mut());
+        for greenlet in open.into_values() {
+            greenlet.kill();
         }
         self.counters.summary()
     }
