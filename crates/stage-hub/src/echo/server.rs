@@ -190,6 +190,7 @@ impl EchoServer {
     // ANCHOR_END: serve
 }
 
+// ANCHOR: connection
 /// One connection's greenlet: run the handler, count what it did, and turn
 /// a panic into a report instead of a dead server.
 fn connection(stream: &mut TcpStream, peer: SocketAddr, handler: Handler, counters: &Counters) {
@@ -222,6 +223,7 @@ fn connection(stream: &mut TcpStream, peer: SocketAddr, handler: Handler, counte
         }
     }
 }
+// ANCHOR_END: connection
 
 /// What a server running on its own thread reports when it stops.
 #[derive(Debug, Clone, Default)]

@@ -140,6 +140,10 @@ fn accept_loop(listener: TcpListener, stop: &AtomicBool, counters: &Arc<Counters
             break;
         }
         counters.connections.fetch_add(1, Ordering::Relaxed);
+        // ANCHOR: thread_per_connection
+        // The same handler as the hub server's, over a blocking std stream:
+        // here every wait blocks this thread, and the kernel picks who runs.
+        // Threads share the counters, so they are atomics.
         let counters = counters.clone();
         let spawned = thread::Builder::new().spawn(move || {
             let mut echoed = 0;
@@ -149,6 +153,7 @@ fn accept_loop(listener: TcpListener, stop: &AtomicBool, counters: &Arc<Counters
                 counters.errors.fetch_add(1, Ordering::Relaxed);
             }
         });
+        // ANCHOR_END: thread_per_connection
         if let Err(e) = spawned {
             // Out of threads (or memory for stacks): the connection is dropped.
             eprintln!("echo server: cannot start a thread for a connection: {e}");
