@@ -15,10 +15,13 @@ fn quick() -> Scale {
 fn the_sleepers_overlap() {
     let t = Rc::new(Transcript::silent());
     let start = std::time::Instant::now();
-    assert_eq!(lesson::sleepers(quick(), &t).unwrap(), 3);
+    // A tenth of the notes' time: 0.2 s, 0.3 s and 0.5 s, which add up to 1 s.
+    assert_eq!(lesson::sleepers(Scale::new(0.1).unwrap(), &t).unwrap(), 3);
+    let took = start.elapsed();
+    assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
     assert!(
-        start.elapsed() < std::time::Duration::from_millis(90),
-        "under the 100 ms sum"
+        took < std::time::Duration::from_millis(900),
+        "well under the 1 s sum: {took:?}"
     );
     let lines = t.lines();
     assert!(
@@ -72,8 +75,13 @@ fn each_greenlet_says_its_own_name() {
 fn asynchronous_tasks_take_about_one_task() {
     let t = Rc::new(Transcript::silent());
     let start = std::time::Instant::now();
-    assert_eq!(lesson::asynchronous(quick(), &t).unwrap(), 10);
-    assert!(start.elapsed() < std::time::Duration::from_millis(40));
+    // Ten tasks of 50 ms: 0.5 s one after another, about 50 ms at once.
+    assert_eq!(
+        lesson::asynchronous(Scale::new(0.1).unwrap(), &t).unwrap(),
+        10
+    );
+    let took = start.elapsed();
+    assert!(took < std::time::Duration::from_millis(300), "{took:?}");
     assert_eq!(t.lines().last().map(String::as_str), Some("DONE"));
 }
 
