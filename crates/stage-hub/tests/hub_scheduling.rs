@@ -105,7 +105,7 @@ fn joinall_collects_every_result_even_after_a_failure() {
 fn joinall_can_stop_at_the_first_failure() {
     let _quiet = diagnostics();
     let slow = spawn(|| {
-        sleep(MS(200));
+        sleep(Duration::from_secs(5));
         1
     });
     let bad = spawn(|| -> i32 {
@@ -120,7 +120,7 @@ fn joinall_can_stop_at_the_first_failure() {
         "{err}"
     );
     assert!(
-        start.elapsed() < MS(150),
+        start.elapsed() < Duration::from_secs(2),
         "it stopped at the failure, not at the slow one"
     );
     assert!(!handles[0].is_dead());
