@@ -1,0 +1,344 @@
+//! The network listings as sub-commands of the stage binary: `echo-server`,
+//! `echo-load`, `echo-threads`, `echo-client`, `hello-bye`, `crawl`,
+//! `echo-bench`. Each parses its options, runs one listing and reports
+//! failure as one line (the binary exits non-zero).
+
+use std::error::Error;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use harness::report::human_seconds;
+use harness::{CommonArgs, Output, Report};
+use mio::Interest;
+
+use super::{
+    check_replies, crawl_and_compare, crawl_offline, load_row, raise_open_files, CommandError,
+};
+use crate::crawl::Timeouts;
+use crate::echo::bench::{self, BenchPlan};
+use crate::echo::load::{hub_clients, Load};
+use crate::echo::server::EchoServer;
+use crate::echo::stats::{LoadSummary, ServerSummary};
+use crate::echo::threads::{thread_clients, ThreadServer};
+use crate::echo::tokio_server::TokioServer;
+use crate::echo::{client, Flavor};
+use crate::hub::io::Registration;
+use crate::lesson::STAGE;
+
+/// The network listings, as sub-commands of the stage binary.
+#[derive(Debug, Subcommand)]
+pub enum NetCommand {
+    /// Serve the upper-case echo protocol until SIGINT/SIGTERM: a greenlet per connection (or --flavor threads|tokio).
+    EchoServer(EchoServerArgs),
+    /// N clients in one hub ping-pong against an echo server: messages/s, latency, errors.
+    EchoLoad(EchoLoadArgs),
+    /// The notes' 500-thread client: one OS thread and blocking socket per client.
+    EchoThreads(EchoThreadsArgs),
+    /// Interactive client: each line typed is sent and the reply printed; EOF ends it.
+    EchoClient(EchoClientArgs),
+    /// The notes' from-memory exchange: a hub server says hello, thread clients say bye.
+    HelloBye(HelloByeArgs),
+    /// Fetch URLs at once, then one by one (no URLs: crawl an offline local site).
+    Crawl(CrawlArgs),
+    /// Every echo server in its own process under echo-load: messages/s, latency, peak RSS.
+    EchoBench(EchoBenchArgs),
+}
+
+/// `echo-server`.
+#[derive(Debug, Args)]
+pub struct EchoServerArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Which server: our hub, a thread per connection, or tokio current-thread.
+    #[arg(long, value_enum, default_value = "hub")]
+    pub flavor: Flavor,
+}
+
+/// `echo-load`.
+#[derive(Debug, Args)]
+pub struct EchoLoadArgs {
+    /// The echo server.
+    #[arg(long)]
+    pub addr: String,
+    /// Concurrent clients, one greenlet each.
+    #[arg(long, default_value_t = 500)]
+    pub clients: usize,
+    /// Seconds of ping-pong once every client is connected.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+}
+
+/// `echo-threads`.
+#[derive(Debug, Args)]
+pub struct EchoThreadsArgs {
+    /// The echo server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Client threads.
+    #[arg(long, default_value_t = 500)]
+    pub clients: usize,
+    /// Seconds of ping-pong.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+}
+
+/// `echo-client`.
+#[derive(Debug, Args)]
+pub struct EchoClientArgs {
+    /// The echo server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+}
+
+/// `hello-bye`.
+#[derive(Debug, Args)]
+pub struct HelloByeArgs {
+    /// Client threads.
+    #[arg(long, default_value_t = 5)]
+    pub clients: usize,
+    /// Rounds of hello and bye per client.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+}
+
+/// `crawl`.
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Plain http:// URLs; none: start a local site that answers with delays.
+    pub urls: Vec<String>,
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 5.0)]
+    pub connect_timeout: f64,
+    /// Seconds to wait for each read.
+    #[arg(long, default_value_t = 10.0)]
+    pub read_timeout: f64,
+}
+
+/// `echo-bench`.
+#[derive(Debug, Args)]
+pub struct EchoBenchArgs {
+    /// Client counts to measure, comma-separated [default: 500,10000; --quick: 50,500].
+    #[arg(long, value_delimiter = ',')]
+    pub clients: Vec<usize>,
+    /// Seconds each load runs [default: 5; --quick: 1].
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Bytes per message.
+    #[arg(long, default_value_t = 64)]
+    pub size: usize,
+    /// Servers to measure, comma-separated [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub flavors: Vec<Flavor>,
+}
+
+fn seconds(s: f64, what: &str) -> Result<Duration, CommandError> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            CommandError(format!(
+                "{what} must be a positive number of seconds, not {s}"
+            ))
+        })
+}
+
+fn socket_addr(addr: &str) -> Result<SocketAddr, CommandError> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            CommandError(format!(
+                "`{addr}` is not an address to connect to (try 127.0.0.1:8080)"
+            ))
+        })
+}
+
+impl NetCommand {
+    /// Run the sub-command. An `Err` is the one line the binary prints
+    /// before exiting non-zero (a wrong echo reply is one).
+    pub fn run(self, common: &CommonArgs) -> Result<(), Box<dyn Error>> {
+        let out = common.output();
+        match self {
+            NetCommand::EchoServer(a) => {
+                // As many descriptors as the hard limit allows: one per client.
+                let _ = rlimit::increase_nofile_limit(u64::MAX);
+                let summary = match a.flavor {
+                    Flavor::Hub => serve_hub(&a.addr, out)?,
+                    Flavor::Threads => {
+                        let server = ThreadServer::start(a.addr.as_str())?;
+                        out.say(format!("listening on {}", server.local_addr()));
+                        let stopper = server.stopper();
+                        on_signal(move || stopper.stop())?;
+                        server.wait()
+                    }
+                    Flavor::Tokio => {
+                        let server = TokioServer::start(a.addr.as_str())?;
+                        out.say(format!("listening on {}", server.local_addr()));
+                        let stopper = server.stopper();
+                        on_signal(move || stopper.stop())?;
+                        server.wait()?
+                    }
+                };
+                out.say(format!("echo server stopped: {summary}"));
+                Ok(())
+            }
+            NetCommand::EchoLoad(a) => {
+                let load = Load {
+                    addr: socket_addr(&a.addr)?,
+                    clients: a.clients.max(1),
+                    size: a.size.max(1),
+                    duration: seconds(a.seconds, "--seconds")?,
+                };
+                raise_open_files(load.clients as u64 + 64)?;
+                let ticks = (load.duration.as_millis() / 100) as u64;
+                let bar = out.progress(ticks, format!("echo-load: {} clients", load.clients));
+                let summary = hub_clients(&load, &mut |t| {
+                    bar.set_position((t.as_millis() / 100) as u64)
+                })?;
+                bar.finish_and_clear();
+                report_load(out, "hub clients", &summary);
+                check_replies(&summary)
+            }
+            NetCommand::EchoThreads(a) => {
+                let addr = socket_addr(&a.addr)?;
+                raise_open_files(a.clients as u64 + 64)?;
+                let duration = seconds(a.seconds, "--seconds")?;
+                out.say(format!(
+                    "{} client threads for {} ...",
+                    a.clients,
+                    human_seconds(a.seconds)
+                ));
+                let start = std::time::Instant::now();
+                let tally = thread_clients(addr, a.clients.max(1), a.size.max(1), duration)?;
+                let summary = tally.summary(a.clients, a.size, start.elapsed());
+                report_load(out, "thread clients", &summary);
+                check_replies(&summary)
+            }
+            NetCommand::EchoClient(a) => {
+                let addr = socket_addr(&a.addr)?;
+                let stdin = io::stdin();
+                let sent = client::interactive(addr, stdin.lock(), &mut |reply| out.say(reply))?;
+                out.say(format!("sent {sent} lines; bye"));
+                Ok(())
+            }
+            NetCommand::HelloBye(a) => {
+                for line in client::hello_bye(a.clients.max(1), a.rounds.max(1))? {
+                    out.say(line);
+                }
+                Ok(())
+            }
+            NetCommand::Crawl(a) => {
+                let timeouts = Timeouts {
+                    connect: seconds(a.connect_timeout, "--connect-timeout")?,
+                    read: seconds(a.read_timeout, "--read-timeout")?,
+                };
+                let mut report = Report::new(STAGE, out);
+                if a.urls.is_empty() {
+                    crawl_offline(common.quick, &mut report)?;
+                } else {
+                    crawl_and_compare(&a.urls, timeouts, &mut report, None);
+                }
+                report.finish();
+                Ok(())
+            }
+            NetCommand::EchoBench(a) => {
+                let plan = BenchPlan {
+                    clients: if a.clients.is_empty() {
+                        if common.quick {
+                            vec![50, 500]
+                        } else {
+                            vec![500, 10_000]
+                        }
+                    } else {
+                        a.clients
+                    },
+                    seconds: a.seconds.unwrap_or(if common.quick { 1.0 } else { 5.0 }),
+                    size: a.size.max(1),
+                    flavors: if a.flavors.is_empty() {
+                        Flavor::ALL.to_vec()
+                    } else {
+                        a.flavors
+                    },
+                };
+                let measured = bench::run(&bench::stage_binary()?, &plan, out)?;
+                let mut report = Report::new(STAGE, out);
+                report.push_rows(
+                    Some("Echo servers under echo-load, each in its own process (per op = per message)"),
+                    bench::rows(STAGE, &measured),
+                );
+                out.table(bench::table(&measured));
+                let wrong: u64 = measured.iter().map(|m| m.load.wrong_replies).sum();
+                report.finish();
+                if wrong > 0 {
+                    return Err(Box::new(CommandError(format!(
+                        "{wrong} echo replies were wrong"
+                    ))));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Print a load run's line (or its JSON row).
+fn report_load(out: Output, who: &str, summary: &LoadSummary) {
+    out.say(format!("{who}: {summary}"));
+    let mut report = Report::new(STAGE, out);
+    report.push_rows(
+        None,
+        vec![load_row(
+            &format!("{} {who}", summary.clients),
+            None,
+            summary,
+        )],
+    );
+}
+
+// ANCHOR: serve_hub
+/// `echo-server` on the hub: print the address, serve, and let a greenlet
+/// that waits for SIGINT/SIGTERM (a signal pipe registered with the hub, like
+/// any socket) stop the server.
+fn serve_hub(addr: &str, out: Output) -> Result<ServerSummary, Box<dyn Error>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let server = EchoServer::bind(addr)?;
+    // Set up before serving: once clients use every descriptor there would
+    // be none left for the signal pipe.
+    let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
+    let registration = Registration::new(&mut signals, Interest::READABLE)?;
+    out.say(format!("listening on {}", server.local_addr()));
+    let stop = server.stop_handle();
+    let _watcher = crate::hub::spawn(move || -> io::Result<()> {
+        loop {
+            if signals.pending().next().is_some() {
+                stop.stop();
+                return Ok(());
+            }
+            registration.wait(Interest::READABLE, None)?;
+        }
+    });
+    Ok(server.serve())
+}
+// ANCHOR_END: serve_hub
+
+/// For the thread and tokio servers: a thread that waits for SIGINT/SIGTERM.
+fn on_signal(stop: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if signals.forever().next().is_some() {
+                stop();
+            }
+        })?;
+    Ok(())
+}
