@@ -158,16 +158,23 @@ pub(crate) struct GroupWait {
     pub(crate) ticket: Ticket,
 }
 
+/// A greenlet the hub knows: one it spawned, or one (like main) that waited here.
 struct Task {
     greenlet: Greenlet,
+    /// Name and outcome, shared with the greenlet's `Handle`.
     status: Rc<dyn HasStatus>,
     /// Spawned by the hub (rather than main or another foreign greenlet
     /// that merely waited here).
     spawned: bool,
+    /// Switched to at least once: a greenlet killed before that never runs.
     started: bool,
+    /// Counts this greenlet's waits; a ticket names one of them.
     seq: u64,
+    /// The wait in progress and what it is on, while parked.
     parked: Option<(u64, WaitOn)>,
+    /// A kill or an expired timeout to raise when its wait returns.
     interrupt: Option<Interrupt>,
+    /// Who to tell when it dies.
     done_waiters: Vec<Waiter>,
 }
 
@@ -175,11 +182,15 @@ struct Task {
 pub(crate) struct State {
     tasks: IdMap<TaskId, Task>,
     ready: VecDeque<(TaskId, Wake)>,
+    /// How many entries at the front of `ready` belong to the current pass.
     batch: usize,
     timers: Timers<TimerAction>,
     next_name: u64,
+    /// Registered sockets by mio token.
     io: IdMap<usize, Rc<io::IoSlot>>,
     next_token: usize,
+    /// Greenlets parked on a socket: while there are any, an empty hub
+    /// waits in `poll` instead of declaring a deadlock.
     io_waiters: usize,
     /// Blocking jobs in flight, and the ticket of whoever waits for each.
     jobs: IdMap<u64, Option<Ticket>>,
