@@ -281,3 +281,41 @@ fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
     let narration = String::from_utf8_lossy(&out.stderr);
     assert!(narration.contains("bytes received from"), "{narration}");
 }
+
+#[test]
+fn echo_bench_measures_every_server_in_its_own_process() {
+    let out = Command::new(BIN)
+        .args([
+            "echo-bench",
+            "--json",
+            "--clients",
+            "20",
+            "--seconds",
+            "0.3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .filter(|v: &serde_json::Value| v["record"] == "row")
+        .collect();
+    let servers: Vec<&str> = rows.iter().map(|r| r["server"].as_str().unwrap()).collect();
+    assert_eq!(servers, ["hub", "threads", "tokio"]);
+    for r in &rows {
+        assert_eq!(r["clients"], 20, "{r}");
+        assert_eq!(r["wrong_replies"], 0, "{r}");
+        assert!(r["messages"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["server_peak_rss_bytes"].as_u64().unwrap() > 0, "{r}");
+        assert!(
+            r["p99_us"].as_u64().unwrap() >= r["p50_us"].as_u64().unwrap(),
+            "{r}"
+        );
+    }
+}
