@@ -50,23 +50,7 @@ fn stage_names() -> clap::builder::PossibleValuesParser {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("error");
-            eprintln!("coroutines: {line} (see --help)");
-            return ExitCode::from(2);
-        }
-    };
+    let cli: Cli = harness::cli::parse("coroutines");
     let common = CommonArgs {
         quick: true,
         json: cli.json,

@@ -47,3 +47,59 @@ impl CommonArgs {
         plan
     }
 }
+
+/// Parse the command line as `P`, the way every binary here does.
+///
+/// `--help` and `--version` print in full and exit 0. A usage error (an
+/// unknown option, a bad value) prints one line on stderr, naming the
+/// program and pointing at `--help`, and exits 2, instead of clap's
+/// several-line usage dump.
+pub fn parse<P: clap::Parser>(program: &str) -> P {
+    P::try_parse().unwrap_or_else(|e| exit_on(program, &e))
+}
+
+/// Print a clap error as [`parse`] does and exit.
+fn exit_on(program: &str, e: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        std::process::exit(0);
+    }
+    eprintln!("{program}: {} (see --help)", one_line(e));
+    std::process::exit(2);
+}
+
+/// The first non-empty line of clap's rendered error.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error: bad command line")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Demo {
+        #[command(flatten)]
+        common: super::CommonArgs,
+    }
+
+    #[test]
+    fn a_usage_error_is_one_line() {
+        let err = Demo::try_parse_from(["demo", "--nope"]).unwrap_err();
+        let line = super::one_line(&err);
+        assert!(line.contains("--nope"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn quick_shortens_the_plan_and_runs_overrides_it() {
+        let demo = Demo::try_parse_from(["demo", "--quick", "--runs", "7"]).unwrap();
+        assert_eq!(demo.common.plan().runs, 7);
+        assert!(Demo::try_parse_from(["demo", "--runs", "0"]).is_err());
+    }
+}

@@ -35,7 +35,7 @@ enum Listing {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = harness::cli::parse("stage-greenlet");
     let common = &cli.common;
     let result = match cli.listing {
         None => lesson::run(common, cli.full).map(drop),

@@ -65,7 +65,7 @@ impl Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = harness::cli::parse("stage-hub");
     let mut settings = Settings::from_common(&cli.common, cli.scale);
     if let Some(n) = cli.sleepers {
         settings.sleepers = n;

@@ -49,10 +49,7 @@ impl From<Command> for Listing {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => return clap_exit(e),
-    };
+    let cli: Cli = harness::cli::parse("stage-serial");
     let mut settings = Settings::from_common(&cli.common);
     if let Some(scale) = cli.scale {
         settings.scale = scale;
@@ -68,21 +65,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Help and version go to stdout in full; a usage error is one line on
-/// stderr and exit status 2.
-fn clap_exit(e: clap::Error) -> ExitCode {
-    use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
-    }
-    let text = e.render().to_string();
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("error");
-    eprintln!("stage-serial: {line} (see --help)");
-    ExitCode::from(2)
 }
