@@ -136,3 +136,30 @@ fn a_listener_and_its_clients_share_one_thread() {
     }
     assert_eq!(server.join().unwrap(), 3);
 }
+
+#[test]
+fn a_read_after_a_peek_sees_the_bytes_the_peek_waited_for() {
+    // A short read leaves the stream expecting a fresh readiness edge before
+    // its next read; a peek that waits consumes that edge. The read after
+    // the peek must still find the bytes instead of waiting for an edge
+    // that already came (here it would time out rather than hang).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.write_all(b"a").unwrap();
+        std::thread::sleep(Duration::from_millis(50)); // so the peek has to wait
+        conn.write_all(b"b").unwrap();
+        let mut end = [0u8; 1];
+        let _ = conn.read(&mut end); // hold the connection until the client closes
+    });
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(s.read(&mut buf).unwrap(), 1, "a short read: 'a'");
+    assert_eq!(s.peek(&mut buf).unwrap(), 1, "the peek waits for 'b'");
+    let n = s.read(&mut buf).expect("the bytes the peek saw");
+    assert_eq!(&buf[..n], b"b");
+    drop(s);
+    peer.join().unwrap();
+}

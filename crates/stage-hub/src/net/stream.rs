@@ -221,7 +221,12 @@ impl TcpStream {
     /// Read without removing what was read from the queue, waiting for data.
     pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = deadline(self.read_timeout);
-        self.cooperate(Interest::READABLE, deadline, "peek", |io| io.peek(buf))
+        let n = self.cooperate(Interest::READABLE, deadline, "peek", |io| io.peek(buf))?;
+        // The bytes peeked are still queued, and a peek that waited took
+        // the readiness edge that announced them: the next read must try
+        // at once, not wait for an edge that already came.
+        self.drained = false;
+        Ok(n)
     }
 }
 
