@@ -275,6 +275,27 @@ fn an_inner_timeout_does_not_swallow_the_outer_one() {
 }
 
 #[test]
+fn both_limits_passing_in_one_turn_still_ends_the_outer_block() {
+    // The inner limit is shorter, but the body blocks the thread past both
+    // before it waits: the hub fires both timers in one turn. The outer
+    // block's limit has passed too, so it must end; the code after the
+    // inner block must not run on as if only the inner one had expired.
+    let ran_on = Rc::new(Cell::new(false));
+    let flag = ran_on.clone();
+    let outer = with_timeout(MS(30), move || {
+        let inner = with_timeout(MS(10), || {
+            std::thread::sleep(MS(60)); // past both limits, without waiting
+            sleep(Duration::from_secs(60));
+        });
+        flag.set(true);
+        sleep(MS(100)); // a wait at which the outer limit would still apply
+        inner.is_ok()
+    });
+    assert!(outer.unwrap_err().is_timeout());
+    assert!(!ran_on.get(), "the outer block ran on past its limit");
+}
+
+#[test]
 fn with_timeout_works_inside_spawned_greenlets_too() {
     let h = spawn(|| with_timeout(MS(10), || sleep(Duration::from_secs(60))).is_err());
     assert!(h.join().unwrap());

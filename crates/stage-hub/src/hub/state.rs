@@ -24,9 +24,14 @@ impl State {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
-        // A kill beats a timeout; the first timeout to fire beats later ones.
+        // A kill beats a timeout. Of two expired timeouts, the outer block's
+        // wins: unwinding to it passes through the inner block too, while
+        // ending only the inner one would let the outer run on past its
+        // limit. A greenlet's open blocks nest, and ids grow, so the outer
+        // one has the smaller id.
         match (task.interrupt, interrupt) {
-            (Some(Interrupt::Kill), _) | (Some(Interrupt::Timeout(_)), Interrupt::Timeout(_)) => {}
+            (Some(Interrupt::Kill), _) => {}
+            (Some(Interrupt::Timeout(pending)), Interrupt::Timeout(new)) if pending < new => {}
             _ => task.interrupt = Some(interrupt),
         }
         if task.parked.take().is_some() {
