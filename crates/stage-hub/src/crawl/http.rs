@@ -301,6 +301,9 @@ fn read_body<S: Read + ?Sized>(
 ) -> Result<u64, FetchError> {
     let mut chunk = [0u8; 16 * 1024];
     match framing {
+        Framing::Length(len) if len > MAX_BODY => Err(FetchError::Malformed(format!(
+            "the body would be {len} bytes, over the {MAX_BODY} we read"
+        ))),
         Framing::Length(len) => {
             let mut got = buf.len() as u64;
             while got < len {
@@ -358,9 +361,22 @@ fn read_body<S: Read + ?Sized>(
                 if size == 0 {
                     return Ok(total); // trailers, if any, are not needed
                 }
-                // The chunk's data and its closing CRLF.
-                let need = size + 2;
-                while (buf.len() as u64) < need {
+                // The size is the peer's word: check it before trusting it
+                // with arithmetic or memory.
+                if size > MAX_BODY - total {
+                    return Err(FetchError::Malformed(format!(
+                        "the body is over {MAX_BODY} bytes"
+                    )));
+                }
+                // Skip the chunk's data (only its size matters), then its CRLF.
+                let mut skip = size;
+                loop {
+                    let have = skip.min(buf.len() as u64);
+                    buf.drain(..have as usize);
+                    skip -= have;
+                    if skip == 0 && buf.len() >= 2 {
+                        break;
+                    }
                     let n = read_some(stream, &mut chunk, "reading a chunk")?;
                     if n == 0 {
                         return Err(FetchError::Malformed(
@@ -369,18 +385,13 @@ fn read_body<S: Read + ?Sized>(
                     }
                     buf.extend_from_slice(&chunk[..n]);
                 }
-                if &buf[size as usize..need as usize] != b"\r\n" {
+                if &buf[..2] != b"\r\n" {
                     return Err(FetchError::Malformed(
                         "a chunk does not end with CRLF".into(),
                     ));
                 }
-                buf.drain(..need as usize);
+                buf.drain(..2);
                 total += size;
-                if total > MAX_BODY {
-                    return Err(FetchError::Malformed(format!(
-                        "the body is over {MAX_BODY} bytes"
-                    )));
-                }
             }
         }
     }
@@ -471,6 +482,24 @@ mod tests {
     }
 
     #[test]
+    fn sizes_the_peer_announces_are_checked_before_they_are_trusted() {
+        // A chunk of 2^64 - 1 bytes once overflowed `size + 2`; a huge
+        // Content-Length would have been read for as long as bytes came.
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nabc"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000001\r\nabc",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\nabc",
+        ] {
+            let err = exchange(&mut Canned::new(answer), &url()).unwrap_err();
+            assert!(
+                err.to_string().contains("over"),
+                "{err} for {:?}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+    }
+
+    #[test]
     fn body_until_close() {
         let mut s = Canned::new(b"HTTP/1.0 200 OK\r\n\r\nabcdefg");
         assert_eq!(exchange(&mut s, &url()).unwrap().body_bytes, 7);
@@ -485,6 +514,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Length: many\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n",
         ] {
             let err = exchange(&mut Canned::new(answer), &url()).unwrap_err();
             assert_eq!(
