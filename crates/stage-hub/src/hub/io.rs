@@ -130,26 +130,34 @@ impl Registration {
         if self.slot.take(interest) {
             return Ok(());
         }
-        // Counted so the hub knows someone outside could still wake a greenlet.
-        struct Waiting<'a>(&'a Hub);
+        // Counted so the hub knows someone outside could still wake a
+        // greenlet. Undone however the wait ends, an unwinding kill or
+        // `with_timeout` included, and so is the waiter entry that a wake
+        // by readiness would have removed.
+        struct Waiting<'a> {
+            hub: &'a Hub,
+            slot: &'a IoSlot,
+            ticket: Cell<Option<Ticket>>,
+        }
         impl Drop for Waiting<'_> {
             fn drop(&mut self) {
-                self.0.state.borrow_mut().io_waiters -= 1;
+                self.hub.state.borrow_mut().io_waiters -= 1;
+                if let Some(ticket) = self.ticket.get() {
+                    self.slot.waiters.borrow_mut().retain(|(t, _)| *t != ticket);
+                }
             }
         }
         self.hub.state.borrow_mut().io_waiters += 1;
-        let waiting = Waiting(&self.hub);
-        let mine = Cell::new(None);
+        let waiting = Waiting {
+            hub: &self.hub,
+            slot: &self.slot,
+            ticket: Cell::new(None),
+        };
         let wake = self.hub.park(WaitOn::Io(self.token), deadline, |ticket| {
-            mine.set(Some(ticket));
+            waiting.ticket.set(Some(ticket));
             self.slot.waiters.borrow_mut().push((ticket, interest));
         });
         drop(waiting);
-        // A timed-out wait leaves its entry behind: drop it.
-        self.slot
-            .waiters
-            .borrow_mut()
-            .retain(|(t, _)| Some(*t) != mine.get());
         match wake {
             Ok(Wake::TimedOut) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
