@@ -323,13 +323,23 @@ pub(crate) fn current_raw() -> *const Inner {
     CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
-/// A new handle to the running greenlet.
+/// A new reference to the running greenlet (not a handle: the count of
+/// handles is [`Greenlet`]'s business).
 pub(crate) fn current() -> Rc<Inner> {
-    let p = current_ptr();
-    // SAFETY: `p` came from `Rc::as_ptr` of an `Rc<Inner>` that is alive:
-    // the running greenlet is owned by a handle, the orphans or the thread, none of
-    // which can let go of it while it runs. Bumping the count first makes
-    // `from_raw` produce a new owning `Rc` without stealing theirs.
+    // SAFETY: the running greenlet is alive: it is owned by a handle, the
+    // orphans or (main) the thread, none of which can let go of it while it
+    // runs (see `handle_dropped`).
+    unsafe { owned(current_ptr()) }
+}
+
+/// A new owning `Rc` to a live greenlet known by its address.
+///
+/// # Safety
+/// `p` must come from `Rc::as_ptr` of an `Rc<Inner>` that is still alive.
+/// (Bumping the count first makes `from_raw` produce a new owner without
+/// stealing an existing one.)
+unsafe fn owned(p: *const Inner) -> Rc<Inner> {
+    // SAFETY: the caller's guarantee.
     unsafe {
         Rc::increment_strong_count(p);
         Rc::from_raw(p)
@@ -556,19 +566,14 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
 unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
     // SAFETY: every jump in this module passes a pointer to a `Message` in
     // the sender's frame, and the sender is suspended (or dead but with its
-    // stack not yet released) until we return from here.
+    // stack not yet released) until we are done with it.
     let msg = unsafe { &*(transfer.data as *const Message) };
-    // SAFETY: the sender is alive: it is suspended in `jump` (so held by
-    // whoever will resume or kill it) or dead and not yet released.
-    let from = unsafe { &*msg.from };
     match msg.kind {
-        Kind::Value => {
-            from.saved.set(Some(transfer.context));
-            // SAFETY: `msg` describes a slot in the suspended sender's frame.
-            unsafe { take_value::<U>(msg) }
-        }
+        Kind::Value => unreachable_state("a plain value on the slow path"),
         Kind::Throw => {
-            from.saved.set(Some(transfer.context));
+            // SAFETY: the killer is alive: it is suspended in `jump`, so held
+            // by whoever will resume or kill it.
+            unsafe { (*msg.from).saved.set(Some(transfer.context)) };
             // Quietly: `resume_unwind` skips the panic hook, so a kill prints
             // nothing. `entry`'s `catch_unwind` stops it.
             panic::resume_unwind(Box::new(GreenletExit))
@@ -576,7 +581,13 @@ unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError
         Kind::Returned | Kind::Panicked | Kind::Killed => {
             // The sender is dead and never resumes: its registers are dropped
             // with `transfer`, and its stack is released once we have copied
-            // what `msg` points at out of it.
+            // what `msg` points at out of it. Until then we own it: dropping
+            // a return value of the wrong type runs arbitrary code, which may
+            // drop the sender's last handle (or switch away while another
+            // greenlet does), and that must not free the stack under `msg`.
+            // SAFETY: the dead sender is alive: it was running until its
+            // jump here, so it is owned as every running greenlet is.
+            let from = unsafe { owned(msg.from) };
             let result = match msg.kind {
                 // SAFETY: as above; the slot is in the dead sender's frame,
                 // which stays mapped until `finish_dead`.
@@ -595,7 +606,7 @@ unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError
                     greenlet: from.display_name(),
                 }),
             };
-            finish_dead(from);
+            finish_dead(&from);
             result
         }
     }
@@ -765,6 +776,14 @@ pub(crate) fn is_ancestor(ancestor: &Inner, of: &Inner) -> bool {
 }
 
 /// The last handle to `inner` has been dropped.
+///
+/// The rule that keeps this sound: a started greenlet that is not dead is
+/// always owned by something that cannot go away while it might run again —
+/// a handle, the thread (`main`), or the thread's `orphans`. So whenever the
+/// last handle goes and the greenlet is neither killed here nor dead, it
+/// becomes an orphan; otherwise the only references left could be its
+/// children's parent links, and a child returning into it, then being
+/// dropped, would free it while it runs.
 pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
     match inner.state.get() {
         // `Inner::drop` recycles the stack; a fresh greenlet's closure is
@@ -772,15 +791,12 @@ pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
         State::Fresh | State::Dead => {}
         // It dropped its own last handle while running. It cannot be
         // unwound from inside itself, so the thread keeps it until it dies.
-        State::Started if ptr::eq(current_raw(), Rc::as_ptr(inner)) => {
-            if !inner.orphaned.replace(true) {
-                let _ = THREAD.try_with(|t| t.orphans.borrow_mut().push(inner.clone()));
-            }
-        }
+        State::Started if ptr::eq(current_raw(), Rc::as_ptr(inner)) => keep_until_dead(inner),
         State::Started => {
             if inner.is_main() || current_raw().is_null() {
-                // The thread is exiting: no greenlet can run any more, so
-                // its stack is leaked rather than unwound (`Inner::drop`).
+                // Main is owned by the thread. A null current means the
+                // thread is exiting: no greenlet can run any more, so the
+                // stack is leaked rather than unwound (`Inner::drop`).
                 return;
             }
             let cur = current();
@@ -789,6 +805,7 @@ pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
                 // dropper's parent chain still leads to it, and so will the
                 // dropper's return value. (Killing it would also send
                 // control up and away from the dropper.)
+                keep_until_dead(inner);
                 return;
             }
             // Kill it, and have it come back here when it is dead rather
@@ -797,7 +814,19 @@ pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
             let old = inner.parent.replace(Some(cur));
             let _ = throw(inner);
             drop(old);
+            if inner.state.get() != State::Dead {
+                // It caught the kill and switched away instead of dying.
+                keep_until_dead(inner);
+            }
         }
+    }
+}
+
+/// Make the thread own a started greenlet that has no handle left, until
+/// it dies (`finish_dead` lets go) or the thread exits.
+fn keep_until_dead(inner: &Rc<Inner>) {
+    if !inner.orphaned.replace(true) {
+        let _ = THREAD.try_with(|t| t.orphans.borrow_mut().push(inner.clone()));
     }
 }
 

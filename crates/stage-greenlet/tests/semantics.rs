@@ -616,3 +616,95 @@ fn a_return_value_the_parent_does_not_want_is_dropped() {
     }
     assert_eq!(log.events(), ["drop returned value"]);
 }
+
+#[test]
+fn a_greenlet_running_with_no_handle_left_is_kept_alive_by_the_thread() {
+    // `a`'s last handle is dropped by its grandchild `e`: `a` is e's
+    // ancestor, so it is not killed. Later `a` runs again (its child `d`
+    // returns to it) with no handle anywhere, and drops `d`, the last thing
+    // whose parent link pointed at it. It must still be alive: it is running.
+    let log = Log::default();
+    let main = current();
+    let slot_a: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let slot_e: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let (l, sa, se, m) = (log.clone(), slot_a.clone(), slot_e.clone(), main.clone());
+    let a = Greenlet::new(move |()| {
+        let (l2, m2) = (l.clone(), m.clone());
+        let d = Greenlet::new(move |()| {
+            let (l3, m3) = (l2.clone(), m2.clone());
+            let e = Greenlet::new(move |()| {
+                let () = m3.switch(()).unwrap(); // to main, which gives up `a`
+                drop(sa.borrow_mut().take()); // a's last handle
+                l3.push("e dropped a's last handle");
+            })
+            .unwrap();
+            *se.borrow_mut() = Some(e.clone());
+            let () = e.switch(()).unwrap(); // e returns here
+                                            // Nothing of e's points at `d` (or `a`) any more.
+            e.set_parent(&m2).unwrap();
+            5u8
+        })
+        .unwrap();
+        let five: u8 = d.switch(()).unwrap();
+        drop(d); // the last reference to `a` besides the thread's own
+        l.push(format!("a runs on with {five}"));
+        7u8
+    })
+    .unwrap();
+    let () = a.switch(()).unwrap();
+    *slot_a.borrow_mut() = Some(a);
+    let e = slot_e.borrow_mut().take().unwrap();
+    // `a` returns to main, its parent.
+    assert_eq!(e.switch::<(), u8>(()).unwrap(), 7);
+    assert_eq!(
+        log.events(),
+        ["e dropped a's last handle", "a runs on with 5"]
+    );
+}
+
+#[test]
+fn a_returned_value_dropped_for_its_type_may_release_its_greenlet() {
+    // The value `g` returns is the wrong type for main, so main drops it;
+    // its Drop kills `holder` (which held a handle to `g`) and drops the
+    // last handle to `g` itself. Main must finish receiving safely.
+    struct Parting {
+        me: Option<Greenlet>,
+        holder: Greenlet,
+        log: Log,
+    }
+    impl Drop for Parting {
+        fn drop(&mut self) {
+            self.holder.throw().unwrap();
+            drop(self.me.take());
+            self.log.push("the returned value is dropped");
+        }
+    }
+    let log = Log::default();
+    let main = current();
+    let slot_h: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let (l, sh) = (log.clone(), slot_h.clone());
+    let holder = Greenlet::new(move |()| {
+        let (l2, sh2) = (l.clone(), sh.clone());
+        let g = Greenlet::builder()
+            .parent(&main)
+            .spawn(move |()| Parting {
+                me: Some(current()),
+                holder: sh2.borrow_mut().take().unwrap(),
+                log: l2,
+            })
+            .unwrap();
+        let () = g.switch(()).unwrap(); // g returns to main, not here
+        l.push("holder resumed (must not)");
+    })
+    .unwrap();
+    *slot_h.borrow_mut() = Some(holder.clone());
+    match holder.switch::<(), u32>(()) {
+        Err(SwitchError::WrongType { expected, .. }) => assert_eq!(expected, "u32"),
+        other => panic!("expected WrongType, got {other:?}"),
+    }
+    assert!(holder.is_dead());
+    assert_eq!(log.events(), ["the returned value is dropped"]);
+    // The thread carries on.
+    let h = Greenlet::new(|x: u8| x + 1).unwrap();
+    assert_eq!(h.switch::<u8, u8>(1).unwrap(), 2);
+}
