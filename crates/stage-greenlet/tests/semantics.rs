@@ -623,6 +623,8 @@ fn a_greenlet_running_with_no_handle_left_is_kept_alive_by_the_thread() {
     // ancestor, so it is not killed. Later `a` runs again (its child `d`
     // returns to it) with no handle anywhere, and drops `d`, the last thing
     // whose parent link pointed at it. It must still be alive: it is running.
+    // (Natively a use-after-free here goes unnoticed; `.ci/valgrind-greenlet`
+    // runs this under memcheck, which reports it.)
     let log = Log::default();
     let main = current();
     let slot_a: Rc<RefCell<Option<Greenlet>>> = Rc::default();
@@ -666,7 +668,8 @@ fn a_greenlet_running_with_no_handle_left_is_kept_alive_by_the_thread() {
 fn a_returned_value_dropped_for_its_type_may_release_its_greenlet() {
     // The value `g` returns is the wrong type for main, so main drops it;
     // its Drop kills `holder` (which held a handle to `g`) and drops the
-    // last handle to `g` itself. Main must finish receiving safely.
+    // last handle to `g` itself. Main must finish receiving safely (memcheck
+    // would report a read of `g` after it was freed).
     struct Parting {
         me: Option<Greenlet>,
         holder: Greenlet,
@@ -707,4 +710,43 @@ fn a_returned_value_dropped_for_its_type_may_release_its_greenlet() {
     // The thread carries on.
     let h = Greenlet::new(|x: u8| x + 1).unwrap();
     assert_eq!(h.switch::<u8, u8>(1).unwrap(), 2);
+}
+
+#[test]
+fn a_greenlet_that_survives_its_kill_is_kept_alive_by_the_thread() {
+    // Dropping `a`'s last handle kills it, but it catches the kill and
+    // switches away instead of dying. Later its child returns into it, and
+    // it drops the child, the last thing whose parent link pointed at it.
+    // It must still be alive (memcheck would report it freed while running).
+    let log = Log::default();
+    let main = current();
+    let slot_c: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let (l, sc, m) = (log.clone(), slot_c.clone(), main.clone());
+    let a = Greenlet::new(move |()| {
+        let m2 = m.clone();
+        let c = Greenlet::new(move |()| {
+            let () = m2.switch(()).unwrap(); // to main, which drops `a`
+        })
+        .unwrap();
+        *sc.borrow_mut() = Some(c.clone());
+        let caught = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+            let () = c.switch(()).unwrap();
+        }));
+        l.push(format!(
+            "a caught the kill: {}",
+            caught.is_err_and(|p| p.is::<GreenletExit>())
+        ));
+        let () = m.switch(()).unwrap(); // refuse to die; `c` returns here
+        c.set_parent(&m).unwrap();
+        drop(c); // the last reference to `a` besides the thread's own
+        l.push("a runs on");
+        7u8
+    })
+    .unwrap();
+    let () = a.switch(()).unwrap();
+    drop(a); // kills it; it switches back here instead of dying
+    let c = slot_c.borrow_mut().take().unwrap();
+    // `c` returns to `a`, which returns to main (its parent since the kill).
+    assert_eq!(c.switch::<(), u8>(()).unwrap(), 7);
+    assert_eq!(log.events(), ["a caught the kill: true", "a runs on"]);
 }
