@@ -4,18 +4,63 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 
-/// A child process killed if the test fails before it is stopped.
+/// How long any one command line may take before the test calls it hung.
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Run `cmd` (with `stdin` as its input) and collect its output, failing the
+/// test if it takes longer than `within`. It runs in a process group of its
+/// own, so a timeout kills whatever it started too (echo-bench's servers).
+fn output_within(cmd: &mut Command, stdin: &[u8], within: Duration) -> Output {
+    let mut child = cmd
+        .process_group(0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the stage-hub binary");
+    let pid = child.id();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    thread::spawn(move || input.write_all(&stdin)); // then closed: EOF
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(within) {
+        Ok(out) => out.expect("wait for the stage-hub binary"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+            panic!("{cmd:?} did not finish within {within:?}; killed it and its children");
+        }
+    }
+}
+
+/// A line-by-line reader of a child's output, on a thread of its own.
+fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// An `echo-server` child process, killed if the test fails before it is stopped.
 struct Server {
     child: Child,
     addr: SocketAddr,
-    stdout: BufReader<ChildStdout>,
+    stdout_lines: mpsc::Receiver<String>,
     stderr_lines: mpsc::Receiver<String>,
 }
 
@@ -31,43 +76,56 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start echo-server");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let stderr: ChildStderr = child.stderr.take().unwrap();
-        let (tx, stderr_lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        assert!(first.starts_with("listening on "), "first line: {first:?}");
-        let addr = first.trim().rsplit(' ').next().unwrap().parse().unwrap();
-        Server {
+        let stdout_lines = lines_of(child.stdout.take().unwrap());
+        let stderr_lines = lines_of(child.stderr.take().unwrap());
+        let mut server = Server {
             child,
-            addr,
-            stdout,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stdout_lines,
             stderr_lines,
-        }
+        };
+        // From here on, a failed assertion drops `server`, which kills the child.
+        let first = server
+            .stdout_lines
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("no address from the {flavor} server: {e}"));
+        assert!(first.starts_with("listening on "), "first line: {first:?}");
+        server.addr = first.rsplit(' ').next().unwrap().parse().unwrap();
+        server
     }
 
     fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    /// SIGTERM, then the summary line and the exit status.
+    /// SIGTERM, then the rest of stdout (the summary line), the stderr lines
+    /// and the exit status; fails if the server has not exited within 10 s.
     fn stop(mut self) -> (String, bool) {
-        let mut rest = String::new();
         let ok = Command::new("kill")
             .args(["-TERM", &self.pid().to_string()])
             .status()
             .unwrap()
             .success();
         assert!(ok);
-        self.stdout.read_to_string(&mut rest).unwrap();
-        let status = self.child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within 10 s of SIGTERM"
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        // The pipes close with the process: these collect everything it wrote.
+        let mut rest: Vec<String> = Vec::new();
+        while let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_secs(5)) {
+            rest.push(line);
+        }
         let errors: Vec<String> = self.stderr_lines.try_iter().collect();
-        rest.push_str(&format!("[{status}] {errors:?}"));
+        let mut rest = rest.join("\n");
+        rest.push_str(&format!("\n[{status}] {errors:?}"));
         (rest, status.success())
     }
 
@@ -169,11 +227,13 @@ fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
 #[test]
 fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
     let server = Server::start("", "hub");
-    let out = Command::new(BIN)
-        .args(["echo-load", "--addr", &server.addr.to_string()])
-        .args(["--clients", "20", "--seconds", "0.3", "--size", "100"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(BIN)
+            .args(["echo-load", "--addr", &server.addr.to_string()])
+            .args(["--clients", "20", "--seconds", "0.3", "--size", "100"]),
+        b"",
+        MINUTE,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -202,8 +262,8 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
             });
         }
     });
-    let out = Command::new(BIN)
-        .args([
+    let out = output_within(
+        Command::new(BIN).args([
             "echo-load",
             "--addr",
             &addr.to_string(),
@@ -211,9 +271,10 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
             "5",
             "--seconds",
             "0.3",
-        ])
-        .output()
-        .unwrap();
+        ]),
+        b"",
+        MINUTE,
+    );
     assert!(!out.status.success(), "wrong replies must fail the run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -225,19 +286,11 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
 #[test]
 fn echo_client_sends_each_line_and_ends_cleanly_at_eof() {
     let server = Server::start("", "hub");
-    let mut child = Command::new(BIN)
-        .args(["echo-client", "--addr", &server.addr.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hello there\n\n  x y  \n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(
+        Command::new(BIN).args(["echo-client", "--addr", &server.addr.to_string()]),
+        b"hello there\n\n  x y  \n",
+        MINUTE,
+    );
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -247,19 +300,21 @@ fn echo_client_sends_each_line_and_ends_cleanly_at_eof() {
 
 #[test]
 fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
-    let out = Command::new(BIN)
-        .args(["hello-bye", "--clients", "3", "--rounds", "2"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(BIN).args(["hello-bye", "--clients", "3", "--rounds", "2"]),
+        b"",
+        MINUTE,
+    );
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches("server heard \"bye\"").count(), 6, "{text}");
     assert_eq!(text.matches("got \"hello\"").count(), 6, "{text}");
 
-    let out = Command::new(BIN)
-        .args(["crawl", "--quick", "--json"])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(BIN).args(["crawl", "--quick", "--json"]),
+        b"",
+        MINUTE,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -284,17 +339,18 @@ fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
 
 #[test]
 fn echo_bench_measures_every_server_in_its_own_process() {
-    let out = Command::new(BIN)
-        .args([
+    let out = output_within(
+        Command::new(BIN).args([
             "echo-bench",
             "--json",
             "--clients",
             "20",
             "--seconds",
             "0.3",
-        ])
-        .output()
-        .unwrap();
+        ]),
+        b"",
+        MINUTE,
+    );
     assert!(
         out.status.success(),
         "{}",
