@@ -18,12 +18,14 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 use crate::switch;
 
 /// The handlers that were installed before ours, to chain to.
 static PREVIOUS: OnceLock<[libc::sigaction; 2]> = OnceLock::new();
+/// Ours is installed (after `PREVIOUS` is filled in).
+static INSTALLED: Once = Once::new();
 
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 
@@ -36,28 +38,37 @@ thread_local! {
 
 /// Install the handler (once per process) and make sure this thread has an
 /// alternate signal stack (once per thread). Called on every greenlet
-/// creation; after the first call on a thread it is two flag reads.
+/// creation; after the first call on a thread it is a flag read and an
+/// atomic load.
 pub(crate) fn install() {
     if !ALT_STACK_CHECKED.with(Cell::get) {
         ALT_STACK_CHECKED.with(|c| c.set(true));
         ensure_alt_stack();
     }
-    PREVIOUS.get_or_init(|| {
-        let mut previous = [zeroed_action(), zeroed_action()];
-        for (sig, old) in SIGNALS.iter().zip(previous.iter_mut()) {
+    INSTALLED.call_once(|| {
+        // Record the handlers already there *before* ours goes in, so that a
+        // fault on another thread in between still finds them to chain to.
+        PREVIOUS.get_or_init(|| SIGNALS.map(current_action));
+        for sig in SIGNALS {
             let mut action = zeroed_action();
             action.sa_sigaction = handler as *const () as usize;
             action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             // SAFETY: `action` is fully initialised and `handler` has the
-            // three-argument signature SA_SIGINFO promises; `old` receives
-            // the previous disposition, which we keep to chain to.
+            // three-argument signature SA_SIGINFO promises.
             unsafe {
                 libc::sigemptyset(&mut action.sa_mask);
-                libc::sigaction(*sig, &action, old);
+                libc::sigaction(sig, &action, ptr::null_mut());
             }
         }
-        previous
     });
+}
+
+/// The disposition `sig` has now.
+fn current_action(sig: libc::c_int) -> libc::sigaction {
+    let mut old = zeroed_action();
+    // SAFETY: a null new action only queries the current one into `old`.
+    unsafe { libc::sigaction(sig, ptr::null(), &mut old) };
+    old
 }
 
 fn zeroed_action() -> libc::sigaction {
