@@ -11,8 +11,8 @@ use harness::report::human_seconds;
 #[non_exhaustive]
 pub enum HubError {
     /// Nothing can ever wake the caller: no greenlet is ready, no timer is
-    /// set, no socket is watched and no blocking job is running. The report
-    /// names every waiting greenlet and what it waits on.
+    /// set, no greenlet waits on a socket and no blocking job is running.
+    /// The report names every waiting greenlet and what it waits on.
     Deadlock(Arc<Deadlock>),
     /// The greenlet (or the `spawn_blocking` job) panicked; its panic is its
     /// result.
@@ -78,6 +78,26 @@ impl std::error::Error for HubError {}
 
 /// Every greenlet that was waiting when the hub found that none could ever
 /// be woken, and what each waited on.
+///
+/// ```
+/// use stage_hub::{spawn, Builder, Event, Queue};
+/// let never = Event::new();
+/// let e = never.clone();
+/// let consumer = Builder::new().name("consumer").spawn(move || e.wait())?;
+/// let queue: Queue<u32> = Queue::unbounded();
+/// let q = queue.clone();
+/// let _getter = spawn(move || q.get());
+/// let err = consumer.join().unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     "deadlock: this wait can never end (nothing is ready, no timer is set, no greenlet \
+///      waits on a socket, no blocking job runs). Waiting: `main` on join(consumer); \
+///      `consumer` on Event #1; `Greenlet-1` on Queue #2 (get: it is empty); make sure \
+///      something sets, releases, puts or finishes what they wait for, or give the wait \
+///      a timeout"
+/// );
+/// # Ok::<(), stage_hub::HubError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deadlock {
     /// `(greenlet name, what it waits on)`, in the order the greenlets were
@@ -89,8 +109,8 @@ impl fmt::Display for Deadlock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "deadlock: this wait can never end (nothing is ready, no timer is set, no socket \
-             is watched, no blocking job runs). Waiting:"
+            "deadlock: this wait can never end (nothing is ready, no timer is set, no greenlet \
+             waits on a socket, no blocking job runs). Waiting:"
         )?;
         for (name, on) in &self.blocked {
             write!(f, " `{name}` on {on};")?;
