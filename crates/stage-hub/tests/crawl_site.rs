@@ -30,6 +30,7 @@ fn refused_url() -> String {
 const TIMEOUTS: Timeouts = Timeouts {
     connect: Duration::from_secs(2),
     read: Duration::from_millis(400),
+    answer: Duration::from_secs(10),
 };
 
 fn kinds(crawl: &Crawl) -> Vec<String> {
@@ -125,9 +126,36 @@ fn a_connect_timeout_is_reported_as_a_timeout() {
     let timeouts = Timeouts {
         connect: Duration::from_millis(300),
         read: Duration::from_millis(300),
+        answer: Duration::from_secs(10),
     };
     let f = fetch(&format!("http://{addr}/"), timeouts);
     let err = f.result.unwrap_err();
     assert_eq!(err.kind(), "timeout", "{err}");
     assert!(err.to_string().contains("connecting"), "{err}");
+}
+
+#[test]
+fn a_server_that_drips_its_answer_is_cut_off_by_the_answer_timeout() {
+    // A byte every 50 ms: no read ever waits its 400 ms, but the answer
+    // (a million bytes) would take 14 hours.
+    let site = Site::start(vec![(
+        "/drip".into(),
+        Behaviour::Drip {
+            every: Duration::from_millis(50),
+        },
+    )])
+    .unwrap();
+    let timeouts = Timeouts {
+        answer: Duration::from_millis(600),
+        ..TIMEOUTS
+    };
+    let f = fetch(&site.url("/drip"), timeouts);
+    let err = f.result.unwrap_err();
+    assert_eq!(err.kind(), "timeout", "{err}");
+    assert!(err.to_string().contains("answer"), "{err}");
+    assert!(
+        f.elapsed >= Duration::from_millis(600) && f.elapsed < Duration::from_secs(5),
+        "{:?}",
+        f.elapsed
+    );
 }

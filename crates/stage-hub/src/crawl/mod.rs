@@ -26,6 +26,10 @@ pub struct Timeouts {
     pub connect: Duration,
     /// For each read (and write) once connected.
     pub read: Duration,
+    /// For the whole answer, however it trickles in: a server that sends a
+    /// byte just inside every read timeout would otherwise hold a fetch for
+    /// ever.
+    pub answer: Duration,
 }
 
 impl Default for Timeouts {
@@ -33,6 +37,7 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(5),
             read: Duration::from_secs(10),
+            answer: Duration::from_secs(60),
         }
     }
 }
@@ -64,7 +69,8 @@ impl fmt::Display for Fetched {
 
 // ANCHOR: fetch
 /// Fetch one URL: resolve (off the hub thread), connect, send the `GET`,
-/// read the answer. Every wait is cooperative; every step has a timeout.
+/// read the answer. Every wait is cooperative; every step has a timeout,
+/// and so has the whole answer.
 pub fn fetch(url: &str, timeouts: Timeouts) -> Fetched {
     let start = Instant::now();
     let result = Url::parse(url).and_then(|parsed| {
@@ -73,7 +79,11 @@ pub fn fetch(url: &str, timeouts: Timeouts) -> Fetched {
             .set_read_timeout(Some(timeouts.read))
             .and_then(|()| stream.set_write_timeout(Some(timeouts.read)))
             .map_err(FetchError::Io)?;
-        exchange(&mut stream, &parsed)
+        match hub::with_timeout(timeouts.answer, || exchange(&mut stream, &parsed)) {
+            Ok(answer) => answer,
+            Err(e) if e.is_timeout() => Err(FetchError::TimedOut("receiving the answer")),
+            Err(e) => Err(FetchError::Io(std::io::Error::other(e.to_string()))),
+        }
     });
     Fetched {
         url: url.to_string(),

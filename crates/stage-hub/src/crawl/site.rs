@@ -24,6 +24,12 @@ pub enum Behaviour {
     },
     /// Accept, read the request, never answer.
     Stall,
+    /// Answer 200 with a long body, one byte every `every`, so that no
+    /// single read ever times out.
+    Drip {
+        /// The pause between two bytes.
+        every: Duration,
+    },
     /// Accept and reset the connection without answering.
     Reset,
     /// Answer with bytes that are not HTTP.
@@ -139,6 +145,18 @@ fn answer(
             let until = Instant::now() + Duration::from_secs(60);
             while !stop.load(Ordering::SeqCst) && Instant::now() < until {
                 thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Some(Behaviour::Drip { every }) => {
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n"
+            )?;
+            let until = Instant::now() + Duration::from_secs(60);
+            // Until the client gives up (the write fails) or the site stops.
+            while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                stream.write_all(b"x")?;
+                thread::sleep(every);
             }
         }
         Some(Behaviour::Garbage) => {

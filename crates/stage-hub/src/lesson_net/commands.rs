@@ -121,6 +121,9 @@ pub struct CrawlArgs {
     /// Seconds to wait for each read.
     #[arg(long, default_value_t = 10.0)]
     pub read_timeout: f64,
+    /// Seconds the whole answer may take, however it trickles in.
+    #[arg(long, default_value_t = 60.0)]
+    pub answer_timeout: f64,
 }
 
 /// `echo-bench`.
@@ -240,6 +243,7 @@ impl NetCommand {
                 let timeouts = Timeouts {
                     connect: seconds(a.connect_timeout, "--connect-timeout")?,
                     read: seconds(a.read_timeout, "--read-timeout")?,
+                    answer: seconds(a.answer_timeout, "--answer-timeout")?,
                 };
                 let mut report = Report::new(STAGE, out);
                 if a.urls.is_empty() {
