@@ -61,7 +61,8 @@
 //!
 //! The sender puts the value in an `Option<T>` slot in its own frame and
 //! passes, as `data`, a pointer to a `Message` (also in its frame) that
-//! says who sent it, what kind of message it is, and the slot's `TypeId`.
+//! says who sent it, what kind of message it is, and the slot's type (a
+//! pointer to a static table with its `TypeId`, name and drop function).
 //! The sender is suspended while the receiver reads it, so its frame is
 //! alive; the receiver `take()`s the value out of the slot, leaving `None`
 //! for the sender to drop when it resumes. No allocation, no boxing.
@@ -72,6 +73,8 @@
 //! receiver's `take` needs no second check. A finished greenlet's return
 //! value cannot be refused that way (the greenlet is already dead), so that
 //! one is checked on the receiving side and dropped if it does not fit.
+//! A dead greenlet expects a type no value has, so the one test also
+//! refuses a switch to the dead.
 
 use std::any::{type_name, Any, TypeId};
 use std::cell::{Cell, RefCell};
@@ -119,9 +122,13 @@ impl Expect {
     }
 }
 
-/// What a receiver may need to know about a value's type besides its
-/// `TypeId`: one static table per type, so a message carries one pointer.
+/// What a receiver may need to know about a value's type: one static table
+/// per type, so a message carries one pointer. Only the slow paths read it
+/// (a plain `switch` was type-checked by its sender).
 struct ValueType {
+    /// `TypeId::of::<T>`: a function, because `TypeId::of` is not `const`
+    /// on the oldest Rust we support.
+    id: fn() -> TypeId,
     name: fn() -> &'static str,
     /// Drops the value in place when the receiver does not want its type.
     discard: unsafe fn(*mut ()),
@@ -131,6 +138,7 @@ struct TypeOf<T>(std::marker::PhantomData<T>);
 
 impl<T: 'static> TypeOf<T> {
     const TABLE: &'static ValueType = &ValueType {
+        id: TypeId::of::<T>,
         name: type_name::<T>,
         discard: discard::<T>,
     };
@@ -215,7 +223,6 @@ struct Message {
     kind: Kind,
     /// An `Option<T>` in the sender's frame (null for `Throw` and `Killed`).
     value: *mut (),
-    type_id: TypeId,
     table: &'static ValueType,
 }
 
@@ -240,7 +247,6 @@ impl Message {
             from,
             kind,
             value: slot.cast(),
-            type_id: TypeId::of::<T>(),
             table: TypeOf::<T>::TABLE,
         }
     }
@@ -405,12 +411,11 @@ pub(crate) fn switch<T: 'static, U: 'static>(
         // SAFETY: `msg` describes `slot`, alive in this frame.
         return unsafe { take_value::<U>(&msg) };
     }
-    // One test on the fast path; the reasons for refusing are sorted out in
-    // a cold function.
-    // `target` is not the current greenlet, so if started it is suspended.
-    let can_take =
-        target.state.get() != State::Dead && target.expects.get().id == TypeId::of::<T>();
-    if !can_take {
+    // One test on the fast path: a dead greenlet expects a type nothing can
+    // be sent as (see `mark_dead`), so this also refuses the dead; why it
+    // refused is sorted out in a cold function. (`target` is not the current
+    // greenlet, so if started it is suspended.)
+    if target.expects.get().id != TypeId::of::<T>() {
         return Err(refused::<T>(target));
     }
     let mut slot = Some(value);
@@ -473,7 +478,7 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
         State::Fresh => {
             // Never ran, so nothing to unwind: drop its function (and what
             // the closure captured) and its stack now.
-            target.state.set(State::Dead);
+            mark_dead(target);
             drop(target.start.take());
             if let Some(stack) = target.stack.borrow_mut().take() {
                 stack::give_back(stack);
@@ -615,11 +620,11 @@ unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError
 /// Move the value out of the sender's slot if its type is `U`.
 ///
 /// # Safety
-/// `msg.value` must point at a live `Option<T>` where `TypeId::of::<T>()` is
-/// `msg.type_id`.
+/// `msg.value` must point at a live `Option<T>`, where `msg.table` is
+/// `TypeOf::<T>::TABLE`.
 #[inline(always)]
 unsafe fn take_value<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
-    if msg.type_id == TypeId::of::<U>() {
+    if (msg.table.id)() == TypeId::of::<U>() {
         // SAFETY: the type ids are equal, so the slot is an `Option<U>`.
         match unsafe { (*msg.value.cast::<Option<U>>()).take() } {
             Some(value) => Ok(value),
@@ -642,12 +647,22 @@ unsafe fn take_value<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
 /// `msg.value` must point at a live `Option<U>`.
 #[inline(always)]
 unsafe fn take_sent<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
-    debug_assert!(msg.type_id == TypeId::of::<U>());
+    debug_assert!((msg.table.id)() == TypeId::of::<U>());
     // SAFETY: the caller's guarantee.
     match unsafe { (*msg.value.cast::<Option<U>>()).take() } {
         Some(value) => Ok(value),
         None => unreachable_state("a value taken twice"),
     }
+}
+
+/// What a dead greenlet "expects": a type no value can have, so `switch`'s
+/// one type test also refuses the dead.
+enum NothingCanBeSent {}
+
+/// Mark a greenlet dead: it never runs again and no switch reaches it.
+fn mark_dead(inner: &Inner) {
+    inner.state.set(State::Dead);
+    inner.expects.set(Expect::of::<NothingCanBeSent>());
 }
 
 /// Release a dead greenlet's stack and, if the thread was keeping it alive,
@@ -720,7 +735,7 @@ unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) 
     };
     // SAFETY: `me` is alive (see `current`) until the receiver's `finish_dead`.
     let inner = unsafe { &*me };
-    inner.state.set(State::Dead);
+    mark_dead(inner);
     let target = live_ancestor(inner);
     // SAFETY: `target` is a suspended ancestor, kept alive by the parent
     // chain `me` holds; `msg` and the slots stay put because this frame never
