@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use stage_hub::echo::protocol::{serve_upper, upper};
-use stage_hub::echo::server::ServerThread;
+use stage_hub::echo::server::{EchoServer, ServerThread};
 use stage_hub::net::TcpStream;
 use stage_hub::{joinall, spawn, JoinAll};
 
@@ -296,4 +296,35 @@ fn stopping_the_server_closes_the_connections_still_open() {
     assert_eq!(report.summary.bytes, 4);
     // The greenlet serving it was unwound and its stream dropped: EOF.
     assert_closed_by_server(&mut open, "a connection open at stop");
+}
+
+#[test]
+fn a_connection_that_gets_no_greenlet_is_closed_and_the_server_goes_on() {
+    // A stack no machine can map: every connection greenlet fails to start,
+    // as they would past vm.max_map_count. That must close the connection,
+    // not take the server down.
+    let server = EchoServer::bind("127.0.0.1:0")
+        .unwrap()
+        .quiet()
+        .stack_size(1 << 46);
+    let addr = server.local_addr();
+    let stop = server.stop_handle();
+    let counters = server.counters();
+    let serving = spawn(move || server.serve());
+    for i in 0..3 {
+        let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 4];
+        match c.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+            other => panic!("client {i}: expected the connection closed, got {other:?}"),
+        }
+    }
+    stop.stop();
+    let summary = serving.join().expect("the server survives");
+    assert_eq!((summary.connections, summary.errors), (3, 3));
+    let log = counters.log();
+    assert_eq!(log.len(), 1, "one line per episode: {log:?}");
+    assert!(log[0].contains("cannot serve"), "{log:?}");
 }

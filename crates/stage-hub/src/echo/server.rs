@@ -84,6 +84,9 @@ pub struct EchoServer {
     handler: Handler,
     /// The connection greenlets still running, to close at stop.
     live: Rc<RefCell<HashMap<u64, hub::Handle<()>>>>,
+    /// Each connection greenlet's stack size (the greenlet crate's default
+    /// unless set).
+    stack_size: Option<usize>,
 }
 
 /// Stops a serving [`EchoServer`] from any greenlet or thread.
@@ -116,7 +119,15 @@ impl EchoServer {
             stop: Arc::new(AtomicBool::new(false)),
             handler: serve_upper::<TcpStream>,
             live: Rc::default(),
+            stack_size: None,
         })
+    }
+
+    /// Give each connection's greenlet a stack of `bytes`: a handler with
+    /// deep calls needs more, a server of many tiny ones could take less.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
     }
 
     /// Serve with another handler (tests use one that panics).
@@ -154,6 +165,9 @@ impl EchoServer {
     /// Must run inside the hub (in a spawned greenlet or the hub's main).
     pub fn serve(&self) -> ServerSummary {
         let mut backoff = Backoff::default();
+        // Whether the last connection found no greenlet to serve it: such a
+        // failure is logged once per episode, not once per client.
+        let mut starved = false;
         while !self.stop.load(Ordering::SeqCst) {
             let (mut stream, peer) = match self.listener.accept() {
                 Ok(accepted) => accepted,
@@ -173,11 +187,32 @@ impl EchoServer {
             let id = self.counters.connections.get();
             let (counters, handler, live) =
                 (self.counters.clone(), self.handler, self.live.clone());
-            let greenlet = hub::spawn(move || {
+            let mut builder = hub::Builder::new();
+            if let Some(bytes) = self.stack_size {
+                builder = builder.stack_size(bytes);
+            }
+            let spawned = builder.spawn(move || {
                 connection(&mut stream, peer, handler, &counters);
                 live.borrow_mut().remove(&id); // done: nothing to close at stop
             });
-            self.live.borrow_mut().insert(id, greenlet);
+            match spawned {
+                Ok(greenlet) => {
+                    starved = false;
+                    self.live.borrow_mut().insert(id, greenlet);
+                }
+                // No stack for another greenlet (vm.max_map_count, memory):
+                // this client's connection closes with the closure that
+                // held it; the server and every other client go on.
+                Err(e) => {
+                    Counters::add(&self.counters.errors, 1);
+                    if !std::mem::replace(&mut starved, true) {
+                        self.counters.report(format!(
+                            "cannot serve {peer}: {e}; closing new connections until a \
+                             greenlet can start"
+                        ));
+                    }
+                }
+            }
         }
         // Close what is still open: each greenlet unwinds from its wait and
         // drops its stream, so clients see the connection end.
