@@ -1,9 +1,8 @@
 //! What switching costs: the notes' f1/f2 listing, and one switch measured
 //! against the other ways a Rust program can switch stacks.
 
-use std::cell::OnceCell;
+use std::error::Error;
 use std::hint::black_box;
-use std::rc::Rc;
 
 use harness::{Case, Group, Quote};
 
@@ -39,13 +38,12 @@ pub fn sequential(n: u64) -> u64 {
 
 // ANCHOR: switching
 /// The same two loops, switching to the other greenlet on every iteration:
-/// 2 × n switches. f1 finishes first and returns its result to main; f2 is
-/// left suspended mid-loop and is killed when its handle is dropped.
-pub fn switching(n: u64) -> Result<u64, SwitchError> {
-    let g2_slot: Rc<OnceCell<Greenlet>> = Rc::default();
-    let g2_of_f1 = g2_slot.clone();
-    let f1 = move |()| -> Result<u64, SwitchError> {
-        let g2 = g2_of_f1.get().cloned().ok_or(SwitchError::OtherThread)?;
+/// 2 × n switches. f1 learns g2 from the switch that starts it; f2 is made
+/// knowing g1. f1 finishes first and returns its result to main; f2 is left
+/// suspended mid-loop and is killed when its last handle (f1's argument)
+/// is dropped.
+pub fn switching(n: u64) -> Result<u64, Box<dyn Error>> {
+    let f1 = move |g2: Greenlet| -> Result<u64, SwitchError> {
         let mut res: u64 = 1;
         for i in 0..n {
             res = res.wrapping_add(black_box(i));
@@ -53,7 +51,7 @@ pub fn switching(n: u64) -> Result<u64, SwitchError> {
         }
         Ok(res)
     };
-    let g1 = Greenlet::new(f1).map_err(|_| SwitchError::OtherThread)?;
+    let g1 = Greenlet::new(f1)?;
     let g1_of_f2 = g1.clone();
     let f2 = move |()| -> Result<(), SwitchError> {
         let mut res: u64 = 1;
@@ -64,9 +62,8 @@ pub fn switching(n: u64) -> Result<u64, SwitchError> {
         black_box(res);
         Ok(())
     };
-    let g2 = Greenlet::new(f2).map_err(|_| SwitchError::OtherThread)?;
-    let _ = g2_slot.set(g2);
-    g1.switch::<(), Result<u64, SwitchError>>(())?
+    let g2 = Greenlet::new(f2)?;
+    Ok(g1.switch::<Greenlet, Result<u64, SwitchError>>(g2)??)
 }
 // ANCHOR_END: switching
 

@@ -5,6 +5,7 @@
 //! check the order of events.
 
 use std::cell::{OnceCell, RefCell};
+use std::error::Error;
 use std::rc::Rc;
 
 use crate::{Greenlet, SwitchError};
@@ -39,7 +40,7 @@ fn get(slot: &Slot) -> Result<&Greenlet, SwitchError> {
 // ANCHOR: eat_play
 /// eat/play: the name travels on the first switch into each greenlet; after
 /// that, switches carry nothing (`()`).
-pub fn eat_and_play(name: &str) -> Result<Vec<String>, SwitchError> {
+pub fn eat_and_play(name: &str) -> Result<Vec<String>, Box<dyn Error>> {
     let out = Transcript::default();
     let (g1_slot, g2_slot): (Slot, Slot) = Default::default();
 
@@ -59,8 +60,8 @@ pub fn eat_and_play(name: &str) -> Result<Vec<String>, SwitchError> {
         Ok(()) // returns to its parent: main
     };
 
-    let g1 = Greenlet::builder().name("g1").spawn(eat).map_err(dead)?;
-    let g2 = Greenlet::builder().name("g2").spawn(play).map_err(dead)?;
+    let g1 = Greenlet::builder().name("g1").spawn(eat)?;
+    let g2 = Greenlet::builder().name("g2").spawn(play)?;
     let _ = (g1_slot.set(g1.clone()), g2_slot.set(g2));
     // Main waits for whichever greenlet returns to it first: play.
     g1.switch::<String, Result<(), SwitchError>>(name.to_string())??;
@@ -81,7 +82,7 @@ impl Drop for Noisy {
 /// test1/test2: 12, 56, 34 — and 78 never, because nothing switches back
 /// to test2. Dropping its last handle kills it: the stack unwinds from the
 /// pending switch, so its local's `Drop` runs but line 78 does not.
-pub fn test1_and_test2() -> Result<Vec<String>, SwitchError> {
+pub fn test1_and_test2() -> Result<Vec<String>, Box<dyn Error>> {
     let out = Transcript::default();
     let (gr1_slot, gr2_slot): (Slot, Slot) = Default::default();
 
@@ -101,8 +102,8 @@ pub fn test1_and_test2() -> Result<Vec<String>, SwitchError> {
         Ok(())
     };
 
-    let gr1 = Greenlet::new(test1).map_err(dead)?;
-    let gr2 = Greenlet::new(test2).map_err(dead)?;
+    let gr1 = Greenlet::new(test1)?;
+    let gr2 = Greenlet::new(test2)?;
     let _ = (gr1_slot.set(gr1.clone()), gr2_slot.set(gr2.clone()));
     gr1.switch::<(), Result<(), SwitchError>>(())??; // test1 returns to main
     out.print(format!("(gr2 is suspended, dead: {})", gr2.is_dead()));
@@ -110,14 +111,6 @@ pub fn test1_and_test2() -> Result<Vec<String>, SwitchError> {
     Ok(out.lines())
 }
 // ANCHOR_END: test1_test2
-
-/// A listing could not create its greenlets (no stack): report it in the
-/// listing's error type.
-fn dead(err: crate::GreenletError) -> SwitchError {
-    SwitchError::Dead {
-        greenlet: format!("(not created: {err})"),
-    }
-}
 
 #[cfg(test)]
 mod tests {
