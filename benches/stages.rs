@@ -7,8 +7,11 @@
 //! sleeps) are skipped: sampling a ten-second nap teaches nothing.
 //!
 //! Criterion runs each case through `iter_custom`, which also lets us keep
-//! what it measured (total time, iterations), so the closing table's ratios
-//! come from criterion's own runs rather than from a second measurement.
+//! what it measured, so the closing table's ratios come from criterion's own
+//! samples rather than from a second measurement. Criterion first warms up
+//! with a doubling number of runs, then takes its samples, all with the same
+//! number of runs (flat sampling); the table uses only those samples, and
+//! their median, as the lesson tables do.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -27,16 +30,33 @@ const STAGES: &[(&str, Groups)] = &[
     ("stage-hub", stage_hub::groups),
 ];
 
-/// What criterion measured for one case, summed over all its calls.
-#[derive(Debug, Default, Clone, Copy)]
-struct Total {
-    elapsed: Duration,
-    runs: u64,
-}
+/// Every call criterion made to one case: how many runs, and how long they took.
+#[derive(Debug, Default, Clone)]
+struct Calls(Vec<(u64, Duration)>);
 
-impl Total {
-    fn mean_seconds(&self) -> Option<f64> {
-        (self.runs > 0).then(|| self.elapsed.as_secs_f64() / self.runs as f64)
+impl Calls {
+    /// The median time of one run over criterion's samples.
+    ///
+    /// The samples are the calls at the end that share one run count; the
+    /// warm-up calls before them double their count each time, so they are
+    /// left out. (Under `--quick` or `--test` criterion samples differently,
+    /// and this falls back to its last call.)
+    fn median_seconds(&self) -> Option<f64> {
+        let &(last_iters, _) = self.0.last()?;
+        let mut per_run: Vec<f64> = self
+            .0
+            .iter()
+            .rev()
+            .take_while(|&&(iters, _)| iters == last_iters)
+            .map(|&(iters, elapsed)| elapsed.as_secs_f64() / iters.max(1) as f64)
+            .collect();
+        per_run.sort_by(f64::total_cmp);
+        let mid = per_run.len() / 2;
+        Some(if per_run.len() % 2 == 1 {
+            per_run[mid]
+        } else {
+            (per_run[mid - 1] + per_run[mid]) / 2.0
+        })
     }
 }
 
@@ -46,7 +66,7 @@ struct Line {
     case: String,
     baseline: Option<String>,
     ops: u64,
-    total: Total,
+    calls: Calls,
 }
 
 fn main() {
@@ -68,18 +88,18 @@ fn main() {
                 if case.is_wait() {
                     continue;
                 }
-                let mut total = Total::default();
+                let mut calls = Calls::default();
                 bench.bench_function(case.name().to_string(), |b| {
                     b.iter_custom(|iters| {
                         let start = Instant::now();
                         for _ in 0..iters {
+                            // Every run is checked, here as in the lessons.
                             if let Err(e) = case.run_once() {
                                 panic!("{group_name}: {e}");
                             }
                         }
                         let elapsed = start.elapsed();
-                        total.elapsed += elapsed;
-                        total.runs += iters;
+                        calls.0.push((iters, elapsed));
                         elapsed
                     })
                 });
@@ -88,7 +108,7 @@ fn main() {
                     case: case.name().to_string(),
                     baseline: case.baseline_name().map(str::to_string),
                     ops: case.ops(),
-                    total,
+                    calls,
                 });
             }
             bench.finish();
@@ -98,21 +118,25 @@ fn main() {
     print!("{}", summary(&lines));
 }
 
-/// The closing table: mean time per run and per op as criterion measured
-/// them, and each case's ratio to its baseline in the same group.
+/// The closing table: median time per run and per op from criterion's
+/// samples, and each case's ratio to its baseline in the same group (per op,
+/// as the lesson tables compute it).
 fn summary(lines: &[Line]) -> String {
-    let means: BTreeMap<(&str, &str), f64> = lines
+    let per_op_of: BTreeMap<(&str, &str), f64> = lines
         .iter()
-        .filter_map(|l| Some(((l.group.as_str(), l.case.as_str()), l.total.mean_seconds()?)))
+        .filter_map(|l| {
+            let median = l.calls.median_seconds()?;
+            Some(((l.group.as_str(), l.case.as_str()), median / l.ops as f64))
+        })
         .collect();
     let case_width = lines.iter().map(|l| l.case.len()).max().unwrap_or(4).max(4);
     let mut out = format!(
-        "\nSummary: ratios from criterion's runs  [{}]\n",
+        "\nSummary: medians and ratios from criterion's samples  [{}]\n",
         harness::Profile::current()
     );
     let mut last_group = "";
     for line in lines {
-        let Some(mean) = line.total.mean_seconds() else {
+        let Some(median) = line.calls.median_seconds() else {
             continue; // filtered out on the command line
         };
         if line.group != last_group {
@@ -122,16 +146,18 @@ fn summary(lines: &[Line]) -> String {
             ));
             last_group = &line.group;
         }
+        let per_op = median / line.ops as f64;
         let ratio = line
             .baseline
             .as_deref()
-            .and_then(|b| means.get(&(line.group.as_str(), b)))
-            .map_or_else(|| "-".to_string(), |base| format!("{:.2}x", mean / base));
+            .and_then(|b| per_op_of.get(&(line.group.as_str(), b)))
+            .filter(|&&base| base > 0.0)
+            .map_or_else(|| "-".to_string(), |base| format!("{:.2}x", per_op / base));
         out.push_str(&format!(
             "  {:<case_width$}  {:>10}  {:>10}  {:>8}\n",
             line.case,
-            harness::report::human_seconds(mean),
-            harness::report::human_seconds(mean / line.ops as f64),
+            harness::report::human_seconds(median),
+            harness::report::human_seconds(per_op),
             ratio
         ));
     }

@@ -99,7 +99,8 @@ impl Case {
     }
 
     /// Compare this case with the case named `baseline` in the same group:
-    /// the table shows `median(this) / median(baseline)`.
+    /// the table shows this case's cost per op over the baseline's (for equal
+    /// `ops`, `median(this) / median(baseline)`).
     pub fn baseline(mut self, baseline: impl Into<String>) -> Self {
         self.baseline = Some(baseline.into());
         self

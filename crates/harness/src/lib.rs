@@ -13,8 +13,9 @@
 //!    plus any figures *quoted* from the lesson notes (CPython timings) so our
 //!    numbers stand beside theirs.
 //! 3. [`Report::measure`] warms each case up, runs it several times, takes the
-//!    median and prints one table — case, median, cost per operation, ratio
-//!    to the baseline — headed by the build profile that produced it. With
+//!    median and prints one table — case, median, cost per operation, and
+//!    the ratio of that cost to the baseline's, measured in the same run —
+//!    headed by the build profile that produced it. With
 //!    `--json` the same rows come out as JSON lines ([`Row`]).
 //!
 //! The same `Group`s feed criterion in the workspace's `benches/`: one

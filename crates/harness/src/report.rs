@@ -31,7 +31,9 @@ pub struct Row {
     pub median_seconds: f64,
     /// `median_seconds / ops`, in nanoseconds.
     pub ns_per_op: f64,
-    /// `median / baseline median`; `None` without a baseline.
+    /// This case's cost per op over its baseline's (`ns_per_op / baseline
+    /// ns_per_op`: for cases of equal `ops`, the ratio of their medians);
+    /// `None` without a baseline.
     pub ratio: Option<f64>,
     /// Timed runs behind the median (0 for a quoted figure).
     pub runs: usize,
@@ -101,8 +103,10 @@ impl Report {
             let sample = measure(case, plan, |i, n| {
                 bar.set_length(n as u64);
                 bar.set_position(i as u64 - 1);
-            })?;
+            });
+            // Cleared before a failed check is reported, not left on screen.
             bar.finish_and_clear();
+            let sample = sample?;
             let median_seconds = sample.median.as_secs_f64();
             rows.push(Row {
                 stage: self.stage.clone(),
@@ -221,19 +225,21 @@ impl Report {
     }
 }
 
-/// Set each row's ratio to its median over its baseline's median.
+/// Set each row's ratio to its cost per op over its baseline's.
+///
+/// Per op rather than per run, so that a case may run a different count
+/// from its baseline (a thousand greenlet lives against a million switches)
+/// and still be compared fairly; with equal counts the two are the same.
 fn fill_ratios(rows: &mut [Row]) {
-    let medians: BTreeMap<String, f64> = rows
-        .iter()
-        .map(|r| (r.case.clone(), r.median_seconds))
-        .collect();
+    let per_op: BTreeMap<String, f64> =
+        rows.iter().map(|r| (r.case.clone(), r.ns_per_op)).collect();
     for row in rows.iter_mut() {
         row.ratio = row
             .baseline
             .as_ref()
-            .and_then(|b| medians.get(b))
+            .and_then(|b| per_op.get(b))
             .filter(|&&base| base > 0.0)
-            .map(|base| row.median_seconds / base);
+            .map(|base| row.ns_per_op / base);
     }
 }
 
@@ -341,6 +347,21 @@ mod tests {
         assert!(rows[1].ratio.unwrap() > 1.0);
         assert_eq!(rows[3].ratio, Some(3.0));
         assert_eq!(rows[3].source, "quoted");
+    }
+
+    #[test]
+    fn a_ratio_compares_cost_per_op_when_counts_differ() {
+        let mut rows = Report::new("t", Output::silent())
+            .measure(group(), &Plan::quick())
+            .unwrap();
+        // The same time for twice the ops is half the cost per op.
+        rows[0].ops = 5;
+        rows[0].ns_per_op = rows[0].median_seconds * 1e9 / 5.0;
+        rows[1].ops = 10;
+        rows[1].median_seconds = rows[0].median_seconds;
+        rows[1].ns_per_op = rows[1].median_seconds * 1e9 / 10.0;
+        fill_ratios(&mut rows[..2]);
+        assert!((rows[1].ratio.unwrap() - 0.5).abs() < 1e-9);
     }
 
     #[test]

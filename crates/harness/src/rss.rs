@@ -8,18 +8,13 @@
 
 /// Resident memory of this process right now, in bytes.
 pub fn current_bytes() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let resident_pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(resident_pages * page_size())
+    status_kib("VmRSS:").map(|kib| kib * 1024)
 }
 
 /// The most resident memory this process has held since it started (or since
 /// the last [`reset_peak`]), in bytes.
 pub fn peak_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
 /// Start [`peak_bytes`] afresh from the current resident size. Returns whether
@@ -28,10 +23,13 @@ pub fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn page_size() -> u64 {
-    // Every Linux target these lessons run on uses 4 KiB base pages; reading
-    // the real value would need libc for a number that does not vary here.
-    4096
+/// A `kB` figure from `/proc/self/status`. The kernel states it in KiB there,
+/// so no page size has to be known (it is 4 KiB on x86-64 but 16 or 64 KiB
+/// on some ARM machines).
+fn status_kib(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 #[cfg(test)]
