@@ -14,7 +14,7 @@
 //! Run it with `cargo run --release -p stage-serial` (about 16 s, most of it
 //! the waits, which it announces and shows progress for), or add `--quick`
 //! for a run of a second or two. On our 2-core machine the CPU loops took
-//! about 0.6 ns per iteration optimized, against the notes' 62 ns in CPython
+//! 0.55 to 0.75 ns per iteration optimized, against the notes' 62 ns in CPython
 //! (1.237 s for 20,000,000 iterations); the waits took 10.0 s and 5.0 s, as
 //! arithmetic says. Stage 2 compares its switching with these rows; stage 4
 //! overlaps these waits.
