@@ -190,6 +190,23 @@ fn every_server_flavor_serves_and_stops_on_sigterm_with_a_summary() {
 }
 
 #[test]
+fn a_sigterm_as_soon_as_the_address_is_printed_is_a_clean_stop() {
+    // The address line is the cue clients (and supervisors) act on: the
+    // signal watcher must be in place before it is printed, or this
+    // SIGTERM kills the process instead of stopping the server.
+    for round in 0..5 {
+        for flavor in ["hub", "threads", "tokio"] {
+            let (rest, ok) = Server::start("", flavor).stop();
+            assert!(ok, "{flavor}, round {round}: {rest:?}");
+            assert!(
+                rest.contains("echo server stopped: served 0 connections"),
+                "{flavor}, round {round}: {rest:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
     // About 30 descriptors are left for connections under this limit.
     let server = Server::start("ulimit -n 40 && ", "hub");
@@ -222,6 +239,52 @@ fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
     let (rest, ok) = server.stop();
     assert!(ok, "{rest:?}");
     assert!(rest.contains("echo server stopped: served"), "{rest:?}");
+}
+
+/// How many more files process `pid` may open: its soft limit minus the
+/// descriptors it holds.
+fn free_descriptors(pid: u32) -> usize {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft: usize = line.split_whitespace().nth(3).unwrap().parse().unwrap();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    soft - open
+}
+
+#[test]
+fn sigterm_stops_a_server_that_has_no_descriptor_left_for_the_knock() {
+    // Every descriptor the server may open holds a served client, so the
+    // stop knock (a connection made inside the server) cannot get a socket.
+    // Linux fails `accept` for want of a descriptor even with nobody
+    // queued, so the acceptor is in its backoff, not parked: it must look
+    // at the stop flag between pauses.
+    let server = Server::start("ulimit -n 30 && ", "hub");
+    let free = free_descriptors(server.pid());
+    assert!(free > 0 && free < 30, "{free} descriptors free");
+    let clients: Vec<TcpStream> = (0..free)
+        .map(|i| {
+            let mut c = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            c.write_all(b"x").unwrap();
+            let mut reply = [0u8; 1];
+            c.read_exact(&mut reply)
+                .unwrap_or_else(|e| panic!("client {i} of {free} was not served: {e}"));
+            c
+        })
+        .collect();
+    assert_eq!(free_descriptors(server.pid()), 0);
+    let (rest, ok) = server.stop(); // fails if the server has not exited within 10 s
+    assert!(ok, "{rest:?}");
+    assert!(
+        rest.contains(&format!("echo server stopped: served {free} connections")),
+        "{rest:?}"
+    );
+    drop(clients);
 }
 
 #[test]

@@ -178,16 +178,20 @@ impl NetCommand {
                     Flavor::Hub => serve_hub(&a.addr, out)?,
                     Flavor::Threads => {
                         let server = ThreadServer::start(a.addr.as_str())?;
-                        out.say(format!("listening on {}", server.local_addr()));
+                        // Watch for signals before saying where we listen:
+                        // whoever reads that line may send SIGTERM at once.
                         let stopper = server.stopper();
                         on_signal(move || stopper.stop())?;
+                        out.say(format!("listening on {}", server.local_addr()));
                         server.wait()
                     }
                     Flavor::Tokio => {
                         let server = TokioServer::start(a.addr.as_str())?;
-                        out.say(format!("listening on {}", server.local_addr()));
+                        // Watch for signals before saying where we listen:
+                        // whoever reads that line may send SIGTERM at once.
                         let stopper = server.stopper();
                         on_signal(move || stopper.stop())?;
+                        out.say(format!("listening on {}", server.local_addr()));
                         server.wait()?
                     }
                 };
