@@ -178,10 +178,34 @@ mod tests {
     #[test]
     fn stages_are_listed_once_in_lesson_order() {
         let names: Vec<&str> = STAGES.iter().map(|(n, _)| *n).collect();
-        assert_eq!(&names[..2], ["stage-serial", "stage-generator"]);
-        let mut unique = names.clone();
-        unique.dedup();
-        assert_eq!(unique, names);
+        assert_eq!(
+            names,
+            [
+                "stage-serial",
+                "stage-generator",
+                "stage-greenlet",
+                "stage-hub"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_baseline_names_a_case_of_its_group() {
+        // The groups the benches and the lessons measure, at both scales;
+        // building them runs nothing.
+        for quick in [true, false] {
+            for groups in [
+                stage_serial::groups,
+                stage_generator::groups,
+                stage_greenlet::groups,
+                stage_hub::groups,
+            ] {
+                for group in groups(quick) {
+                    let missing = group.missing_baselines();
+                    assert!(missing.is_empty(), "{}: {missing:?}", group.name());
+                }
+            }
+        }
     }
 
     #[test]

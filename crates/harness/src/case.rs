@@ -257,4 +257,33 @@ impl Group {
     pub fn cases_mut(&mut self) -> &mut [Case] {
         &mut self.cases
     }
+
+    /// Baselines named in this group that name nothing: a measured case must
+    /// be compared with a measured case of the group, a quote with a quote.
+    /// A misspelt baseline would otherwise just leave its ratio blank.
+    ///
+    /// ```
+    /// use harness::{Case, Group};
+    /// let group = Group::new("g")
+    ///     .case(Case::new("serial", 1, || 1u64))
+    ///     .case(Case::new("switching", 1, || 1u64).baseline("serail"));
+    /// assert_eq!(group.missing_baselines(), ["serail"]);
+    /// ```
+    pub fn missing_baselines(&self) -> Vec<String> {
+        let measured = self.cases.iter().filter_map(|c| {
+            let found = self
+                .cases
+                .iter()
+                .any(|other| Some(other.name()) == c.baseline_name());
+            c.baseline.clone().filter(|_| !found)
+        });
+        let quoted = self.quotes.iter().filter_map(|q| {
+            let found = self
+                .quotes
+                .iter()
+                .any(|other| Some(&other.case) == q.baseline.as_ref());
+            q.baseline.clone().filter(|_| !found)
+        });
+        measured.chain(quoted).collect()
+    }
 }
