@@ -385,6 +385,23 @@ mod tests {
     }
 
     #[test]
+    fn memory_cases_carry_rss_per_op_in_json_and_the_table() {
+        let group = Group::new("m")
+            .case(Case::new("sleepers", 4, || crate::Outcome::with_rss(4, 8192)).expect(4));
+        let rows = Report::new("t", Output::silent())
+            .measure(group, &Plan::quick())
+            .unwrap();
+        let value = serde_json::to_value(&rows[0]).unwrap();
+        assert_eq!(value["rss_bytes"], 8192);
+        assert_eq!(value["rss_bytes_per_op"], 2048.0);
+        let text = render_table("m", &Profile::current(), &rows);
+        assert!(
+            text.contains("rss/op") && text.contains("2.0 KiB"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn the_table_names_the_build_and_every_case() {
         let rows = Report::new("t", Output::silent())
             .measure(group(), &Plan::quick())
