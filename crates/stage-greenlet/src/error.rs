@@ -12,8 +12,9 @@ use std::io;
 pub enum SwitchError {
     /// The target greenlet has finished (returned, panicked or was killed).
     ///
-    /// greenlet.py quietly hands the value back to the caller in this case;
-    /// we report it, because a switch that silently did nothing is a bug
+    /// greenlet.py quietly sends the value on to the dead greenlet's first
+    /// live ancestor (often the caller, which gets its own value back); we
+    /// report it, because a switch that silently went elsewhere is a bug
     /// waiting to be found the hard way.
     Dead {
         /// The dead greenlet's name.
