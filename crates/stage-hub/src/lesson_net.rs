@@ -185,6 +185,24 @@ pub fn crawl_offline(quick: bool, report: &mut Report) -> Result<(), Box<dyn Err
     ));
     let (concurrent, sequential) =
         crawl_and_compare(&urls, Timeouts::default(), report, Some(s.pages));
+    // Our own site answers every page: anything less is a bug, and a crawl
+    // of failures would time nothing worth comparing.
+    for (how, crawl) in [("at once", &concurrent), ("one by one", &sequential)] {
+        if crawl.answered() != s.pages {
+            return Err(Box::new(CommandError(format!(
+                "the offline crawl ({how}): only {} of the local site's {} pages answered",
+                crawl.answered(),
+                s.pages
+            ))));
+        }
+    }
+    if concurrent.bytes() != sequential.bytes() {
+        return Err(Box::new(CommandError(format!(
+            "the offline crawl received {} bytes at once but {} one by one",
+            concurrent.bytes(),
+            sequential.bytes()
+        ))));
+    }
     report.headline(
         format!("{} pages fetched at once vs one by one", s.pages),
         format!(
