@@ -141,7 +141,13 @@ fn joinall_with_a_timeout_gives_up_and_leaves_the_rest_running() {
         other => panic!("expected a timeout, got {other}"),
     }
     assert!(handles[0].is_dead() && !handles[1].is_dead());
-    assert!(handles[1].join_timeout(MS(5)).unwrap_err().is_timeout());
+    match handles[1].join_timeout(MS(5)).unwrap_err() {
+        HubError::TimedOut { limit, elapsed } => {
+            assert_eq!(limit, MS(5), "the limit asked for, as asked");
+            assert!(elapsed >= MS(5), "{elapsed:?}");
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
     handles[1].kill();
     assert!(handles[1].is_dead());
 }

@@ -357,11 +357,12 @@ impl<T: 'static> Handle<T> {
     /// Wait at most `limit` for it to finish; [`HubError::TimedOut`] if it
     /// is still running (the handle stays usable).
     pub fn join_timeout(&self, limit: Duration) -> Result<(), HubError> {
-        self.wait_until(Some(Instant::now() + limit))
+        self.wait_until(Some(limit))
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
-        let start = deadline.map(|_| Instant::now());
+    fn wait_until(&self, limit: Option<Duration>) -> Result<(), HubError> {
+        let start = Instant::now();
+        let deadline = limit.map(|limit| start + limit);
         while !self.is_dead() {
             let hub = Hub::get()?;
             let id = self.id;
@@ -369,9 +370,8 @@ impl<T: 'static> Handle<T> {
                 hub.add_done_waiter(id, Waiter::Task(ticket));
             })?;
             if matches!(wake, Wake::TimedOut) && !self.is_dead() {
-                let start = start.unwrap_or_else(Instant::now);
                 return Err(HubError::TimedOut {
-                    limit: deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(start)),
+                    limit: limit.unwrap_or_default(),
                     elapsed: start.elapsed(),
                 });
             }
