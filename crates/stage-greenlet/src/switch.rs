@@ -28,7 +28,7 @@
 //!         | r14                     |  0x18
 //!         | r13                     |  0x10
 //!         | r12                     |  0x08
-//!         | x87 cw (4) | mxcsr (4)  |  0x00  <- Context (the saved "fctx")
+//!         | x87 cw @4 | mxcsr @0    |  0x00  <- Context (the saved "fctx")
 //!   low   +-------------------------+
 //!         |   ... unused ...        |
 //!         +=========================+
@@ -41,19 +41,21 @@
 //! ```text
 //!   its stack                                 registers
 //!   +-------------------------+
-//!   | its frames              |               rsp -> its top frame
-//!   +-------------------------+               rdi  = `to` (target's fctx)
-//!   | return address          |               rsi  = `data` (our Message*)
+//!   | its frames              |               rdi  = `to` (target's fctx)
+//!   +-------------------------+               rsi  = `data` (our Message*)
+//!   | return address          | <- rsp        (the `call` just pushed it)
 //!   +-------------------------+
 //!
-//!   jump_fcontext pushes the six callee-saved registers and the two control
-//!   words (the picture above), stores rsp in rax (= the fctx the target will
-//!   get back as `Transfer.context`), loads rsp from rdi, pops the target's
-//!   registers and jumps to its saved return address with rax = our fctx and
-//!   rdx = data: the target's `jump_fcontext` "returns" a `Transfer`.
+//!   jump_fcontext stores the six callee-saved registers and the two control
+//!   words below it (the picture above), keeps rsp in rax (= the fctx the
+//!   target will get back as `Transfer.context`), loads rsp from rdi,
+//!   restores the target's eight values, pops past them and `jmp`s to its
+//!   saved return address with rax = our fctx and rdx = data: the target's
+//!   own `jump_fcontext` call "returns" that `Transfer`. (The same pair is
+//!   in rdi, rsi: a fresh context's entry function takes it as argument.)
 //! ```
 //!
-//! That is the whole switch: about twenty instructions, no system call, no
+//! That is the whole switch: 24 instructions, no system call, no
 //! signal mask (ucontext's `swapcontext` makes a `sigprocmask` syscall on
 //! every switch, which is why nobody uses it for this).
 //!
