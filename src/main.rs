@@ -36,7 +36,8 @@ struct Cli {
     #[arg(long)]
     json: bool,
 
-    /// Timed runs per case (the median is reported) [default: 3]
+    /// Exactly N timed runs per case (the median is reported) [default: at
+    /// least 3, filling 0.1 s]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     runs: Option<u16>,
 

@@ -19,7 +19,8 @@ pub struct CommonArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
-    /// Timed runs per case (the median is reported) [default: 5, or 3 with --quick].
+    /// Exactly N timed runs per case (the median is reported) [default: at
+    /// least 5 filling 0.5 s, or at least 3 filling 0.1 s with --quick].
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub runs: Option<u16>,
 }
@@ -42,7 +43,7 @@ impl CommonArgs {
             Plan::full()
         };
         if let Some(runs) = self.runs {
-            plan.runs = usize::from(runs);
+            plan = Plan::exactly(plan.warmup, usize::from(runs));
         }
         plan
     }

@@ -4,6 +4,11 @@
 //! are shared and noisy: one run disturbed by a neighbour moves the mean a lot
 //! and the median not at all. Ratios between cases come from medians taken in
 //! the same run, which is the only comparison a noisy machine supports.
+//!
+//! A case that takes a millisecond is measured more than a handful of times:
+//! timed runs go on until they have filled a minimum time ([`Plan::min_time`]),
+//! so a short case's median comes from dozens of runs, not three that one
+//! busy neighbour can disturb.
 
 use std::time::{Duration, Instant};
 
@@ -14,19 +19,49 @@ use crate::case::{Case, CheckError};
 pub struct Plan {
     /// Untimed runs before the timed ones (caches, page faults, lazy init).
     pub warmup: usize,
-    /// Timed runs; the median of these is the figure.
+    /// Timed runs at least; the median of all timed runs is the figure.
     pub runs: usize,
+    /// Keep taking timed runs (up to [`Plan::MAX_RUNS`]) until they add up
+    /// to this much time. Zero means exactly `runs` runs.
+    pub min_time: Duration,
 }
 
 impl Plan {
-    /// The default: one warm-up, five timed runs.
+    /// The most timed runs a short case gets, however short it is.
+    pub const MAX_RUNS: usize = 1_000;
+
+    /// The default: one warm-up, at least five timed runs filling half a
+    /// second.
     pub fn full() -> Self {
-        Plan { warmup: 1, runs: 5 }
+        Plan {
+            warmup: 1,
+            runs: 5,
+            min_time: Duration::from_millis(500),
+        }
     }
 
-    /// For `--quick` (tests, CI, the tour): one warm-up, three timed runs.
+    /// For `--quick` (tests, CI, the tour): one warm-up, at least three
+    /// timed runs filling a tenth of a second.
     pub fn quick() -> Self {
-        Plan { warmup: 1, runs: 3 }
+        Plan {
+            warmup: 1,
+            runs: 3,
+            min_time: Duration::from_millis(100),
+        }
+    }
+
+    /// Exactly `runs` timed runs after `warmup` untimed ones.
+    ///
+    /// ```
+    /// let plan = harness::Plan::exactly(0, 1);
+    /// assert_eq!((plan.warmup, plan.runs, plan.min_time.as_secs()), (0, 1, 0));
+    /// ```
+    pub fn exactly(warmup: usize, runs: usize) -> Self {
+        Plan {
+            warmup,
+            runs,
+            min_time: Duration::ZERO,
+        }
     }
 }
 
@@ -52,27 +87,31 @@ pub struct Sample {
 }
 
 /// Time `case` according to `plan`, calling `on_run(i, n)` before each timed
-/// run so a caller can show progress.
+/// run so a caller can show progress (`n` is the least number of runs; a
+/// short case may take more to fill [`Plan::min_time`]).
 pub fn measure(
     case: &mut Case,
     plan: &Plan,
     mut on_run: impl FnMut(usize, usize),
 ) -> Result<Sample, CheckError> {
-    let (warmup, runs) = if case.once {
-        (0, 1)
+    let (warmup, runs, min_time) = if case.once {
+        (0, 1, Duration::ZERO)
     } else {
-        (plan.warmup, plan.runs.max(1))
+        (plan.warmup, plan.runs.max(1), plan.min_time)
     };
     for _ in 0..warmup {
         case.run_once()?;
     }
     let mut times = Vec::with_capacity(runs);
+    let mut timed = Duration::ZERO;
     let mut rss_bytes: Option<u64> = None;
-    for i in 0..runs {
-        on_run(i + 1, runs);
+    while times.len() < runs || (timed < min_time && times.len() < Plan::MAX_RUNS) {
+        on_run(times.len() + 1, runs);
         let start = Instant::now();
         let outcome = case.run_once()?;
-        times.push(start.elapsed());
+        let elapsed = start.elapsed();
+        times.push(elapsed);
+        timed += elapsed;
         if let Some(bytes) = outcome.rss_bytes {
             rss_bytes = Some(rss_bytes.map_or(bytes, |b| b.max(bytes)));
         }
@@ -82,7 +121,7 @@ pub fn measure(
         median: median(&times),
         min: times[0],
         max: times[times.len() - 1],
-        runs,
+        runs: times.len(),
         rss_bytes,
     })
 }
@@ -121,6 +160,23 @@ mod tests {
         let sample = measure(&mut case, &Plan::full(), |_, _| {}).unwrap();
         assert_eq!(sample.runs, 1);
         assert_eq!(counter.get(), 1);
+    }
+
+    #[test]
+    fn short_cases_run_until_they_fill_the_minimum_time() {
+        let mut case = Case::new("quick", 1, || {
+            std::thread::sleep(Duration::from_millis(1));
+            1u64
+        });
+        let plan = Plan {
+            min_time: Duration::from_millis(20),
+            ..Plan::exactly(0, 3)
+        };
+        let sample = measure(&mut case, &plan, |_, _| {}).unwrap();
+        assert!(sample.runs > 3, "{} runs", sample.runs);
+        assert!(sample.runs <= 20, "{} runs", sample.runs);
+        let exact = measure(&mut case, &Plan::exactly(0, 3), |_, _| {}).unwrap();
+        assert_eq!(exact.runs, 3);
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl Report {
         for case in &mut group.cases {
             let bar = self.output.progress(0, format!("measuring {}", case.name));
             let sample = measure(case, plan, |i, n| {
-                bar.set_length(n as u64);
+                bar.set_length(n.max(i) as u64);
                 bar.set_position(i as u64 - 1);
             });
             // Cleared before a failed check is reported, not left on screen.

@@ -348,7 +348,7 @@ mod tests {
     fn every_case_checks_out_at_small_counts() {
         let settings = Settings {
             count: 2_000,
-            plan: Plan { warmup: 0, runs: 1 },
+            plan: Plan::exactly(0, 1),
         };
         let report = run(&Listing::ALL, &settings, Output::silent()).unwrap();
         for (group, case) in [
@@ -367,7 +367,7 @@ mod tests {
     fn the_notes_ratio_is_quoted_as_they_measured_it() {
         assert_eq!(format!("{:.2}", notes_cpu_ratio()), "1.72");
         let rows = Report::new(STAGE, Output::silent())
-            .measure(cpu_group(100), &Plan { warmup: 0, runs: 1 })
+            .measure(cpu_group(100), &Plan::exactly(0, 1))
             .unwrap();
         let quoted = rows
             .iter()

@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn every_group_checks_its_result_at_small_counts() {
-        let plan = Plan { warmup: 0, runs: 1 };
+        let plan = Plan::exactly(0, 1);
         let mut report = Report::new(STAGE, Output::silent());
         for group in [
             cpu_group(1_000),
@@ -361,7 +361,7 @@ mod tests {
         let settings = Settings {
             count: 1_000,
             scale: Scale::new(0.001).unwrap(),
-            plan: Plan { warmup: 0, runs: 1 },
+            plan: Plan::exactly(0, 1),
         };
         let report = run(&Listing::ALL, &settings, Output::silent()).unwrap();
         assert_eq!(report.headlines().len(), 1);
