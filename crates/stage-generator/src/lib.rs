@@ -21,7 +21,7 @@
 //! Run `cargo run -p stage-generator` (a debug build, which the tables say)
 //! or `cargo run --release -p stage-generator` for representative figures;
 //! `--help` lists the listings as sub-commands. On our 2-core machine the
-//! release build ran the interleaved loops 7.5 to 10 times slower than
+//! release build ran the interleaved loops 7.5 to 12 times slower than
 //! serially (the notes' CPython: 1.72x, 1.237 s against 2.125 s): our switch
 //! is several times cheaper than CPython's, but our loop body is a hundred
 //! times cheaper than theirs, so the switch weighs far more. A send round
