@@ -828,13 +828,13 @@ pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
             // Kill it, and have it come back here when it is dead rather
             // than to its parent: the dropper is waiting in `drop`. No
             // cycle: `inner` is not an ancestor of `cur` (checked above).
+            // The thread owns it from now until it dies: it may survive the
+            // kill (catch it and switch away), or this dropper may itself be
+            // unwound while it waits, and either way it may run again.
+            keep_until_dead(inner);
             let old = inner.parent.replace(Some(cur));
             let _ = throw(inner);
             drop(old);
-            if inner.state.get() != State::Dead {
-                // It caught the kill and switched away instead of dying.
-                keep_until_dead(inner);
-            }
         }
     }
 }

@@ -750,3 +750,61 @@ fn a_greenlet_that_survives_its_kill_is_kept_alive_by_the_thread() {
     assert_eq!(c.switch::<(), u8>(()).unwrap(), 7);
     assert_eq!(log.events(), ["a caught the kill: true", "a runs on"]);
 }
+
+#[test]
+fn a_greenlet_whose_killer_is_unwound_mid_kill_stays_owned() {
+    // `d` drops `a`'s last handle, which kills `a`; a destructor on `a`'s
+    // stack switches to main in the middle of that unwind, and main kills
+    // `d` while it waits for `a` to die. Later `a`'s child `c` returns into
+    // it, and the destructor re-parents `c`, the last thing besides the
+    // thread that pointed at `a`. `a` must still be alive: it is running.
+    // (Memcheck reports a use-after-free here if it is not.)
+    struct Guard {
+        main: Greenlet,
+        c: Greenlet,
+        log: Log,
+    }
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.log.push("a's unwind pauses");
+            let () = self.main.switch(()).unwrap(); // `c` returns here
+            self.c.set_parent(&self.main).unwrap();
+            self.log.push("a's unwind goes on");
+        }
+    }
+    let log = Log::default();
+    let main = current();
+    let slot_c: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let (l, sc, m) = (log.clone(), slot_c.clone(), main.clone());
+    let a = Greenlet::new(move |()| {
+        let m2 = m.clone();
+        let c = Greenlet::new(move |()| {
+            let () = m2.switch(()).unwrap();
+        })
+        .unwrap();
+        *sc.borrow_mut() = Some(c.clone());
+        let _guard = Guard {
+            main: m,
+            c: c.clone(),
+            log: l,
+        };
+        let () = c.switch(()).unwrap(); // killed here
+    })
+    .unwrap();
+    let () = a.switch(()).unwrap(); // `c` switched back to main
+    let l = log.clone();
+    let d = Greenlet::new(move |a: Greenlet| {
+        drop(a); // kills `a`, which pauses and switches to main
+        l.push("d resumed (must not)");
+    })
+    .unwrap();
+    let () = d.switch(a).unwrap();
+    drop(d); // kills `d` while it waits for `a` to die
+    let c = slot_c.borrow_mut().take().unwrap();
+    // `c` returns into `a`, whose death (its parent `d` is dead) comes here.
+    match c.switch::<(), ()>(()) {
+        Err(SwitchError::Killed { .. }) => {}
+        other => panic!("expected a's death, got {other:?}"),
+    }
+    assert_eq!(log.events(), ["a's unwind pauses", "a's unwind goes on"]);
+}
