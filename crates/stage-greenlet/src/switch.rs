@@ -797,10 +797,10 @@ pub(crate) fn is_ancestor(ancestor: &Inner, of: &Inner) -> bool {
 /// The rule that keeps this sound: a started greenlet that is not dead is
 /// always owned by something that cannot go away while it might run again —
 /// a handle, the thread (`main`), or the thread's `orphans`. So whenever the
-/// last handle goes and the greenlet is neither killed here nor dead, it
-/// becomes an orphan; otherwise the only references left could be its
-/// children's parent links, and a child returning into it, then being
-/// dropped, would free it while it runs.
+/// last handle of a started greenlet goes, it becomes an orphan until it
+/// dies (a kill here may not finish it). Otherwise the only references left
+/// could be its children's parent links, and a child returning into it,
+/// then being dropped, would free it while it runs.
 pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
     match inner.state.get() {
         // `Inner::drop` recycles the stack; a fresh greenlet's closure is
