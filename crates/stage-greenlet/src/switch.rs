@@ -172,8 +172,8 @@ pub(crate) struct Inner {
     pub(crate) stack_size: usize,
     /// Read by the overflow handler, which must not touch the `RefCell`.
     guard: (usize, usize),
-    /// Kept alive by the thread because its last handle was dropped while
-    /// it ran (see [`handle_dropped`]).
+    /// In the thread's `orphans`: it lost its last handle while started and
+    /// is owned by the thread until it dies (see [`handle_dropped`]).
     orphaned: Cell<bool>,
     pub(crate) was_started: Cell<bool>,
 }
@@ -261,8 +261,8 @@ unsafe fn discard<T>(slot: *mut ()) {
     drop(unsafe { (*slot.cast::<Option<T>>()).take() });
 }
 
-/// What the thread owns: its main greenlet, and greenlets that dropped
-/// their own last handle while running (kept until they die).
+/// What the thread owns: its main greenlet, and started greenlets that lost
+/// their last handle (kept until they die; see [`handle_dropped`]).
 struct ThreadGreenlets {
     main: RefCell<Option<Greenlet>>,
     orphans: RefCell<Vec<Rc<Inner>>>,
