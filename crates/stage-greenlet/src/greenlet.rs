@@ -17,7 +17,11 @@ use crate::switch::{self, Inner, State};
 ///
 /// Cloning gives another handle to the same greenlet. When the last handle
 /// to a suspended greenlet is dropped, it is killed: unwound from its pending
-/// switch, so the destructors of everything on its stack run.
+/// switch, so the destructors of everything on its stack run, and control
+/// comes back to the code that dropped it. Two exceptions: a greenlet that
+/// drops its own last handle, or one whose last handle is dropped by one of
+/// its descendants, is not garbage yet; the thread keeps it until it
+/// finishes.
 ///
 /// ```
 /// use stage_greenlet::Greenlet;

@@ -30,7 +30,7 @@ enum Listing {
     Test1Test2,
     /// f1 and f2 back to back vs a switch on every iteration.
     Switching,
-    /// One switch round trip: ours, raw context, generator, corosensei.
+    /// One switch round trip (ours, raw context, generator, corosensei) and a greenlet's whole life.
     SwitchCost,
 }
 
