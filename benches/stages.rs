@@ -39,8 +39,9 @@ impl Calls {
     ///
     /// The samples are the calls at the end that share one run count; the
     /// warm-up calls before them double their count each time, so they are
-    /// left out. (Under `--quick` or `--test` criterion samples differently,
-    /// and this falls back to its last call.)
+    /// left out (only the last one can share the samples' count, and it ran
+    /// warm). Under `--quick` or `--test` criterion samples differently, and
+    /// this falls back to its last call.
     fn median_seconds(&self) -> Option<f64> {
         let &(last_iters, _) = self.0.last()?;
         let mut per_run: Vec<f64> = self
