@@ -206,8 +206,14 @@ impl Report {
                 .as_deref()
                 .map(|n| format!(" (the notes: {n})"))
                 .unwrap_or_default();
+            // A headline is a timing too: an unoptimized one says so.
+            let build = if self.profile.optimized || h.ours.contains("debug") {
+                ""
+            } else {
+                " [debug build]"
+            };
             self.output
-                .table(format!("=> {}: {}{}\n", h.claim, h.ours, notes));
+                .table(format!("=> {}: {}{}{build}\n", h.claim, h.ours, notes));
         }
         self
     }
