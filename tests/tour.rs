@@ -1,0 +1,59 @@
+//! The tour's command line is public interface too: `--json` pipes nothing
+//! but JSON lines, and a plain run ends with the table of headlines.
+//!
+//! Only the first two stages run here (`--only`), with one timed run per
+//! case: each stage's own lesson is tested in its crate.
+
+use std::process::{Command, Output};
+
+fn tour(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coroutines"))
+        .args([
+            "--only",
+            "stage-serial",
+            "--only",
+            "stage-generator",
+            "--runs",
+            "1",
+        ])
+        .args(args)
+        .output()
+        .expect("the tour binary runs")
+}
+
+#[test]
+fn json_prints_only_json_lines_with_every_stage_headline() {
+    let out = tour(&["--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    // Each line is one JSON object (the stages' own tests parse theirs in
+    // full; the root package keeps its dependencies to the tour's needs).
+    for line in stdout.lines() {
+        assert!(
+            line.starts_with("{\"") && line.ends_with('}'),
+            "not a JSON line: {line}"
+        );
+    }
+    for stage in ["stage-serial", "stage-generator"] {
+        let headline = stdout
+            .lines()
+            .any(|l| l.contains("\"record\":\"headline\"") && l.contains(stage));
+        assert!(headline, "no headline from {stage}:\n{stdout}");
+    }
+    // Narration, the tour's own included, went to stderr.
+    assert!(stderr.contains("The tour:"), "{stderr}");
+}
+
+#[test]
+fn a_plain_run_ends_with_the_table_of_headlines() {
+    let out = tour(&[]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let table = stdout
+        .rsplit_once("# What each stage showed")
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("no closing table:\n{stdout}"));
+    assert!(table.contains("stage-serial") && table.contains("stage-generator"));
+    assert!(table.contains("switching on every iteration"), "{table}");
+}
