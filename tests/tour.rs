@@ -27,18 +27,28 @@ fn json_prints_only_json_lines_with_every_stage_headline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    // Each line is one JSON object (the stages' own tests parse theirs in
-    // full; the root package keeps its dependencies to the tour's needs).
-    for line in stdout.lines() {
-        assert!(
-            line.starts_with("{\"") && line.ends_with('}'),
-            "not a JSON line: {line}"
-        );
+    let records: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+        })
+        .collect();
+    for row in records.iter().filter(|r| r["record"] == "row") {
+        for field in [
+            "stage",
+            "group",
+            "case",
+            "ops",
+            "median_seconds",
+            "ns_per_op",
+        ] {
+            assert!(row.get(field).is_some(), "a row without {field}: {row}");
+        }
     }
     for stage in ["stage-serial", "stage-generator"] {
-        let headline = stdout
-            .lines()
-            .any(|l| l.contains("\"record\":\"headline\"") && l.contains(stage));
+        let headline = records
+            .iter()
+            .any(|r| r["record"] == "headline" && r["stage"] == stage);
         assert!(headline, "no headline from {stage}:\n{stdout}");
     }
     // Narration, the tour's own included, went to stderr.
