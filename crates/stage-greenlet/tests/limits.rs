@@ -111,3 +111,44 @@ fn running_out_of_memory_mappings_is_an_error_naming_vm_max_map_count() {
     assert!(stdout.contains("sysctl -w vm.max_map_count="), "{stdout}");
     assert!(stdout.contains("recovered"), "{stdout}");
 }
+
+#[test]
+fn a_destructor_that_panics_during_a_kill_aborts_the_process() {
+    // Rust aborts when a destructor panics during an unwind; a kill is an
+    // unwind, so the same holds here: a clear abort, never a half-killed
+    // greenlet or an unwind running off its stack.
+    if std::env::var(CHILD).as_deref() == Ok("panicky-drop") {
+        struct Panicky;
+        impl Drop for Panicky {
+            fn drop(&mut self) {
+                panic!("a destructor panicked during the kill");
+            }
+        }
+        let g = Greenlet::new(|()| {
+            let _p = Panicky;
+            let () = stage_greenlet::switch_to_parent(()).unwrap();
+        })
+        .unwrap();
+        let () = g.switch(()).unwrap();
+        drop(g);
+        println!("survived (must not)");
+        return;
+    }
+    let out = run_child(
+        "a_destructor_that_panics_during_a_kill_aborts_the_process",
+        "panicky-drop",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("survived"), "{stdout}");
+    assert!(
+        stderr.contains("a destructor panicked during the kill"),
+        "{stderr}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(6), "SIGABRT expected: {stderr}");
+    }
+}
