@@ -9,11 +9,12 @@
 //!
 //! Run `cargo run --release -p stage-greenlet`: the notes' eat/play and
 //! test1/test2 listings, then the switching-cost table. Expect a switch on
-//! every iteration of a CPU loop to make it ten-odd times slower than
+//! every iteration of a CPU loop to make it more than ten times slower than
 //! running the loops back to back (the notes saw 5.8× in CPython), one
-//! greenlet switch round trip to cost 1.0–1.7× a raw `context` resume round
-//! trip (12 to 20 ns on our 2-core machine), against 452 ns per switch for
-//! CPython's greenlet, and a greenlet's whole life about five round trips.
+//! greenlet switch round trip to cost about 1.25× a raw `context` resume
+//! round trip (15 ns against 12 on our 2-core machine, up to 1.7× in a noisy
+//! run), against 452 ns per switch for CPython's greenlet, and a greenlet's
+//! whole life five or six round trips.
 //!
 //! ```
 //! use stage_greenlet::{current, Greenlet};
