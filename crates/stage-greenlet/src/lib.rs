@@ -11,10 +11,10 @@
 //! test1/test2 listings, then the switching-cost table. Expect a switch on
 //! every iteration of a CPU loop to make it more than ten times slower than
 //! running the loops back to back (the notes saw 5.8× in CPython), one
-//! greenlet switch round trip to cost about 1.25× a raw `context` resume
-//! round trip (15 ns against 12 on our 2-core machine, up to 1.7× in a noisy
-//! run), against 452 ns per switch for CPython's greenlet, and a greenlet's
-//! whole life five or six round trips.
+//! greenlet switch round trip to cost about 1.3× a raw `context` resume
+//! round trip (14 ns against 11 on our 2-core machine; some runs show up to
+//! 1.8×), against 452 ns per switch for CPython's greenlet, and a
+//! greenlet's whole life five or six round trips.
 //!
 //! ```
 //! use stage_greenlet::{current, Greenlet};
