@@ -12,8 +12,9 @@
 //! 2. Cases are gathered in a [`Group`]: the cases that answer one question,
 //!    plus any figures *quoted* from the lesson notes (CPython timings) so our
 //!    numbers stand beside theirs.
-//! 3. [`Report::measure`] warms each case up, runs it several times, takes the
-//!    median and prints one table — case, median, cost per operation, and
+//! 3. [`Report::measure`] warms each case up, runs the group's cases in
+//!    turns (one run of each per round, so a noisy neighbour slows them
+//!    alike and their ratios hold), takes each case's median and prints one table — case, median, cost per operation, and
 //!    the ratio of that cost to the baseline's, measured in the same run —
 //!    headed by the build profile that produced it. With
 //!    `--json` the same rows come out as JSON lines ([`Row`]).

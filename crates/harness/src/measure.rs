@@ -94,36 +94,101 @@ pub fn measure(
     plan: &Plan,
     mut on_run: impl FnMut(usize, usize),
 ) -> Result<Sample, CheckError> {
-    let (warmup, runs, min_time) = if case.once {
-        (0, 1, Duration::ZERO)
-    } else {
-        (plan.warmup, plan.runs.max(1), plan.min_time)
-    };
-    for _ in 0..warmup {
-        case.run_once()?;
+    let mut samples = measure_group(std::slice::from_mut(case), plan, |_, i, n| on_run(i, n))?;
+    Ok(samples.remove(0))
+}
+
+/// Time every case of a group according to `plan`, taking their timed runs
+/// in turns: one run of each case per round, until each has its runs.
+///
+/// Why in turns: a neighbour that loads the machine for a few seconds then
+/// slows every case a little instead of one case a lot, so the *ratios*
+/// between cases, which are what the lessons claim, hold up even when the
+/// absolute times do not. `on_run(case, i, n)` is called before the `i`-th
+/// timed run of case number `case` (`n`: its least number of runs).
+pub fn measure_group(
+    cases: &mut [Case],
+    plan: &Plan,
+    mut on_run: impl FnMut(usize, usize, usize),
+) -> Result<Vec<Sample>, CheckError> {
+    let mut timings: Vec<Timing> = cases.iter().map(|c| Timing::new(c, plan)).collect();
+    for (case, timing) in cases.iter_mut().zip(&timings) {
+        for _ in 0..timing.warmup {
+            case.run_once()?;
+        }
     }
-    let mut times = Vec::with_capacity(runs);
-    let mut timed = Duration::ZERO;
-    let mut rss_bytes: Option<u64> = None;
-    while times.len() < runs || (timed < min_time && times.len() < Plan::MAX_RUNS) {
-        on_run(times.len() + 1, runs);
+    loop {
+        let mut ran = false;
+        for (index, (case, timing)) in cases.iter_mut().zip(&mut timings).enumerate() {
+            if timing.done() {
+                continue;
+            }
+            on_run(index, timing.times.len() + 1, timing.runs);
+            timing.run(case)?;
+            ran = true;
+        }
+        if !ran {
+            break;
+        }
+    }
+    Ok(timings.into_iter().map(Timing::into_sample).collect())
+}
+
+/// One case's timed runs so far.
+struct Timing {
+    warmup: usize,
+    runs: usize,
+    min_time: Duration,
+    times: Vec<Duration>,
+    timed: Duration,
+    rss_bytes: Option<u64>,
+}
+
+impl Timing {
+    fn new(case: &Case, plan: &Plan) -> Self {
+        let (warmup, runs, min_time) = if case.once {
+            (0, 1, Duration::ZERO)
+        } else {
+            (plan.warmup, plan.runs.max(1), plan.min_time)
+        };
+        Timing {
+            warmup,
+            runs,
+            min_time,
+            times: Vec::with_capacity(runs),
+            timed: Duration::ZERO,
+            rss_bytes: None,
+        }
+    }
+
+    /// Enough runs, and (for a short case) enough time in them.
+    fn done(&self) -> bool {
+        let n = self.times.len();
+        n >= self.runs && (self.timed >= self.min_time || n >= Plan::MAX_RUNS)
+    }
+
+    fn run(&mut self, case: &mut Case) -> Result<(), CheckError> {
         let start = Instant::now();
         let outcome = case.run_once()?;
         let elapsed = start.elapsed();
-        times.push(elapsed);
-        timed += elapsed;
+        self.times.push(elapsed);
+        self.timed += elapsed;
         if let Some(bytes) = outcome.rss_bytes {
-            rss_bytes = Some(rss_bytes.map_or(bytes, |b| b.max(bytes)));
+            self.rss_bytes = Some(self.rss_bytes.map_or(bytes, |b| b.max(bytes)));
+        }
+        Ok(())
+    }
+
+    fn into_sample(mut self) -> Sample {
+        self.times.sort_unstable();
+        Sample {
+            median: median(&self.times),
+            min: self.times[0],
+            max: self.times[self.times.len() - 1],
+            runs: self.times.len(),
+            rss_bytes: self.rss_bytes,
         }
     }
-    times.sort_unstable();
-    Ok(Sample {
-        median: median(&times),
-        min: times[0],
-        max: times[times.len() - 1],
-        runs: times.len(),
-        rss_bytes,
-    })
 }
 
 /// The median of sorted, non-empty durations (the mean of the middle two for
@@ -185,5 +250,22 @@ mod tests {
         let err = measure(&mut case, &Plan::quick(), |_, _| {}).unwrap_err();
         assert_eq!(err.case, "short");
         assert!(err.to_string().contains("did not do all its work"));
+    }
+
+    #[test]
+    fn a_group_takes_its_runs_in_turns() {
+        let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        let case = |name: &'static str| {
+            let order = order.clone();
+            Case::new(name, 1, move || {
+                order.borrow_mut().push(name);
+                1u64
+            })
+        };
+        let mut cases = [case("a"), case("b")];
+        let samples = measure_group(&mut cases, &Plan::exactly(1, 2), |_, _, _| {}).unwrap();
+        assert_eq!(samples.len(), 2);
+        // Warm-ups first, then one timed run of each case per round.
+        assert_eq!(*order.borrow(), ["a", "b", "a", "b", "a", "b"]);
     }
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::case::{CheckError, Group};
-use crate::measure::{measure, Plan};
+use crate::measure::{measure_group, Plan};
 use crate::output::Output;
 use crate::profile::Profile;
 
@@ -98,15 +98,26 @@ impl Report {
     /// Stops at the first case whose workload returns the wrong result.
     pub fn measure(&mut self, mut group: Group, plan: &Plan) -> Result<Vec<Row>, CheckError> {
         let mut rows = Vec::with_capacity(group.cases.len() + group.quotes.len());
-        for case in &mut group.cases {
-            let bar = self.output.progress(0, format!("measuring {}", case.name));
-            let sample = measure(case, plan, |i, n| {
-                bar.set_length(n.max(i) as u64);
-                bar.set_position(i as u64 - 1);
-            });
-            // Cleared before a failed check is reported, not left on screen.
-            bar.finish_and_clear();
-            let sample = sample?;
+        let least: usize = group
+            .cases
+            .iter()
+            .map(|c| if c.once { 1 } else { plan.runs.max(1) })
+            .sum();
+        let bar = self
+            .output
+            .progress(least as u64, format!("measuring {}", group.name));
+        let names: Vec<String> = group.cases.iter().map(|c| c.name.clone()).collect();
+        let mut taken = 0u64;
+        let samples = measure_group(&mut group.cases, plan, |case, _, _| {
+            taken += 1;
+            bar.set_length(bar.length().unwrap_or(0).max(taken));
+            bar.set_position(taken - 1);
+            bar.set_message(format!("measuring {}", names[case]));
+        });
+        // Cleared before a failed check is reported, not left on screen.
+        bar.finish_and_clear();
+        let samples = samples?;
+        for (case, sample) in group.cases.iter().zip(samples) {
             let median_seconds = sample.median.as_secs_f64();
             rows.push(Row {
                 stage: self.stage.clone(),
