@@ -16,18 +16,19 @@
 //! serially); ten 0.5 s tasks in 501 ms spawned, 5.01 s one after another;
 //! a `std::thread::sleep` in a greenlet serialising everything and drawing
 //! the blocking detector's warning; spawn + join of a trivial greenlet in
-//! about 350 ns; 30,000 greenlets asleep at once holding 4.0 KiB of resident
+//! about 400 ns; 30,000 greenlets asleep at once holding 4.0 KiB of resident
 //! memory each.
 //!
 //! The network listings (part 2) give greenlets sockets: [`net`]'s
 //! `TcpListener` and `TcpStream` have `std::net`'s shape but wait in the hub.
 //! The lesson ends with one server thread answering 500 echo clients (50
 //! with `--quick`) and an offline crawl, five pages at once against one by
-//! one (102 ms against 305 ms with `--quick`). `echo-server`, `echo-load`,
+//! one (101 ms against 304 ms with `--quick`). `echo-server`, `echo-load`,
 //! `echo-threads`, `echo-client`, `hello-bye`, `crawl` and `echo-bench` run
-//! single listings; `echo-bench` measured, at 10,000 clients, 64k
-//! messages/s from the hub server (tokio current-thread: 71k, a thread per
-//! connection: 46k) at 4.8 KiB of resident memory per connection.
+//! single listings; `echo-bench` measured, at 10,000 clients, 75k
+//! messages/s from the hub server (tokio current-thread: 73k, a thread per
+//! connection: 39k) at 4.9 KiB of resident memory per connection; such
+//! figures move by tens of percent from run to run on a shared machine.
 //!
 //! ```
 //! use std::time::{Duration, Instant};
