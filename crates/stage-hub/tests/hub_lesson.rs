@@ -3,9 +3,16 @@
 
 use std::process::Command;
 use std::rc::Rc;
+use std::time::Duration;
 
 use stage_hub::lesson;
 use stage_serial::{Scale, Transcript};
+
+mod common;
+use common::output_within;
+
+/// How long one run of the stage binary may take before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(120);
 
 fn quick() -> Scale {
     Scale::new(0.01).unwrap()
@@ -96,10 +103,11 @@ fn many_sleepers_report_their_memory() {
 
 #[test]
 fn quick_json_prints_only_json_lines_with_every_figure() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub"))
-        .args(["--quick", "--json"])
-        .output()
-        .expect("run the stage binary");
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(["--quick", "--json"]),
+        b"",
+        HUNG,
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -132,13 +140,27 @@ fn quick_json_prints_only_json_lines_with_every_figure() {
 
 #[test]
 fn help_lists_the_listings() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub"))
-        .arg("--help")
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub")).arg("--help"),
+        b"",
+        HUNG,
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for sub in [
-        "sleepers", "eat-play", "blocking", "names", "tasks", "costs", "many",
+        "sleepers",
+        "eat-play",
+        "blocking",
+        "names",
+        "tasks",
+        "costs",
+        "many",
+        "echo-server",
+        "echo-load",
+        "echo-threads",
+        "echo-client",
+        "hello-bye",
+        "crawl",
+        "echo-bench",
     ] {
         assert!(text.contains(sub), "{sub} missing from --help:\n{text}");
     }
@@ -157,10 +179,17 @@ fn past_the_map_limit_spawning_fails_with_how_to_raise_it() {
     }
     // Two mappings per stack: half the limit plus some is past it.
     let n = limit / 2 + 2_000;
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-hub"))
-        .args(["many", "--runs", "1", "--sleepers", &n.to_string()])
-        .output()
-        .expect("run the stage binary");
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args([
+            "many",
+            "--runs",
+            "1",
+            "--sleepers",
+            &n.to_string(),
+        ]),
+        b"",
+        HUNG,
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("vm.max_map_count"), "{stderr}");
