@@ -18,7 +18,32 @@ struct Counters {
     connections: AtomicU64,
     bytes: AtomicU64,
     errors: AtomicU64,
+    /// Connection threads not finished yet (they add their bytes at the end).
+    open: AtomicU64,
 }
+
+/// One connection counted as open until this is dropped: at the end of its
+/// thread, or with the thread's closure if the thread never started.
+struct Open(Arc<Counters>);
+
+impl Open {
+    fn new(counters: &Arc<Counters>) -> Open {
+        counters.open.fetch_add(1, Ordering::Relaxed);
+        Open(counters.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How long a stopping server waits for connection threads to finish.
+/// Those whose clients have already gone end within moments; waiting that
+/// long lets the summary count their bytes. Those with clients still
+/// connected would wait for ever, so they are left to end on their own.
+const DRAIN: Duration = Duration::from_secs(1);
 
 impl Counters {
     fn summary(&self) -> ServerSummary {
@@ -79,19 +104,21 @@ impl ThreadServer {
     }
 
     /// Stop accepting and return the summary. Connection threads still
-    /// running finish on their own when their clients close.
-    pub fn stop(mut self) -> ServerSummary {
+    /// running finish on their own when their clients close (the summary
+    /// waits a moment for those whose clients already have).
+    pub fn stop(self) -> ServerSummary {
         self.stopper().stop();
-        if let Some(acceptor) = self.acceptor.take() {
-            let _ = acceptor.join();
-        }
-        self.summary()
+        self.wait()
     }
 
     /// Serve until another thread calls [`Stopper::stop`], then return the summary.
     pub fn wait(mut self) -> ServerSummary {
         if let Some(acceptor) = self.acceptor.take() {
             let _ = acceptor.join();
+        }
+        let deadline = Instant::now() + DRAIN;
+        while self.counters.open.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
         }
         self.summary()
     }
@@ -143,9 +170,12 @@ fn accept_loop(listener: TcpListener, stop: &AtomicBool, counters: &Arc<Counters
         // ANCHOR: thread_per_connection
         // The same handler as the hub server's, over a blocking std stream:
         // here every wait blocks this thread, and the kernel picks who runs.
-        // Threads share the counters, so they are atomics.
+        // Threads share the counters, so they are atomics; `open` marks the
+        // connection as still counting until its thread ends.
+        let open = Open::new(counters);
         let counters = counters.clone();
         let spawned = thread::Builder::new().spawn(move || {
+            let _open = open;
             let mut echoed = 0;
             let result = serve_upper(&mut stream, &mut echoed);
             counters.bytes.fetch_add(echoed, Ordering::Relaxed);
@@ -266,6 +296,20 @@ mod tests {
         assert_eq!((tally.wrong_replies, tally.failed_connections), (0, 0));
         let summary = server.stop();
         assert!(summary.connections >= 8);
+    }
+
+    #[test]
+    fn the_summary_counts_the_bytes_of_clients_that_just_left() {
+        use std::io::{Read, Write};
+        let server = ThreadServer::start("127.0.0.1:0").unwrap();
+        for _ in 0..20 {
+            let mut c = TcpStream::connect(server.local_addr()).unwrap();
+            c.write_all(b"abc").unwrap();
+            let mut reply = [0u8; 3];
+            c.read_exact(&mut reply).unwrap();
+        } // each client closes here; its thread adds its bytes when it sees that
+        let summary = server.stop();
+        assert_eq!((summary.connections, summary.bytes), (20, 60));
     }
 
     #[test]
