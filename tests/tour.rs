@@ -27,24 +27,7 @@ fn json_prints_only_json_lines_with_every_stage_headline() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let records: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
-        })
-        .collect();
-    for row in records.iter().filter(|r| r["record"] == "row") {
-        for field in [
-            "stage",
-            "group",
-            "case",
-            "ops",
-            "median_seconds",
-            "ns_per_op",
-        ] {
-            assert!(row.get(field).is_some(), "a row without {field}: {row}");
-        }
-    }
+    let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     for stage in ["stage-serial", "stage-generator"] {
         let headline = records
             .iter()

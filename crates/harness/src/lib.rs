@@ -44,12 +44,14 @@
 //! - [`measure`]: how — warm-up, repeated runs, the median ([`Plan`]).
 //! - [`report`]: what comes out — [`Row`], the table, JSON lines, [`Report`].
 //! - [`output`]: where it goes — narration vs. report, stdout vs. stderr.
+//! - [`json`]: reading a `--json` report back, held to the rows\' promised fields.
 //! - [`cli`]: the options every stage binary shares (`--quick`, `--json`).
 //! - [`profile`]: which build produced the figures.
 //! - [`rss`]: how much memory the process holds right now.
 
 pub mod case;
 pub mod cli;
+pub mod json;
 pub mod measure;
 pub mod output;
 pub mod profile;

@@ -386,16 +386,7 @@ mod tests {
         let mut report = Report::new("t", Output::silent());
         let rows = report.measure(group(), &Plan::quick()).unwrap();
         let value = serde_json::to_value(&rows[1]).unwrap();
-        for field in [
-            "stage",
-            "group",
-            "case",
-            "baseline",
-            "ops",
-            "median_seconds",
-            "ns_per_op",
-            "ratio",
-        ] {
+        for field in crate::json::ROW_FIELDS {
             assert!(value.get(field).is_some(), "missing {field}");
         }
         assert!(value.get("rss_bytes").is_none());

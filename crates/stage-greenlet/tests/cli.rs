@@ -67,12 +67,7 @@ fn quick_json_prints_only_json_lines_with_rows_and_headlines() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let mut records = Vec::new();
-    for line in stdout.lines() {
-        let value: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        records.push(value);
-    }
+    let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let cases: Vec<&str> = records
         .iter()
         .filter(|r| r["record"] == "row" && r["source"] == "measured")

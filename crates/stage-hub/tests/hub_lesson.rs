@@ -115,14 +115,12 @@ fn quick_json_prints_only_json_lines_with_every_figure() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut cases = Vec::new();
-    for line in stdout.lines() {
-        let value: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    for value in harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}")) {
         if let Some(case) = value.get("case").and_then(|c| c.as_str()) {
             cases.push(case.to_string());
         }
         if value["case"].as_str().is_some_and(|c| c.contains("asleep")) {
-            assert!(value["rss_bytes_per_op"].is_number(), "{line}");
+            assert!(value["rss_bytes_per_op"].is_number(), "{value}");
         }
     }
     for wanted in [
