@@ -1,8 +1,11 @@
 //! The crawler against a local site that misbehaves in every way a real
 //! one can: each failure is reported as what it is, and the rest finish.
 
+mod black_hole;
+
 use std::time::Duration;
 
+use black_hole::black_hole;
 use stage_hub::crawl::site::{Behaviour, Site};
 use stage_hub::crawl::{crawl_concurrent, crawl_sequential, fetch, Crawl, Timeouts};
 
@@ -107,22 +110,8 @@ fn the_offline_site_overlaps_its_delays_when_crawled_at_once() {
 
 #[test]
 fn a_connect_timeout_is_reported_as_a_timeout() {
-    // An accept queue that is full and never drained drops new SYNs.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let listener = rt.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        socket.listen(0).unwrap().into_std().unwrap()
-    });
+    let (listener, _fillers) = black_hole();
     let addr = listener.local_addr().unwrap();
-    let _fillers: Vec<_> = (0..3)
-        .filter_map(|_| {
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
-        })
-        .collect();
     let timeouts = Timeouts {
         connect: Duration::from_millis(300),
         read: Duration::from_millis(300),

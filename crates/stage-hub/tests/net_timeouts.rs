@@ -1,35 +1,17 @@
 //! Cooperative sockets: timeouts fire, waiting never blocks the other
 //! greenlets, host names resolve off the hub.
 
+mod black_hole;
+
 use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use black_hole::black_hole;
 use stage_hub::net::{TcpListener, TcpStream};
 use stage_hub::{sleep, spawn};
-
-/// A listener whose accept queue is full and never drained: the kernel
-/// drops further SYNs, so connecting to it hangs until a timeout.
-fn black_hole() -> (std::net::TcpListener, Vec<std::net::TcpStream>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let listener = rt.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        socket.listen(0).unwrap().into_std().unwrap()
-    });
-    let addr = listener.local_addr().unwrap();
-    let fillers = (0..3)
-        .filter_map(|_| {
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()
-        })
-        .collect();
-    (listener, fillers)
-}
 
 #[test]
 fn connect_timeout_fires() {
