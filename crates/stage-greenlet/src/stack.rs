@@ -166,9 +166,23 @@ fn map_limit() -> Option<u64> {
         .ok()
 }
 
+/// Lines of `/proc/self/maps`, one per mapping. Counted through a buffer on
+/// the stack: this runs when mmap has just failed, and reading the whole
+/// file (megabytes at the limit) into a `Vec` may need the very mapping the
+/// kernel refused, which would misreport the limit as plain out-of-memory.
 fn maps_in_use() -> Option<u64> {
-    let maps = std::fs::read("/proc/self/maps").ok()?;
-    Some(maps.iter().filter(|&&b| b == b'\n').count() as u64)
+    use std::io::Read;
+    let mut maps = std::fs::File::open("/proc/self/maps").ok()?;
+    let mut buf = [0u8; 8192];
+    let mut lines = 0u64;
+    loop {
+        match maps.read(&mut buf) {
+            Ok(0) => return Some(lines),
+            Ok(n) => lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Valgrind's client requests for stacks, as `valgrind.h` spells them for
@@ -262,6 +276,18 @@ mod tests {
             classify(enomem(), Some(65_530), Some(200)),
             GreenletError::Stack(_)
         ));
+    }
+
+    #[test]
+    fn mappings_are_counted_one_per_line_of_proc_maps() {
+        let Ok(text) = std::fs::read_to_string("/proc/self/maps") else {
+            return; // not Linux
+        };
+        let counted = maps_in_use().unwrap();
+        // Other test threads may map or unmap between the two reads.
+        let lines = text.lines().count() as u64;
+        assert!(counted.abs_diff(lines) < 64, "{counted} vs {lines}");
+        assert!(counted > 0);
     }
 
     #[test]
