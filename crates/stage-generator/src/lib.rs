@@ -196,18 +196,19 @@ pub fn groups(quick: bool) -> Vec<Group> {
     vec![producer_consumer_group(n), cpu_group(n), switch_group(n)]
 }
 
-/// The lesson's listings, in order; each is also a sub-command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The lesson's listings, in order; each is also a sub-command of the
+/// binary (the doc line of each is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Listing {
-    /// A body frozen at each yield.
+    /// A generator body frozen at each yield and resumed
     Frozen,
-    /// `send` passes a value in and gets the next yield out.
+    /// send: the first resume starts the body, a sent value is what yield returns
     Send,
-    /// Producer/consumer by `send` and by `Iterator`, against stage 1's `Vec`.
+    /// Producer/consumer by send and by Iterator, against a full Vec
     ProducerConsumer,
-    /// The CPU loops, switching every iteration, against stage 1.
+    /// The two CPU loops switching on every iteration, against serial
     Cpu,
-    /// One send round trip against one plain call.
+    /// One send round trip against one plain function call
     SwitchCost,
 }
 

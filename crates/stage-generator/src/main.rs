@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use stage_generator::{Listing, Settings};
 
 /// Stage 2 of the coroutine lessons: generators.
@@ -18,40 +18,14 @@ struct Cli {
     common: harness::CommonArgs,
 
     #[command(subcommand)]
-    listing: Option<Command>,
-}
-
-#[derive(Debug, Clone, Copy, Subcommand)]
-enum Command {
-    /// A generator body frozen at each yield and resumed
-    Frozen,
-    /// send: the first resume starts the body, a sent value is what yield returns
-    Send,
-    /// Producer/consumer by send and by Iterator, against a full Vec
-    ProducerConsumer,
-    /// The two CPU loops switching on every iteration, against serial
-    Cpu,
-    /// One send round trip against one plain function call
-    SwitchCost,
-}
-
-impl From<Command> for Listing {
-    fn from(c: Command) -> Listing {
-        match c {
-            Command::Frozen => Listing::Frozen,
-            Command::Send => Listing::Send,
-            Command::ProducerConsumer => Listing::ProducerConsumer,
-            Command::Cpu => Listing::Cpu,
-            Command::SwitchCost => Listing::SwitchCost,
-        }
-    }
+    listing: Option<Listing>,
 }
 
 fn main() -> ExitCode {
     let cli: Cli = harness::cli::parse("stage-generator");
     let settings = Settings::from_common(&cli.common);
     let listings: Vec<Listing> = match cli.listing {
-        Some(c) => vec![c.into()],
+        Some(listing) => vec![listing],
         None => Listing::ALL.to_vec(),
     };
     match stage_generator::run(&listings, &settings, cli.common.output()) {

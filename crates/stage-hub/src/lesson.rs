@@ -390,22 +390,23 @@ pub fn groups(quick: bool) -> Vec<Group> {
     ]
 }
 
-/// The lesson's listings, in order; each is also a sub-command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The lesson's listings, in order; each is also a sub-command of the
+/// binary (the doc line of each is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Listing {
-    /// The three sleepers overlap.
+    /// Three naps (2 s, 3 s, 5 s) in three greenlets: done in ~5 s, not 10.
     Sleepers,
-    /// eat/play with the hub's sleep: interleaved.
+    /// eat and play waiting with the hub's sleep: their lines interleave.
     EatPlay,
-    /// eat/play with `std::thread::sleep`: serial, and the detector's warning.
+    /// eat and play waiting with std::thread::sleep: serial, and the blocking detector's warning.
     Blocking,
-    /// Each greenlet says its name.
+    /// Each greenlet prints its own name (Greenlet-1, …).
     Names,
-    /// Ten tasks: synchronous vs asynchronous.
+    /// Ten 0.5 s tasks: one after another (~5 s) vs spawned and joined (~0.5 s).
     Tasks,
-    /// Spawn + join and `yield_now` costs.
+    /// What spawn + join and a yield_now round trip cost.
     Costs,
-    /// 30,000 greenlets asleep at once: time and memory.
+    /// 30,000 greenlets asleep at once: spawn and wake times, resident memory.
     Many,
 }
 

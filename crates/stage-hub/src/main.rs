@@ -30,38 +30,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Three naps (2 s, 3 s, 5 s) in three greenlets: done in ~5 s, not 10.
-    Sleepers,
-    /// eat and play waiting with the hub's sleep: their lines interleave.
-    EatPlay,
-    /// eat and play waiting with std::thread::sleep: serial, and the blocking detector's warning.
-    Blocking,
-    /// Each greenlet prints its own name (Greenlet-1, …).
-    Names,
-    /// Ten 0.5 s tasks: one after another (~5 s) vs spawned and joined (~0.5 s).
-    Tasks,
-    /// What spawn + join and a yield_now round trip cost.
-    Costs,
-    /// 30,000 greenlets asleep at once: spawn and wake times, resident memory.
-    Many,
+    /// The lesson's listings, one each.
+    #[command(flatten)]
+    Listing(Listing),
     /// The network listings (part 2): echo server, load, clients, crawler, bench.
     #[command(flatten)]
     Net(stage_hub::lesson_net::NetCommand),
-}
-
-impl Command {
-    fn listing(&self) -> Listing {
-        match self {
-            Command::Net(_) => unreachable!("network sub-commands run by themselves"),
-            Command::Sleepers => Listing::Sleepers,
-            Command::EatPlay => Listing::EatPlay,
-            Command::Blocking => Listing::Blocking,
-            Command::Names => Listing::Names,
-            Command::Tasks => Listing::Tasks,
-            Command::Costs => Listing::Costs,
-            Command::Many => Listing::Many,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -70,18 +44,18 @@ fn main() -> ExitCode {
     if let Some(n) = cli.sleepers {
         settings.sleepers = n;
     }
-    if let Some(Command::Net(command)) = cli.command {
-        return match command.run(&cli.common) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("stage-hub: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let listings = match &cli.command {
+    let listings = match cli.command {
         None => Listing::ALL.to_vec(),
-        Some(command) => vec![command.listing()],
+        Some(Command::Listing(listing)) => vec![listing],
+        Some(Command::Net(command)) => {
+            return match command.run(&cli.common) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("stage-hub: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     match stage_hub::lesson::run(&settings, cli.common.output(), &listings) {
         Ok(_) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use stage_serial::{Listing, Scale, Settings};
 
 /// Stage 1 of the coroutine lessons: serial code, the baseline.
@@ -22,30 +22,7 @@ struct Cli {
     scale: Option<Scale>,
 
     #[command(subcommand)]
-    listing: Option<Command>,
-}
-
-#[derive(Debug, Clone, Copy, Subcommand)]
-enum Command {
-    /// Two CPU loops of 10,000,000 iterations, back to back
-    Cpu,
-    /// A producer fills a Vec of 10,000,000 items, then a consumer reads it
-    ProducerConsumer,
-    /// Naps of 2 s, 3 s and 5 s, one after another (10 s)
-    Sleeps,
-    /// Ten tasks of 0.5 s, one after another (5 s)
-    Tasks,
-}
-
-impl From<Command> for Listing {
-    fn from(c: Command) -> Listing {
-        match c {
-            Command::Cpu => Listing::Cpu,
-            Command::ProducerConsumer => Listing::ProducerConsumer,
-            Command::Sleeps => Listing::Sleeps,
-            Command::Tasks => Listing::Tasks,
-        }
-    }
+    listing: Option<Listing>,
 }
 
 fn main() -> ExitCode {
@@ -55,7 +32,7 @@ fn main() -> ExitCode {
         settings.scale = scale;
     }
     let listings: Vec<Listing> = match cli.listing {
-        Some(c) => vec![c.into()],
+        Some(listing) => vec![listing],
         None => Listing::ALL.to_vec(),
     };
     match stage_serial::run(&listings, &settings, cli.common.output()) {
