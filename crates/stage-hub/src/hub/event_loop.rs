@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use stage_greenlet::Greenlet;
 
-use super::{diag, existing, Diagnostic, Hub, HubError, State, TaskId, Wake, WAKER};
+use super::{diag, existing, Diagnostic, Hub, HubError, Readiness, State, TaskId, Wake, WAKER};
 
 impl Hub {
     /// A greenlet died (or was killed before it started): wake whoever
@@ -99,27 +99,26 @@ impl Hub {
                 panic!("the hub's poll failed ({e}): no greenlet can be woken any more");
             }
         }
-        let ready: Vec<(usize, bool, bool, bool)> = st
-            .events
-            .iter()
-            .map(|e| {
-                let readable = e.is_readable() || e.is_read_closed() || e.is_error();
-                let writable = e.is_writable() || e.is_write_closed() || e.is_error();
-                let read_closed = e.is_read_closed() || e.is_error();
-                (e.token().0, readable, writable, read_closed)
-            })
-            .collect();
-        for (token, readable, writable, read_closed) in ready {
-            if token == WAKER.0 {
+        let mut ready = std::mem::take(&mut st.readiness);
+        ready.clear();
+        ready.extend(st.events.iter().map(|e| Readiness {
+            token: e.token().0,
+            readable: e.is_readable() || e.is_read_closed() || e.is_error(),
+            writable: e.is_writable() || e.is_write_closed() || e.is_error(),
+            read_closed: e.is_read_closed() || e.is_error(),
+        }));
+        for r in &ready {
+            if r.token == WAKER.0 {
                 for job in self.done_rx.try_iter() {
                     if let Some(Some(ticket)) = st.jobs.remove(&job) {
                         st.unpark(ticket, Wake::Ready);
                     }
                 }
-            } else if let Some(slot) = st.io.get(&token).cloned() {
-                slot.ready(readable, writable, read_closed, &mut st);
+            } else if let Some(slot) = st.io.get(&r.token).cloned() {
+                slot.ready(r.readable, r.writable, r.read_closed, &mut st);
             }
         }
+        st.readiness = ready;
     }
 
     /// Back from running `id` for `held`: warn if it held the hub too long,

@@ -197,6 +197,18 @@ pub(crate) struct State {
     next_job: u64,
     poll: mio::Poll,
     events: mio::Events,
+    /// What the last poll reported, copied out of `events` so that waking
+    /// greenlets can borrow the state; kept to reuse its allocation.
+    readiness: Vec<Readiness>,
+}
+
+/// One poll event as the hub acts on it.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    token: usize,
+    readable: bool,
+    writable: bool,
+    read_closed: bool,
 }
 
 /// The mio token of the waker that `spawn_blocking` jobs ring.
@@ -273,6 +285,7 @@ impl Hub {
                 next_job: 0,
                 poll,
                 events: mio::Events::with_capacity(1024),
+                readiness: Vec::with_capacity(1024),
             }),
         })
     }
