@@ -134,6 +134,22 @@ pub fn measure_group(
     Ok(timings.into_iter().map(Timing::into_sample).collect())
 }
 
+/// Warm-up runs, least timed runs and least timed total for `case` under
+/// `plan`: a [`Case::once`] case runs exactly once, cold.
+fn schedule(case: &Case, plan: &Plan) -> (usize, usize, Duration) {
+    if case.once {
+        (0, 1, Duration::ZERO)
+    } else {
+        (plan.warmup, plan.runs.max(1), plan.min_time)
+    }
+}
+
+/// The least number of timed runs `case` gets under `plan` (a short case
+/// may take more, to fill [`Plan::min_time`]).
+pub(crate) fn least_runs(case: &Case, plan: &Plan) -> usize {
+    schedule(case, plan).1
+}
+
 /// One case's timed runs so far.
 struct Timing {
     warmup: usize,
@@ -146,11 +162,7 @@ struct Timing {
 
 impl Timing {
     fn new(case: &Case, plan: &Plan) -> Self {
-        let (warmup, runs, min_time) = if case.once {
-            (0, 1, Duration::ZERO)
-        } else {
-            (plan.warmup, plan.runs.max(1), plan.min_time)
-        };
+        let (warmup, runs, min_time) = schedule(case, plan);
         Timing {
             warmup,
             runs,

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::case::{CheckError, Group};
-use crate::measure::{measure_group, Plan};
+use crate::measure::{least_runs, measure_group, Plan};
 use crate::output::Output;
 use crate::profile::Profile;
 
@@ -98,11 +98,7 @@ impl Report {
     /// Stops at the first case whose workload returns the wrong result.
     pub fn measure(&mut self, mut group: Group, plan: &Plan) -> Result<Vec<Row>, CheckError> {
         let mut rows = Vec::with_capacity(group.cases.len() + group.quotes.len());
-        let least: usize = group
-            .cases
-            .iter()
-            .map(|c| if c.once { 1 } else { plan.runs.max(1) })
-            .sum();
+        let least: usize = group.cases.iter().map(|c| least_runs(c, plan)).sum();
         let bar = self
             .output
             .progress(least as u64, format!("measuring {}", group.name));
