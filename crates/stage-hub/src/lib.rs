@@ -51,7 +51,8 @@
 //!   (`hub/state.rs`), timers (`hub/timer.rs`), spawning and handles
 //!   (`hub/task.rs`), `sleep`,
 //!   `yield_now` and `with_timeout` (`hub/time.rs`), `spawn_blocking`
-//!   (`hub/blocking.rs`), diagnostics (`hub/diag.rs`), errors
+//!   (`hub/blocking.rs`), `Wakeup`, the wait another thread can end
+//!   (`hub/remote.rs`), diagnostics (`hub/diag.rs`), errors
 //!   (`hub/error.rs`), and [`hub::io`], the socket-readiness wait.
 //! - [`sync`]: [`Event`], [`Queue`], [`Semaphore`], [`Pool`].
 //! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.

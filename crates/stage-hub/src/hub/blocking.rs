@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread;
 
-use super::{Hub, HubError, WaitOn};
+use super::{Hub, HubError, Inbox, WaitOn};
 
 /// How many threads run blocking jobs (shared by every hub in the process).
 pub const BLOCKING_THREADS: usize = 4;
@@ -74,14 +74,14 @@ where
     };
     let job: Job = {
         let slot = slot.clone();
-        let done = hub.done_tx.clone();
+        let done = hub.inbox.clone();
         let waker = hub.waker.clone();
         Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
             if let Ok(mut slot) = slot.lock() {
                 *slot = Some(result);
             }
-            let _ = done.send(job_id);
+            let _ = done.send(Inbox::Job(job_id));
             let _ = waker.wake();
         })
     };

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use stage_greenlet::Greenlet;
 
-use super::{diag, existing, Diagnostic, Hub, HubError, Readiness, State, TaskId, Wake, WAKER};
+use super::{
+    diag, existing, Diagnostic, Hub, HubError, Inbox, Readiness, State, TaskId, Wake, WAKER,
+};
 
 impl Hub {
     /// A greenlet died (or was killed before it started): wake whoever
@@ -68,7 +70,8 @@ impl Hub {
                     st.fire(action);
                 }
             }
-            let watching = !st.io.is_empty() || !st.jobs.is_empty();
+            let remote = !st.jobs.is_empty() || st.remote_waiters > 0;
+            let watching = !st.io.is_empty() || remote;
             let timeout = if !st.ready.is_empty() {
                 if polled || !watching {
                     st.batch = st.ready.len();
@@ -77,7 +80,7 @@ impl Hub {
                 Some(Duration::ZERO)
             } else if let (Some(deadline), Some(now)) = (st.timers.next_deadline(), now) {
                 Some(deadline.saturating_duration_since(now))
-            } else if st.io_waiters > 0 || !st.jobs.is_empty() {
+            } else if st.io_waiters > 0 || remote {
                 None
             } else {
                 st.deadlock(self.root);
@@ -109,9 +112,19 @@ impl Hub {
         }));
         for r in &ready {
             if r.token == WAKER.0 {
-                for job in self.done_rx.try_iter() {
-                    if let Some(Some(ticket)) = st.jobs.remove(&job) {
-                        st.unpark(ticket, Wake::Ready);
+                for message in self.inbox_rx.try_iter() {
+                    match message {
+                        Inbox::Job(job) => {
+                            if let Some(Some(ticket)) = st.jobs.remove(&job) {
+                                st.unpark(ticket, Wake::Ready);
+                            }
+                        }
+                        Inbox::Wakeup(id) => {
+                            let waiters = st.wakeups.get_mut(&id).map(std::mem::take);
+                            for ticket in waiters.into_iter().flatten() {
+                                st.unpark(ticket, Wake::Ready);
+                            }
+                        }
                     }
                 }
             } else if let Some(slot) = st.io.get(&r.token).cloned() {

@@ -27,11 +27,13 @@ mod diag;
 mod error;
 mod event_loop;
 pub mod io;
+mod remote;
 mod state;
 mod task;
 mod time;
 mod timer;
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -48,6 +50,7 @@ pub use diag::{
     Diagnostic, DEFAULT_BLOCKING_THRESHOLD,
 };
 pub use error::{Deadlock, HubError};
+pub use remote::{RemoteWakeup, Wakeup};
 pub use task::{current_name, joinall, spawn, spawn_later, Builder, Handle, JoinAll};
 pub use time::{sleep, sleep_until, with_timeout, yield_now};
 
@@ -118,6 +121,29 @@ pub(crate) struct KillSignal;
 /// The unwind payload of an expired [`with_timeout`].
 pub(crate) struct TimeoutSignal(pub(crate) u64);
 
+/// Whether a payload caught with `catch_unwind` is the hub unwinding a
+/// greenlet (a [`Handle::kill`], an expired [`with_timeout`]) rather than a
+/// panic. Code that catches panics around a greenlet's work must let these
+/// go on with `resume_unwind`, or the kill or timeout would be swallowed.
+///
+/// ```
+/// use std::panic::{catch_unwind, resume_unwind};
+/// let worker = stage_hub::spawn(|| {
+///     let caught = catch_unwind(|| stage_hub::sleep(std::time::Duration::from_secs(60)));
+///     if let Err(payload) = caught {
+///         if stage_hub::hub::is_interrupt(&*payload) {
+///             resume_unwind(payload); // the kill goes on
+///         }
+///     }
+/// });
+/// stage_hub::yield_now(); // let it start sleeping
+/// worker.kill();
+/// assert!(matches!(worker.join(), Err(stage_hub::HubError::Killed { .. })));
+/// ```
+pub fn is_interrupt(payload: &(dyn Any + Send)) -> bool {
+    payload.is::<KillSignal>() || payload.is::<TimeoutSignal>()
+}
+
 /// What a parked greenlet waits on, for the deadlock report.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum WaitOn {
@@ -132,6 +158,7 @@ pub(crate) enum WaitOn {
     PoolIdle(u64),
     Io(usize),
     Blocking,
+    Remote(u64),
 }
 
 /// What a timer does when it fires.
@@ -194,6 +221,11 @@ pub(crate) struct State {
     io_waiters: usize,
     /// Blocking jobs in flight, and the ticket of whoever waits for each.
     jobs: IdMap<u64, Option<Ticket>>,
+    /// Each [`Wakeup`]'s waiters, by its id.
+    wakeups: IdMap<u64, Vec<Ticket>>,
+    /// Greenlets parked on a `Wakeup` that another thread can still ring:
+    /// while there are any, an empty hub waits in `poll`.
+    remote_waiters: usize,
     next_job: u64,
     poll: mio::Poll,
     events: mio::Events,
@@ -211,8 +243,17 @@ struct Readiness {
     read_closed: bool,
 }
 
-/// The mio token of the waker that `spawn_blocking` jobs ring.
+/// The mio token of the waker that other threads ring.
 const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// What another thread tells the hub, before ringing its waker.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Inbox {
+    /// A `spawn_blocking` job finished.
+    Job(u64),
+    /// A [`RemoteWakeup`] rang the [`Wakeup`] with this id.
+    Wakeup(u64),
+}
 
 /// One thread's hub.
 pub(crate) struct Hub {
@@ -221,8 +262,10 @@ pub(crate) struct Hub {
     root: TaskId,
     registry: mio::Registry,
     waker: Arc<mio::Waker>,
-    done_tx: mpsc::Sender<u64>,
-    done_rx: mpsc::Receiver<u64>,
+    /// Messages from other threads (finished jobs, wakeups); read when the
+    /// waker rings.
+    inbox: mpsc::Sender<Inbox>,
+    inbox_rx: mpsc::Receiver<Inbox>,
     state: RefCell<State>,
 }
 
@@ -264,14 +307,14 @@ impl Hub {
             .spawn(|(): ()| event_loop::run_loop())
             .map_err(|e| HubError::Spawn(e.to_string()))?;
         diag::install_panic_hook();
-        let (done_tx, done_rx) = mpsc::channel();
+        let (inbox, inbox_rx) = mpsc::channel();
         Ok(Hub {
             greenlet,
             root: stage_greenlet::current().id(),
             registry,
             waker,
-            done_tx,
-            done_rx,
+            inbox,
+            inbox_rx,
             state: RefCell::new(State {
                 tasks: IdMap::default(),
                 ready: VecDeque::new(),
@@ -282,6 +325,8 @@ impl Hub {
                 next_token: 0,
                 io_waiters: 0,
                 jobs: IdMap::default(),
+                wakeups: IdMap::default(),
+                remote_waiters: 0,
                 next_job: 0,
                 poll,
                 events: mio::Events::with_capacity(1024),

@@ -117,6 +117,7 @@ impl State {
             WaitOn::PoolIdle(id) => format!("Pool #{id} (join)"),
             WaitOn::Io(token) => format!("socket readiness (token {token})"),
             WaitOn::Blocking => "spawn_blocking".into(),
+            WaitOn::Remote(id) => format!("Wakeup #{id} (no other thread can ring it)"),
         }
     }
 }
