@@ -28,6 +28,7 @@ const STAGES: &[(&str, Groups)] = &[
     ("stage-generator", stage_generator::groups),
     ("stage-greenlet", stage_greenlet::groups),
     ("stage-hub", stage_hub::groups),
+    ("stage-cores", stage_cores::groups),
 ];
 
 /// Every call criterion made to one case: how many runs, and how long they took.
@@ -70,7 +71,11 @@ struct Line {
     calls: Calls,
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    // Stage 5's process case re-executes this program as its workers.
+    if let Some(code) = stage_cores::main_if_worker() {
+        return code;
+    }
     let mut criterion = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_millis(300))
@@ -117,6 +122,7 @@ fn main() {
     }
     criterion.final_summary();
     print!("{}", summary(&lines));
+    std::process::ExitCode::SUCCESS
 }
 
 /// The closing table: median time per run and per op from criterion's

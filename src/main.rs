@@ -20,6 +20,7 @@ const STAGES: &[(&str, Lesson)] = &[
     ("stage-generator", stage_generator::lesson),
     ("stage-greenlet", stage_greenlet::lesson),
     ("stage-hub", stage_hub::lesson),
+    ("stage-cores", stage_cores::lesson),
 ];
 
 /// The tour of the coroutine lessons: runs every stage's lesson in order at
@@ -51,6 +52,10 @@ fn stage_names() -> clap::builder::PossibleValuesParser {
 }
 
 fn main() -> ExitCode {
+    // Stage 5 re-executes this program as its worker processes.
+    if let Some(code) = stage_cores::main_if_worker() {
+        return code;
+    }
     let cli: Cli = harness::cli::parse("coroutines");
     let common = CommonArgs {
         quick: true,
@@ -185,7 +190,8 @@ mod tests {
                 "stage-serial",
                 "stage-generator",
                 "stage-greenlet",
-                "stage-hub"
+                "stage-hub",
+                "stage-cores"
             ]
         );
     }
@@ -200,6 +206,7 @@ mod tests {
                 stage_generator::groups,
                 stage_greenlet::groups,
                 stage_hub::groups,
+                stage_cores::groups,
             ] {
                 for group in groups(quick) {
                     let missing = group.missing_baselines();

@@ -1,0 +1,523 @@
+//! The lesson: CPU tasks on one hub, on N hubs and on N processes; work
+//! handed between hubs; the echo server with CPU work per message served
+//! every way, at two client counts.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use harness::{Case, CommonArgs, Group, Output, Plan, Report, Row};
+use stage_hub::echo::load::{hub_clients, Load};
+use stage_hub::echo::stats::LoadSummary;
+use stage_serial::{thousands, Transcript};
+
+use crate::hubs::Hubs;
+use crate::process::worker::cpu_args;
+use crate::process::Supervisor;
+use crate::server::{Flavor, ServerConfig};
+use crate::work::{self, Work};
+use crate::{cores, CoresError};
+
+/// The stage's name, as reports and the tour show it.
+pub const STAGE: &str = "stage-cores";
+
+/// CPU tasks in each run of the `cpu` group.
+pub const TASKS: u64 = 8;
+
+/// Name of the one-hub CPU case, the group's baseline.
+pub const ONE_HUB_CASE: &str = "one hub: 8 tasks, a greenlet each";
+
+/// Iterations of stage 1's loop per echo message, unless `--work` says.
+pub const DEFAULT_WORK: u64 = 20_000;
+
+/// How big this run is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Hubs and processes of the "N" cases (the core count).
+    pub n: usize,
+    /// Iterations of each CPU task.
+    pub iterations: u64,
+    /// Warm-up and timed runs per case.
+    pub plan: Plan,
+    /// Client counts of the echo comparison.
+    pub clients: Vec<usize>,
+    /// How long each echo load runs.
+    pub seconds: Duration,
+    /// CPU work per echo message.
+    pub work: Work,
+    /// The executable re-run as workers (this program).
+    pub exe: PathBuf,
+}
+
+impl Settings {
+    /// The full lesson, or the `--quick` one (a tenth of the CPU work,
+    /// 50 and 500 clients for half a second each).
+    pub fn new(quick: bool) -> Settings {
+        Settings {
+            n: cores::count(),
+            iterations: if quick { 5_000_000 } else { 50_000_000 },
+            plan: if quick { Plan::quick() } else { Plan::full() },
+            clients: if quick {
+                vec![50, 500]
+            } else {
+                vec![500, 10_000]
+            },
+            seconds: Duration::from_millis(if quick { 500 } else { 3_000 }),
+            work: Work::new(DEFAULT_WORK),
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("stage-cores")),
+        }
+    }
+
+    /// The settings the shared options ask for.
+    pub fn from_common(common: &CommonArgs) -> Settings {
+        Settings {
+            plan: common.plan(),
+            ..Settings::new(common.quick)
+        }
+    }
+}
+
+// ANCHOR: cpu_cases
+/// `TASKS` CPU tasks in this thread's hub, a greenlet each: they never
+/// wait, so each runs to its end before the next starts.
+pub fn one_hub(iterations: u64) -> u64 {
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| stage_hub::spawn(move || work::task(iterations)))
+        .collect();
+    tasks.into_iter().map(|t| t.join().unwrap_or(0)).sum()
+}
+
+/// The same tasks handed round robin to `hubs`, awaited from this hub.
+pub fn many_hubs(hubs: &Hubs, iterations: u64) -> Result<u64, CoresError> {
+    let tasks = (0..TASKS as usize)
+        .map(|i| hubs.hub(i).spawn(move || work::task(iterations)))
+        .collect::<Result<Vec<_>, _>>()?;
+    tasks.into_iter().map(|t| t.join()).sum()
+}
+
+/// The same tasks split over `procs` worker processes (this program
+/// re-executed), each running its share in its own hub.
+pub fn many_processes(exe: &Path, procs: usize, iterations: u64) -> std::io::Result<u64> {
+    let procs = procs.max(1) as u64;
+    let children = (0..procs)
+        .map(|p| {
+            let share = TASKS / procs + u64::from(p < TASKS % procs);
+            std::process::Command::new(exe)
+                .args(cpu_args(share, iterations))
+                .stderr(std::process::Stdio::inherit())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut sum = 0;
+    for child in children {
+        let out = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        sum += text.trim().parse::<u64>().map_err(|_| {
+            std::io::Error::other(format!(
+                "a CPU worker answered {text:?} ({}): is {} this stage's binary?",
+                out.status,
+                exe.display()
+            ))
+        })?;
+    }
+    Ok(sum)
+}
+// ANCHOR_END: cpu_cases
+
+/// The `cpu` group: one hub (the baseline), N hub threads, N processes.
+pub fn cpu_group(n: usize, iterations: u64, exe: PathBuf) -> Group {
+    let expected = TASKS * (iterations * (iterations + 1) / 2); // TASKS x func1's sum
+    let ops = TASKS * iterations;
+    let hubs = Rc::new(Hubs::start(n));
+    Group::new("cpu")
+        .title(format!(
+            "{TASKS} CPU-bound tasks of {} iterations: one hub, {n} hub threads, {n} processes",
+            thousands(iterations)
+        ))
+        .case(Case::new(ONE_HUB_CASE, ops, move || one_hub(iterations)).expect(expected))
+        .case(
+            Case::new(format!("{n} hub threads, tasks handed round robin"), ops, {
+                move || match hubs.as_ref() {
+                    Ok(hubs) => many_hubs(hubs, iterations).unwrap_or(0),
+                    Err(_) => 0,
+                }
+            })
+            .baseline(ONE_HUB_CASE)
+            .expect(expected),
+        )
+        .case(
+            Case::new(format!("{n} processes, a hub each"), ops, move || {
+                many_processes(&exe, n, iterations).unwrap_or_else(|e| {
+                    eprintln!("{STAGE}: {e}");
+                    0
+                })
+            })
+            .baseline(ONE_HUB_CASE)
+            .expect(expected),
+        )
+}
+
+/// The groups the criterion benches run (the same definitions the lesson
+/// measures). The process case re-executes the running program, so a binary
+/// that runs these groups calls [`crate::main_if_worker`] first.
+pub fn groups(quick: bool) -> Vec<Group> {
+    let s = Settings::new(quick);
+    vec![cpu_group(s.n, s.iterations, s.exe)]
+}
+
+// ANCHOR: hand_off
+/// Hand `tasks` small jobs to the hubs round robin while a ticker greenlet
+/// keeps running in this thread's hub; each job says which thread ran it.
+/// Returns the threads' names, in the order the results were joined, and
+/// how many times the ticker ticked meanwhile.
+pub fn hand_off(hubs: &Hubs, tasks: usize) -> Result<(Vec<String>, u32), CoresError> {
+    let ticks = Rc::new(std::cell::Cell::new(0u32));
+    let ticker = {
+        let ticks = ticks.clone();
+        stage_hub::spawn(move || loop {
+            stage_hub::sleep(Duration::from_millis(1));
+            ticks.set(ticks.get() + 1);
+        })
+    };
+    let handles = (0..tasks)
+        .map(|i| {
+            hubs.hub(i).spawn(|| {
+                stage_hub::sleep(Duration::from_millis(20)); // waits in *that* hub
+                std::thread::current().name().unwrap_or("?").to_string()
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let names = handles
+        .into_iter()
+        .map(|h| h.join())
+        .collect::<Result<Vec<_>, _>>()?;
+    ticker.kill();
+    Ok((names, ticks.get()))
+}
+// ANCHOR_END: hand_off
+
+/// The servers of the echo comparison: `(case name, processes, config)`.
+pub fn echo_servers(n: usize, work: Work) -> Vec<(String, usize, ServerConfig)> {
+    let hub = |hubs| ServerConfig {
+        flavor: Flavor::Hub,
+        hubs,
+        work,
+    };
+    vec![
+        ("one hub".into(), 1, hub(1)),
+        (format!("{n} hub threads"), 1, hub(n)),
+        (format!("{n} processes x 1 hub"), n, hub(1)),
+        (format!("{n} processes x {n} hubs"), n, hub(n)),
+        (
+            format!("tokio multi-thread, {n} workers"),
+            1,
+            ServerConfig {
+                flavor: Flavor::Tokio,
+                hubs: n,
+                work,
+            },
+        ),
+        (
+            "a thread per connection".into(),
+            1,
+            ServerConfig {
+                flavor: Flavor::Threads,
+                hubs: 1,
+                work,
+            },
+        ),
+    ]
+}
+
+/// CPU time this thread has used, from `/proc/thread-self/stat` (0 where
+/// that is missing).
+pub fn thread_cpu() -> Duration {
+    proc_ticks("/proc/thread-self/stat")
+}
+
+fn proc_ticks(path: &str) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return Duration::ZERO;
+    };
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+/// Busy and total CPU time of the whole machine, from `/proc/stat`.
+pub fn machine_cpu() -> (Duration, Duration) {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    let ms = |t: u64| Duration::from_millis(t * 10);
+    (ms(total - idle), ms(total))
+}
+
+/// One echo server under load: what the clients saw, and who used the CPU.
+#[derive(Debug, Clone)]
+pub struct EchoRun {
+    /// The load generator's result.
+    pub load: LoadSummary,
+    /// Cores the load generator itself used, on average.
+    pub load_cores: f64,
+    /// Cores the whole machine had busy, on average (everyone's work).
+    pub busy_cores: f64,
+}
+
+// ANCHOR: echo_run
+/// Start `config` in `procs` worker processes, run `clients` greenlet
+/// clients against it from a thread of this process (stage 4's load
+/// generator), then stop the workers and check their counts.
+pub fn echo_run(
+    exe: &Path,
+    procs: usize,
+    config: ServerConfig,
+    clients: usize,
+    seconds: Duration,
+) -> Result<EchoRun, Box<dyn Error>> {
+    let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let sup = Supervisor::start(exe.to_path_buf(), any, procs, config, Output::silent())?;
+    let load = Load {
+        addr: sup.local_addr(),
+        clients,
+        size: 64,
+        duration: seconds,
+    };
+    let (busy0, total0) = machine_cpu();
+    let loader = std::thread::Builder::new()
+        .name("echo-load".into())
+        .spawn(move || {
+            let before = thread_cpu();
+            let started = Instant::now();
+            let summary = hub_clients(&load, &mut |_| {});
+            (summary, thread_cpu() - before, started.elapsed())
+        })?;
+    let (summary, load_cpu, wall) = loader
+        .join()
+        .map_err(|_| "the load generator's thread panicked")?;
+    let (busy1, total1) = machine_cpu();
+    let served = sup.stop();
+    let load = summary?;
+    if load.wrong_replies > 0 {
+        return Err(format!("{} echo replies were wrong", load.wrong_replies).into());
+    }
+    if served.total.connections < (clients as u64).saturating_sub(load.failed_connections) {
+        return Err(format!(
+            "the workers counted {} connections for {clients} clients",
+            served.total.connections
+        )
+        .into());
+    }
+    let wall = wall.as_secs_f64().max(1e-9);
+    // /proc/stat adds up every core: busy / total is the busy fraction of all of them.
+    let busy = (busy1 - busy0).as_secs_f64() / (total1 - total0).as_secs_f64().max(1e-9);
+    Ok(EchoRun {
+        load,
+        load_cores: load_cpu.as_secs_f64() / wall,
+        busy_cores: busy * cores::count() as f64,
+    })
+}
+// ANCHOR_END: echo_run
+
+/// The lesson's listings, in order; each is also a sub-command of the
+/// binary (the doc line of each is its `--help` line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Listing {
+    /// CPU-bound tasks: one hub (the sum of their times), N hub threads, N processes.
+    Cpu,
+    /// Work handed to other hubs and awaited while this hub keeps running.
+    HandOff,
+    /// The echo server with CPU work per message, served every way, at two client counts.
+    Echo,
+}
+
+impl Listing {
+    /// Every listing, in lesson order.
+    pub const ALL: [Listing; 3] = [Listing::Cpu, Listing::HandOff, Listing::Echo];
+
+    /// Run this listing, narrated, adding its figures to `report`.
+    pub fn run(self, s: &Settings, report: &mut Report) -> Result<(), Box<dyn Error>> {
+        let t = Transcript::new(report.output());
+        match self {
+            Listing::Cpu => {
+                t.say(format!(
+                    "\n== CPU-bound tasks: one hub, {n} hub threads, {n} processes ==",
+                    n = s.n
+                ));
+                t.say("(greenlets in one hub take turns: the tasks' times add up)");
+                let rows = report.measure(cpu_group(s.n, s.iterations, s.exe.clone()), &s.plan)?;
+                let ratio = |prefix: &str| {
+                    rows.iter()
+                        .find(|r| r.case.contains(prefix) && r.case != ONE_HUB_CASE)
+                        .and_then(|r| r.ratio)
+                };
+                if let (Some(threads), Some(procs)) = (ratio("hub threads"), ratio("processes")) {
+                    t.say(format!(
+                        "per-core efficiency (speed-up / {n}): {:.0}% with hub threads, {:.0}% with processes",
+                        100.0 / threads / s.n as f64,
+                        100.0 / procs / s.n as f64,
+                        n = s.n
+                    ));
+                    report.headline(
+                        format!(
+                            "CPU tasks over {n} hubs / {n} processes vs one hub",
+                            n = s.n
+                        ),
+                        format!("{threads:.2}x / {procs:.2}x the time ({} cores)", s.n),
+                        None,
+                    );
+                }
+            }
+            Listing::HandOff => {
+                t.say(format!(
+                    "\n== Handing work to {} other hubs, waiting cooperatively ==",
+                    s.n
+                ));
+                let hubs = Hubs::start(s.n)?;
+                let (names, ticks) = hand_off(&hubs, 2 * s.n)?;
+                t.say(format!(
+                    "{} jobs of a 20 ms sleep came back from {}",
+                    names.len(),
+                    names.join(", ")
+                ));
+                t.say(format!(
+                    "meanwhile a greenlet of this thread's hub ticked {ticks} times: waiting for \
+                     another hub parks only the waiter"
+                ));
+            }
+            Listing::Echo => echo_listing(s, report)?,
+        }
+        Ok(())
+    }
+}
+
+fn echo_listing(s: &Settings, report: &mut Report) -> Result<(), Box<dyn Error>> {
+    let out = report.output();
+    out.say(format!(
+        "\n== The echo server with {} iterations of CPU work per message, on {} cores ==",
+        thousands(s.work.iterations),
+        s.n
+    ));
+    out.say(
+        "(every server runs in worker processes; the load generator, stage 4's, runs in one \
+         thread of this process and shares the machine)",
+    );
+    let most = s.clients.iter().copied().max().unwrap_or(1) as u64;
+    let _ = rlimit::increase_nofile_limit(most + 256);
+    let servers = echo_servers(s.n, s.work);
+    for &clients in &s.clients {
+        let baseline = format!("one hub, {clients} clients");
+        let mut rows = Vec::new();
+        for (name, procs, config) in &servers {
+            let case = format!("{name}, {clients} clients");
+            let run = echo_run(&s.exe, *procs, *config, clients, s.seconds)?;
+            out.say(format!(
+                "  {case}: {:.0} messages/s, p50 {} µs, p99 {} µs; the load generator used {:.2} cores, the machine {:.2}",
+                run.load.messages_per_s, run.load.p50_us, run.load.p99_us, run.load_cores, run.busy_cores
+            ));
+            let mut row = run.load.row(
+                STAGE,
+                "echo-cores",
+                &case,
+                (case != baseline).then_some(baseline.as_str()),
+            );
+            for (k, v) in [
+                ("procs", serde_json::json!(procs)),
+                ("hubs", serde_json::json!(config.hubs)),
+                ("server", serde_json::json!(config.flavor.name())),
+                ("work", serde_json::json!(s.work.iterations)),
+                ("load_cores", serde_json::json!(run.load_cores)),
+                ("busy_cores", serde_json::json!(run.busy_cores)),
+            ] {
+                row.extra.insert(k.into(), v);
+            }
+            rows.push(row);
+        }
+        report.push_rows(
+            Some(&format!(
+                "Echo with CPU work per message, {clients} clients (ratio: time per message against one hub; lower is faster)"
+            )),
+            rows.clone(),
+        );
+        echo_headline(s, clients, &rows, report);
+    }
+    Ok(())
+}
+
+fn echo_headline(s: &Settings, clients: usize, rows: &[Row], report: &mut Report) {
+    let rate = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.case.starts_with(prefix))
+            .and_then(|r| r.extra.get("messages_per_s"))
+            .and_then(|v| v.as_f64())
+    };
+    let n = s.n;
+    if let (Some(one), Some(many), Some(tokio)) = (
+        rate("one hub"),
+        rate(&format!("{n} hub threads")),
+        rate("tokio"),
+    ) {
+        let speedup = many / one.max(1e-9);
+        report.output().say(format!(
+            "  {n} hubs: {speedup:.2}x one hub's messages/s (per-core efficiency {:.0}%), {:.2}x tokio's with {n} workers",
+            100.0 * speedup / n as f64,
+            many / tokio.max(1e-9)
+        ));
+        report.headline(
+            format!("echo with CPU work, {clients} clients: {n} hubs vs one hub, vs tokio"),
+            format!(
+                "{speedup:.2}x one hub's messages/s; {:.2}x tokio multi-thread's",
+                many / tokio.max(1e-9)
+            ),
+            None,
+        );
+    }
+}
+
+/// Run the whole lesson, narrated, as `cargo run -p stage-cores` does.
+pub fn lesson(common: &CommonArgs) -> Result<Report, Box<dyn Error>> {
+    run(
+        &Settings::from_common(common),
+        common.output(),
+        &Listing::ALL,
+    )
+}
+
+/// Run `listings` in order with `settings`, printing to `output`.
+pub fn run(
+    settings: &Settings,
+    output: Output,
+    listings: &[Listing],
+) -> Result<Report, Box<dyn Error>> {
+    let mut report = Report::new(STAGE, output);
+    output.say(format!(
+        "Stage 5: processes x hub threads x greenlets. This machine offers {} cores \
+         (std::thread::available_parallelism); the N of this lesson is {}.",
+        cores::count(),
+        settings.n
+    ));
+    for listing in listings {
+        listing.run(settings, &mut report)?;
+    }
+    Ok(report.finish())
+}

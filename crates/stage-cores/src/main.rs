@@ -1,0 +1,169 @@
+//! `cargo run -p stage-cores`: the lesson of stage 5, narrated, with its
+//! figures. Sub-commands run one listing each, or serve: `--help` lists them.
+
+use std::error::Error;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use harness::{CommonArgs, Output};
+use stage_cores::cores::{self, MAX_HUBS, MAX_PROCS};
+use stage_cores::lesson::{Listing, Settings};
+use stage_cores::server::{self, Flavor, ServerConfig};
+use stage_cores::work::Work;
+use stage_cores::Supervisor;
+
+/// Stage 5: processes x hub threads x greenlets, on every core. With no
+/// sub-command, runs the whole lesson.
+#[derive(Debug, Parser)]
+#[command(name = "stage-cores", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+
+    /// Iterations of stage 1's loop of CPU work per echo message [default: 20000 in the lesson, 0 for echo-server].
+    #[arg(long, global = true, value_name = "N", value_parser = work_parser())]
+    work: Option<u64>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The lesson's listings, one each.
+    #[command(flatten)]
+    Listing(Listing),
+    /// Serve the upper-case echo protocol on T hubs in each of P processes until SIGINT/SIGTERM.
+    EchoServer(EchoServerArgs),
+}
+
+/// The most CPU work per message: about a tenth of a second of stage 1's loop.
+const MAX_WORK: u64 = 100_000_000;
+
+fn work_parser() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=MAX_WORK)
+}
+
+/// `echo-server`.
+#[derive(Debug, Args)]
+struct EchoServerArgs {
+    /// Address to listen on (port 0 picks a free one; every hub and process shares it).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Hub threads per process, each with its own listener on the port (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "T",
+          value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_HUBS)))]
+    hubs: u16,
+    /// Worker processes under a supervisor that restarts any that dies (0: one per core; 1: serve in this process).
+    #[arg(long, default_value_t = 1, value_name = "P",
+          value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_PROCS)))]
+    procs: u16,
+    /// Which server: hubs, tokio's multi-thread runtime with T workers, or a thread per connection.
+    #[arg(long, value_enum, default_value = "hub")]
+    flavor: Flavor,
+}
+
+fn main() -> ExitCode {
+    if let Some(code) = stage_cores::main_if_worker() {
+        return code;
+    }
+    let cli: Cli = harness::cli::parse("stage-cores");
+    let mut settings = Settings::from_common(&cli.common);
+    if let Some(work) = cli.work {
+        settings.work = Work::new(work);
+    }
+    let result = match cli.command {
+        None => stage_cores::lesson::run(&settings, cli.common.output(), &Listing::ALL).map(|_| ()),
+        Some(Command::Listing(listing)) => {
+            stage_cores::lesson::run(&settings, cli.common.output(), &[listing]).map(|_| ())
+        }
+        Some(Command::EchoServer(a)) => {
+            echo_server(&a, Work::new(cli.work.unwrap_or(0)), cli.common.output())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stage-cores: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn listen_addr(addr: &str) -> Result<SocketAddr, String> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            format!("--addr `{addr}` is not an address to listen on (try 127.0.0.1:8080)")
+        })
+}
+
+// ANCHOR: echo_server
+/// `echo-server`: P = 1 serves in this process; P > 1 supervises P workers.
+/// Either way: watch for SIGINT/SIGTERM first, then print the address.
+fn echo_server(a: &EchoServerArgs, work: Work, out: Output) -> Result<(), Box<dyn Error>> {
+    let addr = listen_addr(&a.addr)?;
+    let (hubs, procs) = (cores::or_per_core(a.hubs), cores::or_per_core(a.procs));
+    let config = ServerConfig {
+        flavor: a.flavor,
+        hubs,
+        work,
+    };
+    // As many descriptors as the hard limit allows: one per client.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+    let layout = format!(
+        "{} cores; {procs} process(es) x {} {}, a {} per connection; {} iterations of work per message",
+        cores::count(),
+        hubs,
+        match a.flavor {
+            Flavor::Hub => "hub thread(s)",
+            Flavor::Tokio => "tokio worker(s)",
+            Flavor::Threads => "acceptor thread",
+        },
+        match a.flavor {
+            Flavor::Hub => "greenlet",
+            Flavor::Tokio => "task",
+            Flavor::Threads => "thread",
+        },
+        work.iterations
+    );
+    if procs == 1 {
+        let signals = watch_signals()?;
+        let running = server::start(addr, &config)?;
+        out.say(format!("listening on {}", running.local_addr()));
+        out.say(layout);
+        let _ = signals.recv();
+        out.say(format!("echo server stopped: {}", running.stop()));
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let mut sup = Supervisor::start(exe, addr, procs, config, out)?;
+    sup.watch_signals()?;
+    out.say(format!("listening on {}", sup.local_addr()));
+    out.say(layout);
+    for (i, pid) in sup.pids().iter().enumerate() {
+        out.say(format!("worker {i}: pid {pid}"));
+    }
+    sup.run();
+    out.say(format!("stopping {procs} workers ..."));
+    out.say(sup.stop().to_string());
+    Ok(())
+}
+// ANCHOR_END: echo_server
+
+/// A channel that yields once SIGINT or SIGTERM arrives.
+fn watch_signals() -> std::io::Result<std::sync::mpsc::Receiver<i32>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                let _ = tx.send(sig);
+            }
+        })?;
+    Ok(rx)
+}

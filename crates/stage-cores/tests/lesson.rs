@@ -1,0 +1,110 @@
+//! The lesson's command line: `--help` lists the listings, `--quick --json`
+//! prints only JSON with every group and headline, the hidden worker stays
+//! hidden, and a port that is taken is a clear error.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stage-cores");
+
+/// Run the binary with `args`, killing it and its children (a process
+/// group of their own) if it takes longer than `within`.
+fn run_within(args: &[&str], within: Duration) -> Output {
+    let child = Command::new(BIN)
+        .args(args)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start stage-cores");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(within) {
+        Ok(out) => out.expect("wait for stage-cores"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+            panic!("stage-cores {args:?} did not finish within {within:?}; killed it");
+        }
+    }
+}
+
+#[test]
+fn help_lists_the_listings_and_the_server_but_not_the_worker() {
+    let out = run_within(&["--help"], Duration::from_secs(30));
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for command in [
+        "cpu",
+        "hand-off",
+        "echo",
+        "echo-server",
+        "--quick",
+        "--json",
+    ] {
+        assert!(help.contains(command), "{command} missing from:\n{help}");
+    }
+    assert!(!help.contains("__cores-worker"), "{help}");
+}
+
+#[test]
+fn the_quick_lesson_prints_only_json_with_every_group_and_headline() {
+    let out = run_within(
+        &["--quick", "--json", "--runs", "1"],
+        Duration::from_secs(300),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
+    let rows = |group: &str| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .filter(|r| r["record"] == "row" && r["group"] == group)
+            .collect()
+    };
+    let cpu = rows("cpu");
+    assert_eq!(cpu.len(), 3, "{stdout}");
+    assert!(cpu[0]["ratio"].is_null() && cpu[1]["ratio"].is_f64() && cpu[2]["ratio"].is_f64());
+    let echo = rows("echo-cores");
+    assert_eq!(echo.len(), 12, "six servers at two client counts: {stdout}");
+    for row in &echo {
+        assert_eq!(row["wrong_replies"], 0, "{row}");
+        assert!(row["messages"].as_u64().unwrap() > 0, "{row}");
+        assert!(row["load_cores"].as_f64().unwrap() >= 0.0, "{row}");
+    }
+    let servers: Vec<&str> = echo[..6]
+        .iter()
+        .map(|r| r["server"].as_str().unwrap())
+        .collect();
+    assert_eq!(servers, ["hub", "hub", "hub", "hub", "tokio", "threads"]);
+    let headlines = records.iter().filter(|r| r["record"] == "headline").count();
+    assert_eq!(headlines, 3, "{stdout}");
+    // Narration went to stderr, the core count with it.
+    assert!(stderr.contains("This machine offers"), "{stderr}");
+}
+
+#[test]
+fn a_port_another_program_holds_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for procs in ["1", "2"] {
+        let out = run_within(
+            &["echo-server", "--addr", &addr, "--procs", procs],
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "--procs {procs}: {stderr}");
+        assert!(
+            stderr.contains("in use") || stderr.contains("cannot bind"),
+            "--procs {procs}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "--procs {procs} claimed to listen");
+    }
+}
