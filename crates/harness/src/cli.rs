@@ -52,9 +52,10 @@ impl CommonArgs {
 /// Parse the command line as `P`, the way every binary here does.
 ///
 /// `--help` and `--version` print in full and exit 0. A usage error (an
-/// unknown option, a bad value) prints one line on stderr, naming the
-/// program and pointing at `--help`, and exits 2, instead of clap's
-/// several-line usage dump.
+/// unknown option, a missing or out-of-range value) prints clap's whole
+/// message on stderr, which names the option at fault and carries its tips
+/// ("a similar argument exists: '--quick'", the usage line), with the
+/// program's name in front, and exits 2.
 pub fn parse<P: clap::Parser>(program: &str) -> P {
     P::try_parse().unwrap_or_else(|e| exit_on(program, &e))
 }
@@ -66,17 +67,17 @@ fn exit_on(program: &str, e: &clap::Error) -> ! {
         let _ = e.print();
         std::process::exit(0);
     }
-    eprintln!("{program}: {} (see --help)", one_line(e));
+    eprint!("{}", usage_error(program, e));
     std::process::exit(2);
 }
 
-/// The first non-empty line of clap's rendered error.
-fn one_line(e: &clap::Error) -> String {
+/// Clap's whole rendered error, its first line starting with `program: `
+/// so a script's log says which binary refused its command line.
+pub fn usage_error(program: &str, e: &clap::Error) -> String {
     let text = e.render().to_string();
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("error: bad command line")
-        .to_string()
+    let mut out = format!("{program}: {}", text.trim_end());
+    out.push('\n');
+    out
 }
 
 #[cfg(test)]
@@ -90,11 +91,28 @@ mod tests {
     }
 
     #[test]
-    fn a_usage_error_is_one_line() {
-        let err = Demo::try_parse_from(["demo", "--nope"]).unwrap_err();
-        let line = super::one_line(&err);
-        assert!(line.contains("--nope"), "{line}");
-        assert!(!line.contains('\n'));
+    fn a_usage_error_keeps_clap_s_whole_message() {
+        let err = Demo::try_parse_from(["demo", "--quik"]).unwrap_err();
+        let text = super::usage_error("demo", &err);
+        assert!(text.starts_with("demo: error:"), "{text}");
+        assert!(text.lines().next().unwrap().contains("--quik"), "{text}");
+        // The tip that names the option meant, which a first line alone lost.
+        assert!(text.contains("--quick"), "{text}");
+        assert!(text.ends_with('\n') && !text.ends_with("\n\n"), "{text:?}");
+    }
+
+    #[test]
+    fn a_missing_required_option_is_named() {
+        #[derive(Debug, Parser)]
+        struct Load {
+            #[arg(long)]
+            addr: String,
+        }
+        let err = Load::try_parse_from(["load"]).unwrap_err();
+        let text = super::usage_error("load", &err);
+        assert!(text.contains("--addr"), "{text}");
+        let given = Load::try_parse_from(["load", "--addr", "127.0.0.1:1"]).unwrap();
+        assert_eq!(given.addr, "127.0.0.1:1");
     }
 
     #[test]
