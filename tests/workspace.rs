@@ -84,3 +84,31 @@ fn only_the_criterion_benches_run_under_cargo_bench() {
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
+
+/// The README may say the chapters read well as plain files (on GitHub,
+/// say) only while no chapter shows its listings through an mdbook
+/// `{{#include}}` line, which a plain viewer prints as it is.
+#[test]
+fn the_readme_says_how_the_book_reads() {
+    let readme = fs::read_to_string(root().join("README.md")).expect("README.md");
+    let claims_plain = readme.to_lowercase().contains("read well on github");
+    let mut with_includes = Vec::new();
+    for entry in fs::read_dir(root().join("docs/src")).expect("docs/src") {
+        let path = entry.expect("directory entry").path();
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        if path.extension().is_some_and(|e| e == "md") && text.contains("{{#include") {
+            with_includes.push(path.display().to_string());
+        }
+    }
+    assert!(
+        !claims_plain || with_includes.is_empty(),
+        "README.md says the chapters read well on GitHub, but these show raw \
+         {{{{#include}}}} lines there: {with_includes:?}"
+    );
+    if !with_includes.is_empty() {
+        assert!(
+            readme.contains("mdbook serve docs"),
+            "README.md must say how to read the book with its listings filled in"
+        );
+    }
+}
