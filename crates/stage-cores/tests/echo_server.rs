@@ -288,7 +288,7 @@ fn the_peers_serve_the_same_protocol_with_work_per_message() {
 }
 
 #[test]
-fn bad_flags_are_refused_with_one_clear_line() {
+fn bad_flags_are_refused_naming_the_flag() {
     for (args, needle, code) in [
         (&["--hubs", "300"][..], "--hubs", 2),
         (&["--procs", "65"][..], "--procs", 2),
@@ -305,8 +305,13 @@ fn bad_flags_are_refused_with_one_clear_line() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
-        assert!(stderr.contains(needle), "{args:?}: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        // The first line names the flag and what is wrong with it; a usage
+        // error (exit 2) goes on with clap's tips, as harness::cli prints it.
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(needle), "{args:?}: {stderr}");
+        if code == 1 {
+            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        }
         assert!(out.stdout.is_empty(), "{args:?} started serving");
     }
 }
