@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use harness::report::human_seconds;
 use harness::{Case, CommonArgs, Group, Output, Plan, Report, Row};
 use stage_hub::echo::load::{hub_clients, Load};
 use stage_hub::echo::stats::LoadSummary;
@@ -45,6 +46,8 @@ pub struct Settings {
     pub clients: Vec<usize>,
     /// How long each echo load runs.
     pub seconds: Duration,
+    /// Load runs of each echo server, taken in turns (the median is kept).
+    pub rounds: usize,
     /// CPU work per echo message.
     pub work: Work,
     /// The executable re-run as workers (this program).
@@ -52,8 +55,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The full lesson, or the `--quick` one (a tenth of the CPU work,
-    /// 50 and 500 clients for half a second each).
+    /// The full lesson (three rounds of 2 s loads), or the `--quick` one (a
+    /// tenth of the CPU work, 50 and 500 clients, one round of half a second).
     pub fn new(quick: bool) -> Settings {
         Settings {
             n: cores::count(),
@@ -64,7 +67,8 @@ impl Settings {
             } else {
                 vec![500, 10_000]
             },
-            seconds: Duration::from_millis(if quick { 500 } else { 3_000 }),
+            seconds: Duration::from_millis(if quick { 500 } else { 2_000 }),
+            rounds: if quick { 1 } else { 3 },
             work: Work::new(DEFAULT_WORK),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("stage-cores")),
         }
@@ -72,9 +76,11 @@ impl Settings {
 
     /// The settings the shared options ask for.
     pub fn from_common(common: &CommonArgs) -> Settings {
+        let quick = Settings::new(common.quick);
         Settings {
             plan: common.plan(),
-            ..Settings::new(common.quick)
+            rounds: common.runs.map_or(quick.rounds, usize::from),
+            ..quick
         }
     }
 }
@@ -89,10 +95,23 @@ pub fn one_hub(iterations: u64) -> u64 {
     tasks.into_iter().map(|t| t.join().unwrap_or(0)).sum()
 }
 
+/// Run `f` with this thread's blocking detector off: CPU tasks hold their
+/// hub on purpose here, and a warning per task would only repeat the lesson.
+pub fn holding_on_purpose<T>(f: impl FnOnce() -> T) -> T {
+    let threshold = stage_hub::blocking_threshold();
+    stage_hub::set_blocking_threshold(None);
+    let result = f();
+    stage_hub::set_blocking_threshold(threshold);
+    result
+}
+
 /// The same tasks handed round robin to `hubs`, awaited from this hub.
 pub fn many_hubs(hubs: &Hubs, iterations: u64) -> Result<u64, CoresError> {
     let tasks = (0..TASKS as usize)
-        .map(|i| hubs.hub(i).spawn(move || work::task(iterations)))
+        .map(|i| {
+            hubs.hub(i)
+                .spawn(move || holding_on_purpose(|| work::task(iterations)))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     tasks.into_iter().map(|t| t.join()).sum()
 }
@@ -137,7 +156,12 @@ pub fn cpu_group(n: usize, iterations: u64, exe: PathBuf) -> Group {
             "{TASKS} CPU-bound tasks of {} iterations: one hub, {n} hub threads, {n} processes",
             thousands(iterations)
         ))
-        .case(Case::new(ONE_HUB_CASE, ops, move || one_hub(iterations)).expect(expected))
+        .case(
+            Case::new(ONE_HUB_CASE, ops, move || {
+                holding_on_purpose(|| one_hub(iterations))
+            })
+            .expect(expected),
+        )
         .case(
             Case::new(format!("{n} hub threads, tasks handed round robin"), ops, {
                 move || match hubs.as_ref() {
@@ -307,6 +331,9 @@ pub fn echo_run(
     let loader = std::thread::Builder::new()
         .name("echo-load".into())
         .spawn(move || {
+            // Wall-clock holds here only mean the machine is busy: the
+            // clients never block their hub.
+            stage_hub::set_blocking_threshold(None);
             let before = thread_cpu();
             let started = Instant::now();
             let summary = hub_clients(&load, &mut |_| {});
@@ -418,49 +445,80 @@ fn echo_listing(s: &Settings, report: &mut Report) -> Result<(), Box<dyn Error>>
         thousands(s.work.iterations),
         s.n
     ));
-    out.say(
+    out.say(format!(
         "(every server runs in worker processes; the load generator, stage 4's, runs in one \
-         thread of this process and shares the machine)",
-    );
+         thread of this process and shares the machine; {} round(s) of {} per server, taken \
+         in turns, the median kept)",
+        s.rounds,
+        human_seconds(s.seconds.as_secs_f64())
+    ));
     let most = s.clients.iter().copied().max().unwrap_or(1) as u64;
     let _ = rlimit::increase_nofile_limit(most + 256);
     let servers = echo_servers(s.n, s.work);
+    let rounds = s.rounds.max(1);
+    let bar = out.progress(
+        (s.clients.len() * servers.len() * rounds) as u64,
+        "echo: load runs",
+    );
     for &clients in &s.clients {
         let baseline = format!("one hub, {clients} clients");
-        let mut rows = Vec::new();
-        for (name, procs, config) in &servers {
-            let case = format!("{name}, {clients} clients");
-            let run = echo_run(&s.exe, *procs, *config, clients, s.seconds)?;
-            out.say(format!(
-                "  {case}: {:.0} messages/s, p50 {} µs, p99 {} µs; the load generator used {:.2} cores, the machine {:.2}",
-                run.load.messages_per_s, run.load.p50_us, run.load.p99_us, run.load_cores, run.busy_cores
-            ));
-            let mut row = run.load.row(
-                STAGE,
-                "echo-cores",
-                &case,
-                (case != baseline).then_some(baseline.as_str()),
-            );
-            for (k, v) in [
-                ("procs", serde_json::json!(procs)),
-                ("hubs", serde_json::json!(config.hubs)),
-                ("server", serde_json::json!(config.flavor.name())),
-                ("work", serde_json::json!(s.work.iterations)),
-                ("load_cores", serde_json::json!(run.load_cores)),
-                ("busy_cores", serde_json::json!(run.busy_cores)),
-            ] {
-                row.extra.insert(k.into(), v);
+        // Rounds in turns: a neighbour's burst slows one run of each
+        // server, not every run of one.
+        let mut runs: Vec<Vec<EchoRun>> = vec![Vec::new(); servers.len()];
+        for round in 1..=rounds {
+            for (k, (name, procs, config)) in servers.iter().enumerate() {
+                let run = echo_run(&s.exe, *procs, *config, clients, s.seconds)?;
+                bar.inc(1);
+                bar.suspend(|| {
+                    out.say(format!(
+                        "  {name}, {clients} clients (round {round}/{rounds}): {:.0} messages/s, p50 {} µs, p99 {} µs; the load generator used {:.2} cores, the machine {:.2}",
+                        run.load.messages_per_s, run.load.p50_us, run.load.p99_us, run.load_cores, run.busy_cores
+                    ))
+                });
+                runs[k].push(run);
             }
-            rows.push(row);
         }
-        report.push_rows(
-            Some(&format!(
-                "Echo with CPU work per message, {clients} clients (ratio: time per message against one hub; lower is faster)"
-            )),
-            rows.clone(),
-        );
+        let rows: Vec<Row> = servers
+            .iter()
+            .zip(&mut runs)
+            .map(|((name, procs, config), runs)| {
+                let case = format!("{name}, {clients} clients");
+                runs.sort_by(|a, b| a.load.messages_per_s.total_cmp(&b.load.messages_per_s));
+                let median = &runs[runs.len() / 2];
+                let mut row = median.load.row(
+                    STAGE,
+                    "echo-cores",
+                    &case,
+                    (case != baseline).then_some(baseline.as_str()),
+                );
+                row.runs = runs.len();
+                let rates: Vec<f64> = runs.iter().map(|r| r.load.messages_per_s).collect();
+                for (k, v) in [
+                    ("procs", serde_json::json!(procs)),
+                    ("hubs", serde_json::json!(config.hubs)),
+                    ("server", serde_json::json!(config.flavor.name())),
+                    ("work", serde_json::json!(s.work.iterations)),
+                    ("load_cores", serde_json::json!(median.load_cores)),
+                    ("busy_cores", serde_json::json!(median.busy_cores)),
+                    ("messages_per_s_runs", serde_json::json!(rates)),
+                ] {
+                    row.extra.insert(k.into(), v);
+                }
+                row
+            })
+            .collect();
+        bar.suspend(|| {
+            report.push_rows(
+                Some(&format!(
+                    "Echo with CPU work per message, {clients} clients (per op = per message; \
+                     ratio: time per message against one hub, lower is faster)"
+                )),
+                rows.clone(),
+            )
+        });
         echo_headline(s, clients, &rows, report);
     }
+    bar.finish_and_clear();
     Ok(())
 }
 

@@ -17,7 +17,7 @@
 //!   counts at the end;
 //! - the combination: `stage-cores echo-server --hubs T --procs P`.
 //!
-//! Run `cargo run --release -p stage-cores` (about a minute; `--quick`
+//! Run `cargo run --release -p stage-cores` (two to three minutes; `--quick`
 //! takes seconds). It prints the core count, then: CPU-bound tasks in one
 //! hub, over N hub threads and over N processes (the first takes the sum of
 //! the tasks' times, the others about 1/N of it on N idle cores); and the

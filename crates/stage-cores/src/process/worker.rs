@@ -110,6 +110,7 @@ pub fn main_if_worker() -> Option<ExitCode> {
 
 /// CPU tasks, one greenlet each, in this process's one hub: they take turns.
 fn cpu(tasks: u64, iterations: u64) -> io::Result<()> {
+    stage_hub::set_blocking_threshold(None); // they hold the hub on purpose
     let handles: Vec<_> = (0..tasks)
         .map(|_| stage_hub::spawn(move || work::task(iterations)))
         .collect();
