@@ -112,3 +112,140 @@ fn the_readme_says_how_the_book_reads() {
         );
     }
 }
+
+/// `python3`, which `.ci/run` installs; without it (a bare machine running
+/// plain `cargo test`) the script's own tests are skipped, except in CI.
+fn python3() -> Option<std::process::Command> {
+    let found = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is missing, and CI needs it for .ci/check-rust-version"
+        );
+        eprintln!("python3 is missing: skipping the .ci/check-rust-version tests");
+        return None;
+    }
+    Some(std::process::Command::new("python3"))
+}
+
+/// Run `.ci/check-rust-version` on a made-up locked graph: a workspace at
+/// `ours` with dependencies of the given rust-versions, and a README saying
+/// `readme`. Returns (success, stdout, stderr), or `None` without python3.
+fn check_rust_version(
+    ours: &str,
+    deps: &[(&str, Option<&str>)],
+    readme: &str,
+) -> Option<(bool, String, String)> {
+    let mut python = python3()?;
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir =
+        std::env::temp_dir().join(format!("check-rust-version-{}-{call}", std::process::id()));
+    fs::create_dir_all(&dir).expect("a temporary directory");
+    let member = serde_json::json!({"id": "ws", "name": "coroutines", "version": "0.1.0",
+                                    "rust_version": ours});
+    let mut packages = vec![member];
+    let mut nodes = vec![serde_json::json!({"id": "ws"})];
+    for (name, rust_version) in deps {
+        packages.push(
+            serde_json::json!({"id": name, "name": name, "version": "1.2.3",
+                                         "rust_version": rust_version}),
+        );
+        nodes.push(serde_json::json!({ "id": name }));
+    }
+    let metadata = serde_json::json!({"packages": packages, "workspace_members": ["ws"],
+                                      "resolve": {"nodes": nodes}});
+    let (meta_path, readme_path) = (dir.join(format!("{ours}.json")), dir.join("README.md"));
+    fs::write(&meta_path, metadata.to_string()).expect("write the metadata");
+    fs::write(&readme_path, readme).expect("write the README");
+    let out = python
+        .arg(root().join(".ci/check-rust-version"))
+        .args(["--metadata".as_ref(), meta_path.as_os_str()])
+        .args(["--readme".as_ref(), readme_path.as_os_str()])
+        .args(["--rustc", "1.95.0"])
+        .output()
+        .expect("run .ci/check-rust-version");
+    let _ = fs::remove_dir_all(&dir);
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+const README_195: &str = "You need a Rust toolchain (1.95 or newer, via rustup).";
+
+#[test]
+fn the_rust_version_check_names_a_dependency_that_needs_a_newer_rust() {
+    let deps = [
+        ("old", Some("1.70")),
+        ("newer", Some("1.99")),
+        ("quiet", None),
+    ];
+    let Some((ok, _, stderr)) = check_rust_version("1.95", &deps, README_195) else {
+        return;
+    };
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("newer 1.2.3 needs Rust 1.99, above the promised 1.95"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("old 1.2.3"), "{stderr}");
+    // It says what to do, both ways out.
+    assert!(
+        stderr.contains("cargo update -p NAME --precise VERSION"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("raise the promise to 1.99"), "{stderr}");
+}
+
+#[test]
+fn the_rust_version_check_passes_when_every_dependency_fits() {
+    let deps = [
+        ("old", Some("1.70")),
+        ("same", Some("1.95")),
+        ("quiet", None),
+    ];
+    let Some((ok, stdout, stderr)) = check_rust_version("1.95", &deps, README_195) else {
+        return;
+    };
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("rust-version 1.95 holds for all 3 locked dependencies"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("is the stated minimum"), "{stdout}");
+}
+
+#[test]
+fn the_rust_version_check_holds_the_readme_to_the_same_number() {
+    let readme = "You need a Rust toolchain (1.85 or newer, via rustup).";
+    let Some((ok, _, stderr)) = check_rust_version("1.95", &[], readme) else {
+        return;
+    };
+    assert!(!ok);
+    assert!(
+        stderr.contains("says Rust 1.85 or newer but Cargo.toml's rust-version is 1.95"),
+        "{stderr}"
+    );
+}
+
+/// The real README and Cargo.toml state the same minimum (the script checks
+/// the locked dependencies in `.ci/run`; this needs no cargo metadata).
+#[test]
+fn the_readme_states_the_rust_version_of_cargo_toml() {
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let ours = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .expect("[workspace.package] rust-version");
+    let readme = fs::read_to_string(root().join("README.md")).expect("README.md");
+    assert!(
+        readme.contains(&format!("Rust toolchain ({ours} or newer")),
+        "README.md must say \"Rust toolchain ({ours} or newer\""
+    );
+}

@@ -4,7 +4,8 @@
 //! Concurrency is switching plus saving state. A generator does both in one
 //! thread: `resume` switches onto the generator's own stack, `yield` switches
 //! back and leaves the body's locals and position saved there. This stage
-//! uses the stackful `generator` crate and shows:
+//! uses the stackful `generator` crate (whose 0.8.12 sets the workspace's
+//! minimum Rust, 1.95) and shows:
 //!
 //! 1. a body frozen at a yield and resumed later (it runs only up to each
 //!    yield);
