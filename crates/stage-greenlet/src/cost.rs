@@ -6,6 +6,7 @@ use std::hint::black_box;
 
 use harness::{Case, Group, Quote};
 
+use crate::hook::{self, SwitchEvent};
 use crate::reference;
 use crate::{current, Greenlet, SwitchError};
 
@@ -102,6 +103,26 @@ pub fn greenlet_round_trips(n: u64) -> u64 {
 }
 // ANCHOR_END: round_trip
 
+/// [`greenlet_round_trips`] with a switch hook installed that does nothing:
+/// what the hook's call costs once one is installed (with none, a switch
+/// tests one flag).
+pub fn round_trips_with_noop_hook(n: u64) -> u64 {
+    let before = hook::settrace(Some(std::rc::Rc::new(|_: &SwitchEvent<'_>| {})));
+    let done = greenlet_round_trips(n);
+    hook::settrace(before);
+    done
+}
+
+/// [`greenlet_round_trips`] recorded into a trace that keeps every switch:
+/// what `--trace` costs per switch.
+pub fn round_trips_traced(n: u64) -> u64 {
+    let trace = trace::Trace::new(usize::try_from(2 * n + 16).unwrap_or(usize::MAX));
+    let before = hook::record(&trace);
+    let done = greenlet_round_trips(n);
+    hook::settrace(before);
+    done
+}
+
 // ANCHOR: create_run_drop
 /// `n` trivial greenlets, each created, run to completion and dropped: the
 /// stack comes from the pool, so no `mmap` after the first.
@@ -156,7 +177,15 @@ pub fn switching_group(n: u64) -> Group {
         )
 }
 
-/// One switch, measured: raw `context`, our greenlet, `generator`,
+/// The greenlet round-trip case of the switch-cost table (no hook installed).
+pub const GREENLET_CASE: &str = "greenlet switch";
+/// The same round trip with a switch hook that does nothing.
+pub const NOOP_HOOK_CASE: &str = "greenlet switch, no-op hook";
+/// The same round trip recorded into a trace (`--trace`).
+pub const TRACED_CASE: &str = "greenlet switch, traced";
+
+/// One switch, measured: raw `context`, our greenlet (with no hook, with a
+/// hook that does nothing, recorded into a trace), `generator`,
 /// `corosensei`, and a greenlet's whole life, in one run.
 pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
     Group::new("switch-cost")
@@ -168,11 +197,24 @@ pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
             .expect(round_trips),
         )
         .case(
-            Case::new("greenlet switch", round_trips, move || {
+            Case::new(GREENLET_CASE, round_trips, move || {
                 greenlet_round_trips(round_trips)
             })
             .baseline("raw context resume")
             .expect(round_trips),
+        )
+        .case(
+            Case::new(NOOP_HOOK_CASE, round_trips, move || {
+                round_trips_with_noop_hook(round_trips)
+            })
+            .baseline(GREENLET_CASE)
+            .expect(round_trips),
+        )
+        .case(
+            // A tenth of the count: every switch is kept in memory.
+            Case::new(TRACED_CASE, lives, move || round_trips_traced(lives))
+                .baseline(GREENLET_CASE)
+                .expect(lives),
         )
         .case(
             Case::new("generator send", round_trips, move || {
@@ -231,5 +273,8 @@ mod tests {
     fn greenlet_workloads_do_all_their_work() {
         assert_eq!(greenlet_round_trips(1000), 1000);
         assert_eq!(create_run_drop(100), 5050);
+        assert_eq!(round_trips_with_noop_hook(100), 100);
+        assert_eq!(round_trips_traced(100), 100);
+        assert!(hook::gettrace().is_none(), "the hook is put back as it was");
     }
 }

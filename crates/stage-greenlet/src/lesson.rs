@@ -87,6 +87,20 @@ pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<d
             Some("CPython greenlet: 452 ns per switch".into()),
         );
     }
+    if let (Some(ours), Some(noop), Some(traced)) = (
+        find(cost::GREENLET_CASE),
+        find(cost::NOOP_HOOK_CASE),
+        find(cost::TRACED_CASE),
+    ) {
+        report.headline(
+            "a round trip watched by the switch hook",
+            format!(
+                "{:.1} ns with no hook, {:.1} ns with a no-op hook, {:.1} ns recorded by --trace",
+                ours.ns_per_op, noop.ns_per_op, traced.ns_per_op
+            ),
+            None,
+        );
+    }
     if let (Some(ours), Some(life)) = (find("greenlet switch"), find("greenlet create+run+drop")) {
         report.headline(
             "a greenlet's whole life vs one switch",

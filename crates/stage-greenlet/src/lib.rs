@@ -38,6 +38,8 @@
 //! - [`stack`]: guarded stacks, their size, the per-thread pool.
 //! - [`overflow`]: the SIGSEGV handler that names a greenlet that overflowed.
 //! - [`error`]: [`SwitchError`] and [`GreenletError`].
+//! - [`hook`]: the switch hook (`settrace`), and the tracer that records a
+//!   timeline of who ran when (`--trace FILE`).
 //! - [`listings`]: the notes' eat/play and test1/test2 listings.
 //! - [`cost`]: the switching listing and the switch-cost workloads and groups.
 //! - [`reference`](mod@reference): the same round trip on raw `context`, `generator` and
@@ -48,6 +50,7 @@
 pub mod cost;
 pub mod error;
 pub mod greenlet;
+pub mod hook;
 pub mod lesson;
 pub mod listings;
 pub mod overflow;

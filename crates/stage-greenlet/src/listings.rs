@@ -102,8 +102,8 @@ pub fn test1_and_test2() -> Result<Vec<String>, Box<dyn Error>> {
         Ok(())
     };
 
-    let gr1 = Greenlet::new(test1)?;
-    let gr2 = Greenlet::new(test2)?;
+    let gr1 = Greenlet::builder().name("gr1").spawn(test1)?;
+    let gr2 = Greenlet::builder().name("gr2").spawn(test2)?;
     let _ = (gr1_slot.set(gr1.clone()), gr2_slot.set(gr2.clone()));
     gr1.switch::<(), Result<(), SwitchError>>(())??; // test1 returns to main
     out.print(format!("(gr2 is suspended, dead: {})", gr2.is_dead()));

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use harness::{CommonArgs, Report};
-use stage_greenlet::lesson;
+use stage_greenlet::{hook, lesson};
 
 /// Stage 3: greenlets, functions with their own stacks switched by hand.
 /// With no sub-command, runs the whole lesson in order.
@@ -13,6 +13,9 @@ use stage_greenlet::lesson;
 struct Cli {
     #[command(flatten)]
     common: CommonArgs,
+
+    #[command(flatten)]
+    tracing: trace::TraceArgs,
 
     /// Run the switching listing with the notes' 100,000,000 iterations.
     #[arg(long, global = true)]
@@ -30,14 +33,49 @@ enum Listing {
     Test1Test2,
     /// f1 and f2 back to back vs a switch on every iteration.
     Switching,
-    /// One switch round trip (ours, raw context, generator, corosensei) and a greenlet's whole life.
+    /// One switch round trip (ours, with a hook, traced; raw context, generator, corosensei) and a greenlet's whole life.
     SwitchCost,
 }
 
 fn main() -> ExitCode {
     let cli: Cli = harness::cli::parse("stage-greenlet");
+    let session = match cli
+        .tracing
+        .start(&trace::cli::command_line("stage-greenlet"))
+    {
+        Ok(session) => session,
+        Err(err) => {
+            eprintln!("stage-greenlet: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(session) = &session {
+        hook::record(session.trace());
+    }
+    let result = run(&cli);
+    let mut code = match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("stage-greenlet: {err}");
+            ExitCode::FAILURE
+        }
+    };
+    if let Some(session) = session {
+        hook::settrace(None);
+        match session.finish() {
+            Ok(line) => eprintln!("{line}"),
+            Err(err) => {
+                eprintln!("stage-greenlet: {err}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
+}
+
+fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     let common = &cli.common;
-    let result = match cli.listing {
+    match cli.listing {
         None => lesson::run(common, cli.full).map(drop),
         Some(Listing::EatPlay) => lesson::eat_play(&common.output()),
         Some(Listing::Test1Test2) => lesson::test1_test2(&common.output()),
@@ -49,13 +87,6 @@ fn main() -> ExitCode {
         Some(Listing::SwitchCost) => {
             let mut report = Report::new("stage-greenlet", common.output());
             lesson::switch_cost(&mut report, common).map(|()| drop(report.finish()))
-        }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("stage-greenlet: {err}");
-            ExitCode::FAILURE
         }
     }
 }

@@ -88,6 +88,7 @@ use context::{Context, ContextFn, Transfer};
 
 use crate::error::SwitchError;
 use crate::greenlet::{Greenlet, GreenletExit};
+use crate::hook::{self, SwitchKind};
 use crate::stack::{self, GuardedStack};
 
 /// Where a greenlet is in its life.
@@ -420,6 +421,11 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     if target.expects.get().id != TypeId::of::<T>() {
         return Err(refused::<T>(target));
     }
+    // The switch hook (see `hook`): with none installed, this test is all
+    // a switch pays for it.
+    if hook::on() {
+        reported::<T>(cur, target)?;
+    }
     let mut slot = Some(value);
     let mut msg = Message::new::<T>(cur, Kind::Value, &mut slot);
     // SAFETY: `cur` is the running greenlet (alive, see `current`), `to` is a
@@ -442,6 +448,20 @@ pub(crate) fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, Sw
         Some(parent) => switch(&parent, value),
         None => Err(SwitchError::NoParent),
     }
+}
+
+/// Tell the switch hook that `cur` switches to `target`, then check again
+/// that `target` takes a `T`: the hook is arbitrary code, and may have
+/// ended it meanwhile.
+#[cold]
+#[inline(never)]
+fn reported<T: 'static>(cur: *const Inner, target: &Inner) -> Result<(), SwitchError> {
+    // SAFETY: `cur` is the running greenlet: alive (see `current`).
+    hook::report(SwitchKind::Switch, unsafe { &*cur }, target);
+    if target.expects.get().id != TypeId::of::<T>() {
+        return Err(refused::<T>(target));
+    }
+    Ok(())
 }
 
 /// Why `target` cannot take a `T` now: it is dead, or waits for another type.
@@ -489,6 +509,14 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
         }
         // Not the current greenlet (checked above), so suspended.
         State::Started => {}
+    }
+    if hook::on() {
+        // SAFETY: `cur` is the running greenlet: alive (see `current`).
+        hook::report(SwitchKind::Throw, unsafe { &*cur }, target);
+        // The hook is arbitrary code: it may have ended `target` meanwhile.
+        if target.state.get() != State::Started {
+            return Ok(());
+        }
     }
     let mut msg = Message::new::<()>(cur, Kind::Throw, ptr::null_mut());
     // SAFETY: as in `switch`: both greenlets alive, `msg` in this frame.
@@ -738,6 +766,9 @@ unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) 
     // SAFETY: `me` is alive (see `current`) until the receiver's `finish_dead`.
     let inner = unsafe { &*me };
     mark_dead(inner);
+    if hook::on() {
+        hook::report(SwitchKind::Exit, inner, live_ancestor(inner));
+    }
     let target = live_ancestor(inner);
     // SAFETY: `target` is a suspended ancestor, kept alive by the parent
     // chain `me` holds; `msg` and the slots stay put because this frame never

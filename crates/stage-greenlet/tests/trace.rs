@@ -1,0 +1,106 @@
+//! `--trace FILE`: the timeline a listing records is the lesson's.
+//!
+//! Each test runs a listing with `--trace`, reads the Chrome trace-event
+//! file back (serde_json, through `trace::read`) and checks the order of
+//! events the notes describe.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use trace::read::Recorded;
+
+/// Run `stage-greenlet ARGS --trace FILE` and read FILE back.
+fn traced(name: &str, args: &[&str]) -> Recorded {
+    let dir = std::env::temp_dir().join(format!("stage-greenlet-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file: PathBuf = dir.join(format!("{name}.json"));
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
+        .args(args)
+        .arg("--trace")
+        .arg(&file)
+        .output()
+        .expect("run the stage-greenlet binary");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("events written to"), "{stderr}");
+    let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    recorded
+}
+
+#[test]
+fn eat_and_play_take_turns_in_the_notes_order() {
+    let r = traced("eat-play", &["eat-play"]);
+    let (g1, g2) = (r.track("g1").unwrap(), r.track("g2").unwrap());
+    // Every slice g1 or g2 ran because something switched to it (not the
+    // kill at the end): eat 1, play 1, eat 2, play 2.
+    let turns: Vec<&str> = r
+        .runs
+        .iter()
+        .filter(|s| (s.track == g1 || s.track == g2) && s.entered_by() != "throw")
+        .map(|s| r.name_of(s.track))
+        .collect();
+    assert_eq!(turns, ["g1", "g2", "g1", "g2"]);
+    // play returns to main; eat, left suspended, is killed when dropped.
+    let last_g1 = r.slices_of(g1).last().copied().unwrap();
+    assert_eq!(last_g1.entered_by(), "throw");
+    assert_eq!(r.marks_of(g2, "ends").len(), 1);
+}
+
+#[test]
+fn nothing_resumes_test2_after_gr1_ends_so_78_never_runs() {
+    let r = traced("test1-test2", &["test1-test2"]);
+    let (gr1, gr2) = (r.track("gr1").unwrap(), r.track("gr2").unwrap());
+    let gr1_ends = r.marks_of(gr1, "ends")[0].at;
+    let after: Vec<&str> = r
+        .slices_of(gr2)
+        .iter()
+        .filter(|s| s.start >= gr1_ends)
+        .map(|s| s.entered_by())
+        .collect();
+    // gr2 runs once more, but only to be unwound by the kill: no switch
+    // ever resumes it at the line that would print 78.
+    assert_eq!(after, ["throw"]);
+    assert_eq!(r.slices_of(gr2)[0].entered_by(), "start");
+}
+
+#[test]
+fn a_trace_past_its_limit_says_how_many_events_it_dropped() {
+    let r = traced(
+        "limit",
+        &["switching", "--quick", "--runs", "1", "--trace-limit", "50"],
+    );
+    let kept = r
+        .runs
+        .iter()
+        .filter(|s| !s.args.contains_key("still_running"))
+        .count()
+        + r.marks
+            .iter()
+            .filter(|m| !m.name.contains("events dropped"))
+            .count();
+    assert_eq!(kept, 50);
+    assert!(r.dropped > 0);
+    let marker = format!("trace full: {} events dropped", r.dropped);
+    assert!(
+        r.marks.iter().any(|m| m.name.starts_with(&marker)),
+        "{:?}",
+        r.marks.last()
+    );
+}
+
+#[test]
+fn an_unwritable_trace_file_fails_at_once_with_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
+        .args(["eat-play", "--trace", "/nonexistent-dir/t.json"])
+        .output()
+        .expect("run the stage-greenlet binary");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot write the trace to /nonexistent-dir/t.json"),
+        "{stderr}"
+    );
+    // It failed before the listing ran.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("egon"));
+}

@@ -1,0 +1,177 @@
+//! `--trace FILE` and `--trace-limit N`: the options every switching stage
+//! binary takes, and the [`Session`] they start.
+//!
+//! A binary flattens [`TraceArgs`] into its parser, calls
+//! [`TraceArgs::start`] before its lesson runs (which makes the trace
+//! [`active`](crate::active) and creates the file at once, so a path that
+//! cannot be written fails before any work is done), and
+//! [`Session::finish`] when it is over, whatever the outcome.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::active::set_active;
+use crate::write::Written;
+use crate::Trace;
+
+/// Events a trace keeps unless `--trace-limit` says otherwise: about 30 MB
+/// in memory and a file Perfetto opens in a moment.
+pub const DEFAULT_LIMIT: usize = 200_000;
+
+/// The tracing options.
+#[derive(Debug, Clone, Args)]
+pub struct TraceArgs {
+    /// Record every switch into FILE: Chrome trace-event JSON, one track per
+    /// greenlet (open it in ui.perfetto.dev or chrome://tracing).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
+    /// Keep at most N events in the trace; past that it counts what it
+    /// dropped and says so.
+    #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_LIMIT,
+          value_parser = limit)]
+    pub trace_limit: usize,
+}
+
+fn limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{s}` is not a number of events above 0")),
+    }
+}
+
+impl Default for TraceArgs {
+    fn default() -> Self {
+        TraceArgs {
+            trace: None,
+            trace_limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// Why a trace could not be written.
+#[derive(Debug)]
+pub struct TraceError(String);
+
+impl std::fmt::Display for TraceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+/// A recording in progress: the active trace and the file it goes to.
+#[derive(Debug)]
+pub struct Session {
+    trace: Trace,
+    file: File,
+    path: PathBuf,
+    program: String,
+}
+
+/// `program` followed by this process's arguments: what a trace is named after.
+pub fn command_line(program: &str) -> String {
+    std::iter::once(program.to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl TraceArgs {
+    /// With `--trace FILE`: create FILE, make a new trace active and return
+    /// the session; without it, `None`. `program` names the recording (see
+    /// [`command_line`]).
+    pub fn start(&self, program: &str) -> Result<Option<Session>, TraceError> {
+        let Some(path) = &self.trace else {
+            return Ok(None);
+        };
+        let file = File::create(path).map_err(|e| {
+            TraceError(format!(
+                "cannot write the trace to {}: {e} (is the directory there and writable?)",
+                path.display()
+            ))
+        })?;
+        let trace = Trace::new(self.trace_limit);
+        set_active(Some(trace.clone()));
+        Ok(Some(Session {
+            trace,
+            file,
+            path: path.clone(),
+            program: program.to_string(),
+        }))
+    }
+}
+
+impl Session {
+    /// The trace being recorded.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Stop recording and write the file; returns the line to tell the user.
+    pub fn finish(self) -> Result<String, TraceError> {
+        set_active(None);
+        let Session {
+            trace,
+            file,
+            path,
+            program,
+        } = self;
+        let Written {
+            events,
+            dropped,
+            limit,
+        } = trace
+            .write(file, &program)
+            .map_err(|e| TraceError(format!("writing the trace to {}: {e}", path.display())))?;
+        let dropped = if dropped > 0 {
+            format!(" ({dropped} more dropped at the limit of {limit}; raise --trace-limit)")
+        } else {
+            String::new()
+        };
+        Ok(format!(
+            "trace: {events} events written to {}{dropped}; open it in ui.perfetto.dev or chrome://tracing",
+            path.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Demo {
+        #[command(flatten)]
+        trace: TraceArgs,
+    }
+
+    #[test]
+    fn the_limit_must_be_a_positive_number() {
+        let ok = Demo::try_parse_from(["demo", "--trace", "t.json", "--trace-limit", "5"]).unwrap();
+        assert_eq!(ok.trace.trace_limit, 5);
+        for bad in ["0", "many", "1.5"] {
+            let err = Demo::try_parse_from(["demo", "--trace-limit", bad]).unwrap_err();
+            assert!(err.to_string().contains("above 0"), "{err}");
+        }
+        assert_eq!(
+            Demo::try_parse_from(["demo"]).unwrap().trace.trace_limit,
+            DEFAULT_LIMIT
+        );
+    }
+
+    #[test]
+    fn an_unwritable_path_fails_before_anything_runs() {
+        let args = TraceArgs {
+            trace: Some("/nonexistent-dir/t.json".into()),
+            ..TraceArgs::default()
+        };
+        let err = args.start("demo").unwrap_err();
+        assert!(err.to_string().contains("/nonexistent-dir/t.json"), "{err}");
+        assert!(!crate::is_active());
+    }
+}
