@@ -8,12 +8,14 @@
 use generator::Gn;
 use stage_serial::Transcript;
 
+use crate::traced::traced;
+
 // ANCHOR: frozen
 /// The first listing: a body that says 1, 2, 3 with a yield after each.
 /// Creating the generator runs nothing; each `resume` runs the body up to its
 /// next yield and no further.
 pub fn frozen(t: &Transcript) {
-    let mut g = Gn::<()>::new_scoped_local(|mut s| {
+    let body = Gn::<()>::new_scoped_local(|mut s| {
         t.say("  body: 1");
         s.yield_with("aaa");
         t.say("  body: 2");
@@ -21,6 +23,7 @@ pub fn frozen(t: &Transcript) {
         t.say("  body: 3");
         "ccc" // the body's return value is handed out by the last resume
     });
+    let mut g = traced("g", body); // its resumes and yields go on a timeline
     t.say("main: generator created, its body has not run");
     let first = g.resume();
     t.say(format!(
@@ -44,13 +47,14 @@ pub fn frozen(t: &Transcript) {
 /// receive a value); from then on, what is sent is what the paused
 /// `yield` hands to the body.
 pub fn send(t: &Transcript) {
-    let mut g = Gn::<&str>::new_scoped_local(|mut s| {
+    let body = Gn::<&str>::new_scoped_local(|mut s| {
         s.yield_with(1);
         let x = s.get_yield(); // the value sent to wake this yield
         t.say(format!("  body: * {}", x.unwrap_or("(nothing sent)")));
         s.yield_with(2);
         3
     });
+    let mut g = traced("g", body);
     let first = g.resume();
     t.say(format!(
         "main: resume -> {first:?} (the first resume starts the body)"

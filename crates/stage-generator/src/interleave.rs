@@ -8,6 +8,8 @@
 use generator::Gn;
 use stage_serial::cpu::step;
 
+use crate::traced::traced;
+
 /// Who did what, for a listing that wants to watch the order of events.
 /// The measured runs pass a watcher that does nothing, which the compiler
 /// removes entirely.
@@ -25,7 +27,7 @@ pub fn unwatched(_who: &'static str, _i: u64) {}
 pub fn interleaved(n: u64, watch: &impl Watch) -> u64 {
     // func1: one step, then hand the CPU back (the notes' loop never ends;
     // ours stops after n steps so its sum can be checked).
-    let mut func1 = Gn::<()>::new_scoped_local(|mut s| {
+    let body = Gn::<()>::new_scoped_local(|mut s| {
         let mut sum = 0;
         for i in 0..n {
             sum += step(i);
@@ -34,6 +36,7 @@ pub fn interleaved(n: u64, watch: &impl Watch) -> u64 {
         }
         sum
     });
+    let mut func1 = traced("func1", body);
     // func2: one step, then resume func1 for one of its steps.
     let mut sum2 = 0;
     for i in 0..n {

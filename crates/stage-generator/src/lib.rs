@@ -40,6 +40,7 @@
 //! - [`pipeline`]: producer/consumer by `send`, and by a stackless `Iterator`.
 //! - [`interleave`]: the CPU loops with a switch on every iteration.
 //! - [`switch`]: one send round trip against one plain call.
+//! - [`traced`]: generators whose resumes and yields a trace records (`--trace FILE`).
 //! - [`lesson`] / [`groups`] (this file): the cases, in lesson order, with the
 //!   notes' CPython figures quoted beside ours.
 
@@ -47,6 +48,7 @@ pub mod frozen;
 pub mod interleave;
 pub mod pipeline;
 pub mod switch;
+pub mod traced;
 
 use harness::report::human_seconds;
 use harness::{Case, CheckError, CommonArgs, Group, Output, Plan, Quote, Report};

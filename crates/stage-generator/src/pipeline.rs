@@ -14,12 +14,13 @@ use std::hint::black_box;
 use generator::Gn;
 
 use crate::interleave::Watch;
+use crate::traced::traced;
 
 // ANCHOR: by_send
 /// The producer sends items `0..n` into a consumer generator, which sums
 /// them. Returns the consumer's sum.
 pub fn by_send(n: u64, watch: &impl Watch) -> u64 {
-    let mut consumer = Gn::<u64>::new_scoped_local(|mut s| {
+    let body = Gn::<u64>::new_scoped_local(|mut s| {
         let mut sum = 0;
         loop {
             s.yield_with(sum); // wait here for the next item
@@ -32,6 +33,7 @@ pub fn by_send(n: u64, watch: &impl Watch) -> u64 {
             }
         }
     });
+    let mut consumer = traced("consumer", body);
     consumer.resume(); // start it: run up to its first yield
     for i in 0..n {
         watch("producer sends", i);

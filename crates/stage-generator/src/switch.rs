@@ -8,6 +8,8 @@ use std::hint::black_box;
 
 use generator::Gn;
 
+use crate::traced::traced;
+
 /// A function call that cannot be inlined away: the no-switch reference.
 #[inline(never)]
 pub fn echo(x: u64) -> u64 {
@@ -27,7 +29,7 @@ pub fn calls(n: u64) -> u64 {
 /// `n` send round trips into a generator that yields back what it got;
 /// returns the sum of what came back.
 pub fn round_trips(n: u64) -> u64 {
-    let mut echo = Gn::<u64>::new_scoped_local(|mut s| {
+    let body = Gn::<u64>::new_scoped_local(|mut s| {
         let mut value = 0;
         loop {
             s.yield_with(value);
@@ -37,6 +39,7 @@ pub fn round_trips(n: u64) -> u64 {
             }
         }
     });
+    let mut echo = traced("echo", body);
     echo.resume();
     let mut sum = 0;
     for i in 0..n {

@@ -91,3 +91,48 @@ fn bad_input_is_refused_naming_what_is_wrong() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn trace_shows_the_body_running_only_between_resume_and_yield() {
+    let file =
+        std::env::temp_dir().join(format!("stage-generator-trace-{}.json", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-generator"))
+        .args(["frozen", "--trace"])
+        .arg(&file)
+        .output()
+        .expect("run stage-generator");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = trace::read::Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    let (main, g) = (r.track("main").unwrap(), r.track("g").unwrap());
+    let turns: Vec<(&str, &str)> = r
+        .runs
+        .iter()
+        .map(|s| (r.name_of(s.track), s.entered_by()))
+        .collect();
+    // Three resumes run the body to its two yields and its return; main
+    // runs in between. The fourth resume finds it finished: no switch.
+    assert_eq!(
+        turns,
+        [
+            ("main", "first seen"),
+            ("g", "resume"),
+            ("main", "yield"),
+            ("g", "resume"),
+            ("main", "yield"),
+            ("g", "resume"),
+            ("main", "return"),
+        ]
+    );
+    assert_eq!(r.marks_of(g, "ends").len(), 1);
+    assert!(r
+        .slices_of(main)
+        .last()
+        .unwrap()
+        .args
+        .contains_key("still_running"));
+}

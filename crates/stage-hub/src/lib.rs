@@ -53,7 +53,8 @@
 //!   `yield_now` and `with_timeout` (`hub/time.rs`), `spawn_blocking`
 //!   (`hub/blocking.rs`), `Wakeup`, the wait another thread can end
 //!   (`hub/remote.rs`), diagnostics (`hub/diag.rs`), errors
-//!   (`hub/error.rs`), and [`hub::io`], the socket-readiness wait.
+//!   (`hub/error.rs`), what it adds to a `--trace` (park reasons, polls:
+//!   `hub/traced.rs`), and [`hub::io`], the socket-readiness wait.
 //! - [`sync`]: [`Event`], [`Queue`], [`Semaphore`], [`Pool`].
 //! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.
 //! - [`net`]: cooperative sockets, `std::net`'s shapes whose blocking calls wait in the hub.

@@ -14,6 +14,9 @@ struct Cli {
     #[command(flatten)]
     common: harness::CommonArgs,
 
+    #[command(flatten)]
+    tracing: trace::TraceArgs,
+
     /// Multiply the notes' waits by FACTOR (1 = the notes' 2 s, 3 s, 5 s;
     /// --quick uses 0.01).
     #[arg(long, global = true, value_name = "FACTOR")]
@@ -40,6 +43,37 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli: Cli = harness::cli::parse("stage-hub");
+    let session = match cli.tracing.start(&trace::cli::command_line("stage-hub")) {
+        Ok(session) => session,
+        Err(e) => {
+            eprintln!("stage-hub: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(session) = &session {
+        stage_greenlet::hook::record(session.trace());
+    }
+    let mut code = match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stage-hub: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    if let Some(session) = session {
+        stage_greenlet::hook::settrace(None);
+        match session.finish() {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => {
+                eprintln!("stage-hub: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
     let mut settings = Settings::from_common(&cli.common, cli.scale);
     if let Some(n) = cli.sleepers {
         settings.sleepers = n;
@@ -47,21 +81,7 @@ fn main() -> ExitCode {
     let listings = match cli.command {
         None => Listing::ALL.to_vec(),
         Some(Command::Listing(listing)) => vec![listing],
-        Some(Command::Net(command)) => {
-            return match command.run(&cli.common) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("stage-hub: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Some(Command::Net(command)) => return command.run(&cli.common),
     };
-    match stage_hub::lesson::run(&settings, cli.common.output(), &listings) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stage-hub: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    stage_hub::lesson::run(&settings, cli.common.output(), &listings).map(drop)
 }

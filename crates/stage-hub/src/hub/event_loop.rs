@@ -97,10 +97,14 @@ impl Hub {
     fn poll(&self, timeout: Option<Duration>) {
         let mut st = self.state.borrow_mut();
         let State { poll, events, .. } = &mut *st;
+        let start = self.trace.as_ref().map(|_| Instant::now());
         if let Err(e) = poll.poll(events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 panic!("the hub's poll failed ({e}): no greenlet can be woken any more");
             }
+        }
+        if let (Some(trace), Some(start)) = (&self.trace, start) {
+            super::traced::polled(self, trace, start, timeout, st.events.iter().count());
         }
         let mut ready = std::mem::take(&mut st.readiness);
         ready.clear();

@@ -153,10 +153,12 @@ impl Registration {
             slot: &self.slot,
             ticket: Cell::new(None),
         };
-        let wake = self.hub.park(WaitOn::Io(self.token), deadline, |ticket| {
-            waiting.ticket.set(Some(ticket));
-            self.slot.waiters.borrow_mut().push((ticket, interest));
-        });
+        let wake = self
+            .hub
+            .park(WaitOn::Io(self.token, interest), deadline, |ticket| {
+                waiting.ticket.set(Some(ticket));
+                self.slot.waiters.borrow_mut().push((ticket, interest));
+            });
         drop(waiting);
         match wake {
             Ok(Wake::TimedOut) => Err(io::Error::new(

@@ -32,6 +32,7 @@ mod state;
 mod task;
 mod time;
 mod timer;
+mod traced;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -156,7 +157,7 @@ pub(crate) enum WaitOn {
     QueuePut(u64),
     Semaphore(u64),
     PoolIdle(u64),
-    Io(usize),
+    Io(usize, mio::Interest),
     Blocking,
     Remote(u64),
 }
@@ -267,6 +268,9 @@ pub(crate) struct Hub {
     inbox: mpsc::Sender<Inbox>,
     inbox_rx: mpsc::Receiver<Inbox>,
     state: RefCell<State>,
+    /// The trace this hub annotates (`--trace`), if one was active when it
+    /// was made: see `traced.rs`.
+    trace: Option<trace::Trace>,
 }
 
 thread_local! {
@@ -307,6 +311,10 @@ impl Hub {
             .spawn(|(): ()| event_loop::run_loop())
             .map_err(|e| HubError::Spawn(e.to_string()))?;
         diag::install_panic_hook();
+        let trace = traced::attach();
+        if let Some(trace) = &trace {
+            trace.name_track(greenlet.id(), "Hub");
+        }
         let (inbox, inbox_rx) = mpsc::channel();
         Ok(Hub {
             greenlet,
@@ -332,6 +340,7 @@ impl Hub {
                 events: mio::Events::with_capacity(1024),
                 readiness: Vec::with_capacity(1024),
             }),
+            trace,
         })
     }
 
@@ -377,10 +386,14 @@ impl Hub {
             }
             task.seq += 1;
             task.parked = Some((task.seq, on));
-            Ticket {
+            let ticket = Ticket {
                 task: me,
                 seq: task.seq,
+            };
+            if let Some(trace) = &self.trace {
+                traced::parked(trace, &st, me, on, deadline);
             }
+            ticket
         };
         register(ticket);
         let timer = deadline.map(|d| self.add_timer(d, TimerAction::Wake(ticket)));
@@ -388,6 +401,9 @@ impl Hub {
             Ok(wake) => wake,
             Err(e) => panic!("the hub failed, so nothing can wake this greenlet: {e}"),
         };
+        if let Some(trace) = &self.trace {
+            traced::woke(trace, me, on, &wake);
+        }
         let interrupt = {
             let mut st = self.state.borrow_mut();
             if let Some(timer) = timer {
@@ -460,6 +476,9 @@ impl Hub {
         status: Rc<dyn HasStatus>,
         delay: Option<Duration>,
     ) {
+        if let Some(trace) = &self.trace {
+            trace.name_track(id, status.status().name());
+        }
         let mut st = self.state.borrow_mut();
         st.tasks.insert(id, Task::new(greenlet, status, true));
         match delay {

@@ -99,7 +99,8 @@ impl State {
         }
     }
 
-    fn describe(&self, on: WaitOn) -> String {
+    /// What `on` is, in words (the deadlock report and the trace say it).
+    pub(super) fn describe(&self, on: WaitOn) -> String {
         let name = |id: TaskId| {
             self.tasks
                 .get(&id)
@@ -115,7 +116,14 @@ impl State {
             WaitOn::QueuePut(id) => format!("Queue #{id} (put: it is full)"),
             WaitOn::Semaphore(id) => format!("Semaphore #{id} (acquire)"),
             WaitOn::PoolIdle(id) => format!("Pool #{id} (join)"),
-            WaitOn::Io(token) => format!("socket readiness (token {token})"),
+            WaitOn::Io(token, interest) => {
+                let what = match (interest.is_readable(), interest.is_writable()) {
+                    (true, true) => "read or write",
+                    (false, true) => "write",
+                    _ => "read",
+                };
+                format!("socket {what} (token {token})")
+            }
             WaitOn::Blocking => "spawn_blocking".into(),
             WaitOn::Remote(id) => format!("Wakeup #{id} (no other thread can ring it)"),
         }

@@ -1,0 +1,157 @@
+//! `--trace FILE`: the hub's timeline is the lesson's. Each test runs the
+//! stage binary with `--trace`, reads the Chrome trace-event file back
+//! (serde_json, through `trace::read`) and checks what the notes describe.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::output_within;
+use trace::read::Recorded;
+
+fn trace_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("stage-hub-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("{name}.json"))
+}
+
+/// Run `stage-hub ARGS --trace FILE` and read FILE back.
+fn traced(name: &str, args: &[&str]) -> Recorded {
+    let file = trace_file(name);
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+            .args(args)
+            .arg("--trace")
+            .arg(&file),
+        b"",
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    recorded
+}
+
+#[test]
+fn eat_and_play_run_in_the_notes_order_and_park_in_sleep() {
+    let r = traced("eat-play", &["eat-play", "--quick"]);
+    let (eat, play) = (
+        r.track("Greenlet-1").unwrap(),
+        r.track("Greenlet-2").unwrap(),
+    );
+    let order: Vec<&str> = r
+        .runs
+        .iter()
+        .filter(|s| s.track == eat || s.track == play)
+        .map(|s| r.name_of(s.track))
+        .collect();
+    // eat food 1, play 1, (play's shorter nap ends) play 2, eat food 2.
+    assert_eq!(
+        order,
+        ["Greenlet-1", "Greenlet-2", "Greenlet-2", "Greenlet-1"]
+    );
+    for g in [eat, play] {
+        let waits = r.waits(g);
+        assert_eq!(waits.len(), 1, "{waits:?}");
+        assert_eq!(waits[0].on, "sleep");
+    }
+    // main waited in joinall, and the hub polled while everyone slept.
+    let main = r.track("main").unwrap();
+    assert!(
+        r.waits(main)[0].on.starts_with("joinall"),
+        "{:?}",
+        r.waits(main)
+    );
+    assert!(r.spans.iter().any(|s| s.name == "poll"));
+}
+
+#[test]
+fn the_three_naps_sleep_at_the_same_time() {
+    let r = traced("sleepers", &["sleepers", "--quick", "--runs", "1"]);
+    let mut naps: Vec<_> = r
+        .tracks
+        .iter()
+        .flat_map(|t| r.waits(t.id))
+        .filter(|w| w.on == "sleep")
+        .collect();
+    naps.sort_by(|a, b| a.start.total_cmp(&b.start));
+    assert!(naps.len() >= 3, "{naps:?}");
+    let first_run = &naps[..3];
+    let last_to_fall_asleep = first_run.iter().map(|w| w.start).fold(0.0, f64::max);
+    let first_to_wake = first_run.iter().map(|w| w.end).fold(f64::MAX, f64::min);
+    assert!(
+        last_to_fall_asleep < first_to_wake,
+        "the naps do not overlap: {first_run:?}"
+    );
+}
+
+#[test]
+fn echo_server_traces_until_sigterm_with_socket_waits_and_polls() {
+    /// Kills the server if an assertion fails before it is stopped.
+    struct Reaped(std::process::Child);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let file = trace_file("echo-server");
+    let mut server = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+            .args(["echo-server", "--addr", "127.0.0.1:0", "--trace"])
+            .arg(&file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the echo server"),
+    );
+    let child = &mut server.0;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let addr: SocketAddr = first.trim().rsplit(' ').next().unwrap().parse().unwrap();
+    for _ in 0..3 {
+        let mut client = TcpStream::connect(addr).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        client.write_all(b"hello").unwrap();
+        let mut reply = [0u8; 5];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"HELLO");
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("events written to"), "{stderr}");
+    let r = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    let socket_waits: Vec<String> = r
+        .tracks
+        .iter()
+        .flat_map(|t| r.waits(t.id))
+        .map(|w| w.on)
+        .filter(|on| on.starts_with("socket read"))
+        .collect();
+    // The acceptor waits to accept, each connection waits for its bytes.
+    assert!(socket_waits.len() >= 4, "{socket_waits:?}");
+    assert!(r.spans.iter().filter(|s| s.name == "poll").count() >= 3);
+    assert!(r.track("Hub").is_some());
+}
