@@ -3,7 +3,7 @@
 //!
 //! A binary flattens [`TraceArgs`] into its parser, calls
 //! [`TraceArgs::start`] before its lesson runs (which makes the trace
-//! [`active`](crate::active) and creates the file at once, so a path that
+//! [`active`](fn@crate::active) and creates the file at once, so a path that
 //! cannot be written fails before any work is done), and
 //! [`Session::finish`] when it is over, whatever the outcome.
 

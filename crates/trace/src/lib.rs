@@ -40,7 +40,7 @@
 //!
 //! A program turns tracing on for its whole run with [`TraceArgs`] (the
 //! `--trace FILE` and `--trace-limit N` options every switching stage binary
-//! takes): it makes a trace [`active`], and the stage crates record into the
+//! takes): it makes a trace [`active`](fn@active), and the stage crates record into the
 //! active trace when there is one. With none, recording code costs one
 //! predictable branch.
 //!
