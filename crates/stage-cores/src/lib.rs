@@ -47,7 +47,8 @@
 //! - [`server`]: the echo server with work per message on T hubs (and its peers).
 //! - [`process`]: workers re-executed from this program, and their supervisor.
 //! - [`cores`]: how many cores, and the limits on `--hubs` and `--procs`.
-//! - [`mod@lesson`]: the lesson's listings, cases and order.
+//! - [`mod@lesson`]: the lesson's listings, cases and order; `lesson/echo.rs`, the echo
+//!   comparison and who used the CPU in it.
 
 pub mod channel;
 pub mod cores;
