@@ -21,6 +21,9 @@ struct Cli {
     #[command(flatten)]
     common: CommonArgs,
 
+    #[command(flatten)]
+    tracing: trace::TraceArgs,
+
     /// Iterations of stage 1's loop of CPU work per echo message [default: 20000 in the lesson, 0 for echo-server].
     #[arg(long, global = true, value_name = "N", value_parser = work_parser())]
     work: Option<u64>,
@@ -69,25 +72,50 @@ fn main() -> ExitCode {
         return code;
     }
     let cli: Cli = harness::cli::parse("stage-cores");
-    let mut settings = Settings::from_common(&cli.common);
-    if let Some(work) = cli.work {
-        settings.work = Work::new(work);
-    }
-    let result = match cli.command {
-        None => stage_cores::lesson::run(&settings, cli.common.output(), &Listing::ALL).map(|_| ()),
-        Some(Command::Listing(listing)) => {
-            stage_cores::lesson::run(&settings, cli.common.output(), &[listing]).map(|_| ())
-        }
-        Some(Command::EchoServer(a)) => {
-            echo_server(&a, Work::new(cli.work.unwrap_or(0)), cli.common.output())
+    // Every hub this process makes (one per hub thread) records into the
+    // trace, a track per greenlet grouped by thread; worker processes do not.
+    let session = match cli.tracing.start(&trace::cli::command_line("stage-cores")) {
+        Ok(session) => session,
+        Err(e) => {
+            eprintln!("stage-cores: {e}");
+            return ExitCode::FAILURE;
         }
     };
-    match result {
+    if let Some(session) = &session {
+        stage_greenlet::hook::record(session.trace());
+    }
+    let mut code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("stage-cores: {e}");
             ExitCode::FAILURE
         }
+    };
+    if let Some(session) = session {
+        stage_greenlet::hook::settrace(None);
+        match session.finish() {
+            Ok(line) => eprintln!("{line}"),
+            Err(e) => {
+                eprintln!("stage-cores: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
+    let mut settings = Settings::from_common(&cli.common);
+    if let Some(work) = cli.work {
+        settings.work = Work::new(work);
+    }
+    let output = cli.common.output();
+    match cli.command {
+        None => stage_cores::lesson::run(&settings, output, &Listing::ALL).map(|_| ()),
+        Some(Command::Listing(listing)) => {
+            stage_cores::lesson::run(&settings, output, &[listing]).map(|_| ())
+        }
+        Some(Command::EchoServer(a)) => echo_server(&a, Work::new(cli.work.unwrap_or(0)), output),
     }
 }
 

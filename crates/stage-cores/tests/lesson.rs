@@ -108,3 +108,35 @@ fn a_port_another_program_holds_is_a_clear_error() {
         assert!(out.stdout.is_empty(), "--procs {procs} claimed to listen");
     }
 }
+
+#[test]
+fn trace_shows_jobs_running_on_the_hub_threads_they_were_handed_to() {
+    let dir = std::env::temp_dir().join(format!("stage-cores-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("hand-off.json");
+    let out = run_within(
+        &["hand-off", "--quick", "--trace", file.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorded = trace::read::Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let threads: std::collections::BTreeSet<&str> =
+        recorded.tracks.iter().map(|t| t.thread.as_str()).collect();
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for hub in (0..n).map(|i| format!("hub-{i}")) {
+        let hub = hub.as_str();
+        assert!(threads.contains(hub), "no track on {hub}: {threads:?}");
+        // Each hub thread ran a job greenlet that parked in its sleep.
+        let ran = recorded
+            .tracks
+            .iter()
+            .filter(|t| t.thread == hub)
+            .any(|t| !recorded.slices_of(t.id).is_empty());
+        assert!(ran, "nothing ran on {hub}");
+    }
+}
