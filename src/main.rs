@@ -38,8 +38,8 @@ struct Cli {
     json: bool,
 
     /// Exactly N timed runs per case (the median is reported) [default: at
-    /// least 3, filling 0.1 s]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// least 3, filling 0.1 s] [range: 1..=1000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=harness::cli::MAX_RUNS))]
     runs: Option<u16>,
 
     /// Run only the stages named (e.g. --only stage-generator); repeatable

@@ -50,3 +50,10 @@ fn a_plain_run_ends_with_the_table_of_headlines() {
     assert!(table.contains("stage-serial") && table.contains("stage-generator"));
     assert!(table.contains("switching on every iteration"), "{table}");
 }
+
+#[test]
+fn every_count_states_its_range_and_refuses_values_outside_it() {
+    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_coroutines").as_ref())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(probed >= 2, "--runs states no range");
+}

@@ -136,3 +136,10 @@ fn trace_shows_the_body_running_only_between_resume_and_yield() {
         .args
         .contains_key("still_running"));
 }
+
+#[test]
+fn every_count_states_its_range_and_refuses_values_outside_it() {
+    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-generator").as_ref())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(probed >= 2, "--runs states no range");
+}

@@ -88,3 +88,10 @@ fn quick_json_prints_only_json_lines_with_rows_and_headlines() {
     // The narration went to stderr.
     assert!(String::from_utf8_lossy(&out.stderr).contains("egon eat 1"));
 }
+
+#[test]
+fn every_count_states_its_range_and_refuses_values_outside_it() {
+    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-greenlet").as_ref())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(probed >= 2, "--runs states no range");
+}

@@ -17,14 +17,15 @@ struct Cli {
     #[command(flatten)]
     tracing: trace::TraceArgs,
 
-    /// Multiply the notes' waits by FACTOR (1 = the notes' 2 s, 3 s, 5 s;
-    /// --quick uses 0.01).
+    /// Multiply the notes' waits by FACTOR (0 < FACTOR <= 10): 1 is the
+    /// notes' 2 s, 3 s, 5 s [default: 1, or 0.01 with --quick]
     #[arg(long, global = true, value_name = "FACTOR")]
     scale: Option<Scale>,
 
     /// How many greenlets sleep at once in `many` [default: 30000]. Past
-    /// about half of vm.max_map_count, spawning fails with how to raise it.
-    #[arg(long, global = true, value_name = "N")]
+    /// about half of vm.max_map_count, spawning fails with how to raise it
+    /// [range: 1..=1000000]
+    #[arg(long, global = true, value_name = "N", value_parser = harness::cli::count(1..=1_000_000))]
     sleepers: Option<usize>,
 
     #[command(subcommand)]

@@ -100,3 +100,10 @@ fn an_unknown_option_is_named_with_clap_s_tip() {
     assert!(stderr.contains("'--quick'"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn every_count_states_its_range_and_refuses_values_outside_it() {
+    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-serial").as_ref())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(probed >= 2, "--runs states no range");
+}

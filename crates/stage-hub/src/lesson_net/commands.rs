@@ -57,20 +57,27 @@ pub struct EchoServerArgs {
     pub flavor: Flavor,
 }
 
+/// Most clients a load may run: each needs a local port of its own.
+const MAX_CLIENTS: u64 = 65_535;
+/// Most client threads: one OS thread (and its stack) each.
+const MAX_THREADS: u64 = 10_000;
+/// Largest message, in bytes (the server echoes it in 1024-byte reads).
+const MAX_SIZE: u64 = 65_536;
+
 /// `echo-load`.
 #[derive(Debug, Args)]
 pub struct EchoLoadArgs {
     /// The echo server.
     #[arg(long)]
     pub addr: String,
-    /// Concurrent clients, one greenlet each.
-    #[arg(long, default_value_t = 500)]
+    /// Concurrent clients, one greenlet each [range: 1..=65535]
+    #[arg(long, default_value_t = 500, value_parser = harness::cli::count(1..=MAX_CLIENTS))]
     pub clients: usize,
-    /// Seconds of ping-pong once every client is connected.
-    #[arg(long, default_value_t = 5.0)]
-    pub seconds: f64,
-    /// Bytes per message.
-    #[arg(long, default_value_t = 64)]
+    /// Seconds of ping-pong once every client is connected [range: 0.001..=3600]
+    #[arg(long, default_value = "5", value_parser = harness::cli::seconds(0.001..=3600.0))]
+    pub seconds: Duration,
+    /// Bytes per message [range: 1..=65536]
+    #[arg(long, default_value_t = 64, value_parser = harness::cli::count(1..=MAX_SIZE))]
     pub size: usize,
 }
 
@@ -80,14 +87,14 @@ pub struct EchoThreadsArgs {
     /// The echo server.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
-    /// Client threads.
-    #[arg(long, default_value_t = 500)]
+    /// Client threads [range: 1..=10000]
+    #[arg(long, default_value_t = 500, value_parser = harness::cli::count(1..=MAX_THREADS))]
     pub clients: usize,
-    /// Seconds of ping-pong.
-    #[arg(long, default_value_t = 5.0)]
-    pub seconds: f64,
-    /// Bytes per message.
-    #[arg(long, default_value_t = 64)]
+    /// Seconds of ping-pong [range: 0.001..=3600]
+    #[arg(long, default_value = "5", value_parser = harness::cli::seconds(0.001..=3600.0))]
+    pub seconds: Duration,
+    /// Bytes per message [range: 1..=65536]
+    #[arg(long, default_value_t = 64, value_parser = harness::cli::count(1..=MAX_SIZE))]
     pub size: usize,
 }
 
@@ -102,11 +109,11 @@ pub struct EchoClientArgs {
 /// `hello-bye`.
 #[derive(Debug, Args)]
 pub struct HelloByeArgs {
-    /// Client threads.
-    #[arg(long, default_value_t = 5)]
+    /// Client threads [range: 1..=1000]
+    #[arg(long, default_value_t = 5, value_parser = harness::cli::count(1..=1000))]
     pub clients: usize,
-    /// Rounds of hello and bye per client.
-    #[arg(long, default_value_t = 2)]
+    /// Rounds of hello and bye per client [range: 1..=1000]
+    #[arg(long, default_value_t = 2, value_parser = harness::cli::count(1..=1000))]
     pub rounds: usize,
 }
 
@@ -129,14 +136,15 @@ pub struct CrawlArgs {
 /// `echo-bench`.
 #[derive(Debug, Args)]
 pub struct EchoBenchArgs {
-    /// Client counts to measure, comma-separated [default: 500,10000; --quick: 50,500].
-    #[arg(long, value_delimiter = ',')]
+    /// Client counts to measure, comma-separated [default: 500,10000; --quick: 50,500]
+    /// [range: 1..=65535]
+    #[arg(long, value_delimiter = ',', value_parser = harness::cli::count(1..=MAX_CLIENTS))]
     pub clients: Vec<usize>,
-    /// Seconds each load runs [default: 5; --quick: 1].
-    #[arg(long)]
-    pub seconds: Option<f64>,
-    /// Bytes per message.
-    #[arg(long, default_value_t = 64)]
+    /// Seconds each load runs [default: 5; --quick: 1] [range: 0.001..=3600]
+    #[arg(long, value_parser = harness::cli::seconds(0.001..=3600.0))]
+    pub seconds: Option<Duration>,
+    /// Bytes per message [range: 1..=65536]
+    #[arg(long, default_value_t = 64, value_parser = harness::cli::count(1..=MAX_SIZE))]
     pub size: usize,
     /// Servers to measure, comma-separated [default: all].
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -201,9 +209,9 @@ impl NetCommand {
             NetCommand::EchoLoad(a) => {
                 let load = Load {
                     addr: socket_addr(&a.addr)?,
-                    clients: a.clients.max(1),
-                    size: a.size.max(1),
-                    duration: seconds(a.seconds, "--seconds")?,
+                    clients: a.clients,
+                    size: a.size,
+                    duration: a.seconds,
                 };
                 raise_open_files(load.clients as u64 + 64)?;
                 let ticks = (load.duration.as_millis() / 100) as u64;
@@ -218,14 +226,13 @@ impl NetCommand {
             NetCommand::EchoThreads(a) => {
                 let addr = socket_addr(&a.addr)?;
                 raise_open_files(a.clients as u64 + 64)?;
-                let duration = seconds(a.seconds, "--seconds")?;
                 out.say(format!(
                     "{} client threads for {} ...",
                     a.clients,
-                    human_seconds(a.seconds)
+                    human_seconds(a.seconds.as_secs_f64())
                 ));
                 let start = std::time::Instant::now();
-                let tally = thread_clients(addr, a.clients.max(1), a.size.max(1), duration)?;
+                let tally = thread_clients(addr, a.clients, a.size, a.seconds)?;
                 let summary = tally.summary(a.clients, a.size, start.elapsed());
                 report_load(out, "thread clients", &summary);
                 check_replies(&summary)
@@ -238,7 +245,7 @@ impl NetCommand {
                 Ok(())
             }
             NetCommand::HelloBye(a) => {
-                for line in client::hello_bye(a.clients.max(1), a.rounds.max(1))? {
+                for line in client::hello_bye(a.clients, a.rounds)? {
                     out.say(line);
                 }
                 Ok(())
@@ -269,8 +276,10 @@ impl NetCommand {
                     } else {
                         a.clients
                     },
-                    seconds: a.seconds.unwrap_or(if common.quick { 1.0 } else { 5.0 }),
-                    size: a.size.max(1),
+                    seconds: a
+                        .seconds
+                        .map_or(if common.quick { 1.0 } else { 5.0 }, |d| d.as_secs_f64()),
+                    size: a.size,
                     flavors: if a.flavors.is_empty() {
                         Flavor::ALL.to_vec()
                     } else {
