@@ -39,12 +39,13 @@ fn jobs_wait_in_their_hub_and_the_callers_hub_keeps_running() {
         })
     };
     let start = Instant::now();
-    // Ten jobs that each sleep 100 ms in their hub: five per hub, overlapping.
+    // Ten jobs that each sleep 300 ms in their hub: five per hub. One after
+    // another they would take 1.5 s per hub; overlapping, about 0.3 s.
     let jobs: Vec<_> = (0..10)
         .map(|i| {
             hubs.hub(i)
                 .spawn(move || {
-                    stage_hub::sleep(Duration::from_millis(100));
+                    stage_hub::sleep(Duration::from_millis(300));
                     i * 2
                 })
                 .unwrap()
@@ -128,4 +129,15 @@ fn shutting_down_lets_running_jobs_finish() {
         .unwrap();
     hubs.shutdown();
     assert_eq!(handle.join().unwrap(), "finished");
+}
+
+#[test]
+fn what_crosses_between_hubs_is_send() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<stage_cores::Receiver<u8>>();
+    send_sync::<stage_cores::Sender<u8>>();
+    send_sync::<stage_cores::HubRef>();
+    send::<stage_cores::RemoteHandle<u8>>();
+    send_sync::<stage_hub::hub::RemoteWakeup>();
 }
