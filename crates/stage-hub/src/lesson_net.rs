@@ -3,20 +3,21 @@
 //! page at a time — and its sub-commands ([`NetCommand`], in `commands.rs`).
 
 mod commands;
+mod crawl;
+pub mod handshakes;
 
 use std::error::Error;
 use std::time::Duration;
 
-use harness::report::human_seconds;
 use harness::{Report, Row};
 
 pub use commands::{
     CrawlArgs, EchoBenchArgs, EchoClientArgs, EchoLoadArgs, EchoServerArgs, EchoThreadsArgs,
-    HelloByeArgs, NetCommand,
+    HandshakesArgs, HelloByeArgs, NetCommand, ServeSiteArgs,
 };
+pub use crawl::{crawl_and_compare, crawl_offline, CrawlOutcome, NOTES_URLS};
+pub use handshakes::{handshakes, HandshakeTimes};
 
-use crate::crawl::site::Site;
-use crate::crawl::{crawl_concurrent, crawl_sequential, Crawl, Timeouts};
 use crate::echo::load::{hub_clients, Load};
 use crate::echo::protocol::serve_upper;
 use crate::echo::server::ServerThread;
@@ -107,11 +108,12 @@ impl NetSettings {
 }
 
 /// The network part of the lesson, run at the end of the whole lesson:
-/// the echo server with greenlet clients and thread clients, then the
-/// offline crawl.
+/// the echo server with greenlet clients and thread clients, the offline
+/// crawl, then five TLS handshakes at once and one by one.
 pub fn run(quick: bool, report: &mut Report) -> Result<(), Box<dyn Error>> {
     echo_lesson(NetSettings::new(quick), report)?;
     crawl_offline(quick, report)?;
+    handshakes(handshakes::Settings::new(quick), report)?;
     Ok(())
 }
 
@@ -169,135 +171,3 @@ pub fn echo_lesson(s: NetSettings, report: &mut Report) -> Result<(), Box<dyn Er
     check_replies(&threads)
 }
 // ANCHOR_END: echo_lesson
-
-/// Start the offline site and crawl it, at once and one by one.
-pub fn crawl_offline(quick: bool, report: &mut Report) -> Result<(), Box<dyn Error>> {
-    let s = NetSettings::new(quick);
-    let site = Site::delayed_pages(s.pages, s.page_step)?;
-    let urls: Vec<String> = (1..=s.pages)
-        .map(|i| site.url(&format!("/page/{i}")))
-        .collect();
-    report.output().say(format!(
-        "\n== A crawler: {} pages at once vs one after another (a local site, page i answers after {i} x {}) ==",
-        s.pages,
-        human_seconds(s.page_step.as_secs_f64()),
-        i = "i"
-    ));
-    let (concurrent, sequential) =
-        crawl_and_compare(&urls, Timeouts::default(), report, Some(s.pages));
-    // Our own site answers every page: anything less is a bug, and a crawl
-    // of failures would time nothing worth comparing.
-    for (how, crawl) in [("at once", &concurrent), ("one by one", &sequential)] {
-        if crawl.answered() != s.pages {
-            return Err(Box::new(CommandError(format!(
-                "the offline crawl ({how}): only {} of the local site's {} pages answered",
-                crawl.answered(),
-                s.pages
-            ))));
-        }
-    }
-    if concurrent.bytes() != sequential.bytes() {
-        return Err(Box::new(CommandError(format!(
-            "the offline crawl received {} bytes at once but {} one by one",
-            concurrent.bytes(),
-            sequential.bytes()
-        ))));
-    }
-    report.headline(
-        format!("{} pages fetched at once vs one by one", s.pages),
-        format!(
-            "{} against {}",
-            human_seconds(concurrent.elapsed.as_secs_f64()),
-            human_seconds(sequential.elapsed.as_secs_f64())
-        ),
-        Some("0.24 s against 0.83 s for 5 sites".into()),
-    );
-    drop(site);
-    Ok(())
-}
-
-/// Crawl `urls` concurrently, then sequentially, printing each outcome and
-/// both totals; add the two as harness rows (with the notes' figures when
-/// `notes_pages` says the crawl is the lesson's).
-pub fn crawl_and_compare(
-    urls: &[String],
-    timeouts: Timeouts,
-    report: &mut Report,
-    notes_pages: Option<usize>,
-) -> (Crawl, Crawl) {
-    let out = report.output();
-    out.say(format!(
-        "fetching {} URLs at once, a greenlet each:",
-        urls.len()
-    ));
-    for url in urls {
-        out.say(format!("  GET: {url}"));
-    }
-    let concurrent = crawl_concurrent(urls, timeouts, move |f| out.say(format!("  {f}")));
-    out.say(format!(
-        "  at once: {} of {} answered, {} bytes, in {}",
-        concurrent.answered(),
-        urls.len(),
-        concurrent.bytes(),
-        human_seconds(concurrent.elapsed.as_secs_f64())
-    ));
-    out.say("fetching them one after another:");
-    let sequential = crawl_sequential(urls, timeouts, |f| out.say(format!("  {f}")));
-    out.say(format!(
-        "  one by one: {} of {} answered, {} bytes, in {}",
-        sequential.answered(),
-        urls.len(),
-        sequential.bytes(),
-        human_seconds(sequential.elapsed.as_secs_f64())
-    ));
-    let n = urls.len() as u64;
-    let row = |case: &str, baseline: Option<&str>, secs: f64, source: &str, profile: String| Row {
-        stage: STAGE.into(),
-        group: "crawl".into(),
-        case: case.into(),
-        baseline: baseline.map(str::to_string),
-        ops: n.max(1),
-        median_seconds: secs,
-        ns_per_op: secs * 1e9 / n.max(1) as f64,
-        ratio: None,
-        runs: usize::from(source == "measured"),
-        source: source.into(),
-        profile,
-        rss_bytes: None,
-        rss_bytes_per_op: None,
-        extra: Default::default(),
-    };
-    let (at_once, one_by_one) = ("URLs at once, a greenlet each", "URLs one after another");
-    let here = harness::Profile::current().name().to_string();
-    let mut rows = vec![
-        row(
-            one_by_one,
-            None,
-            sequential.elapsed.as_secs_f64(),
-            "measured",
-            here.clone(),
-        ),
-        row(
-            at_once,
-            Some(one_by_one),
-            concurrent.elapsed.as_secs_f64(),
-            "measured",
-            here,
-        ),
-    ];
-    if notes_pages == Some(5) && n == 5 {
-        // The notes crawled five real sites: 0.83 s one by one, 0.24 s with gevent.
-        let notes = "CPython, the notes".to_string();
-        rows.push(row(one_by_one, None, 0.8322, "quoted", notes.clone()));
-        rows.push(row(at_once, Some(one_by_one), 0.2365, "quoted", notes));
-    }
-    let (measured, quoted) = rows.split_at(2);
-    report.push_rows(
-        Some("A crawl: at once vs one after another"),
-        measured.to_vec(),
-    );
-    if !quoted.is_empty() {
-        report.push_rows(Some("The notes' crawl of five sites"), quoted.to_vec());
-    }
-    (concurrent, sequential)
-}

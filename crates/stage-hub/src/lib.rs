@@ -22,9 +22,11 @@
 //! The network listings (part 2) give greenlets sockets: [`net`]'s
 //! `TcpListener` and `TcpStream` have `std::net`'s shape but wait in the hub.
 //! The lesson ends with one server thread answering 500 echo clients (50
-//! with `--quick`) and an offline crawl, five pages at once against one by
-//! one (101 ms against 304 ms with `--quick`). `echo-server`, `echo-load`,
-//! `echo-threads`, `echo-client`, `hello-bye`, `crawl` and `echo-bench` run
+//! with `--quick`), an offline crawl of five HTTPS pages (reached through
+//! `http://` redirects) at once against one by one, and five TLS handshakes
+//! by rustls — a library that never heard of greenlets — overlapping in one
+//! thread. `echo-server`, `echo-load`, `echo-threads`, `echo-client`,
+//! `hello-bye`, `crawl`, `handshakes`, `serve-site` and `echo-bench` run
 //! single listings; `echo-bench` measured, at 10,000 clients, 75k
 //! messages/s from the hub server (tokio current-thread: 73k, a thread per
 //! connection: 39k) at 4.9 KiB of resident memory per connection; such
@@ -59,7 +61,8 @@
 //! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.
 //! - [`net`]: cooperative sockets, `std::net`'s shapes whose blocking calls wait in the hub.
 //! - [`echo`]: the upper-case echo server (hub, threads, tokio), its load generator and benchmark.
-//! - [`crawl`]: the concurrent crawler, its HTTP/1.1 client and an offline site to crawl.
+//! - [`crawl`]: the concurrent crawler, its HTTP/1.1 client (plain or inside rustls's TLS,
+//!   redirects followed) and an offline site to crawl.
 //! - [`lesson_net`]: the network listings, their sub-commands and their place in the lesson.
 
 pub mod crawl;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use black_hole::black_hole;
 use stage_hub::crawl::site::{Behaviour, Site};
-use stage_hub::crawl::{crawl_concurrent, crawl_sequential, fetch, Crawl, Timeouts};
+use stage_hub::crawl::{
+    crawl_concurrent, crawl_sequential, fetch, Client, Comparison, Crawl, Timeouts,
+};
 
 fn bad_site() -> Site {
     Site::start(vec![
@@ -36,6 +38,13 @@ const TIMEOUTS: Timeouts = Timeouts {
     answer: Duration::from_secs(10),
 };
 
+fn client(timeouts: Timeouts) -> Client {
+    Client {
+        timeouts,
+        ..Client::default()
+    }
+}
+
 fn kinds(crawl: &Crawl) -> Vec<String> {
     crawl
         .fetched
@@ -56,7 +65,7 @@ fn each_failure_is_reported_and_the_rest_finish() {
         site.url("/reset"),
         site.url("/garbage"),
         refused_url(),
-        "https://example.invalid/".to_string(),
+        "ftp://example.invalid/".to_string(),
         site.url("/missing"),
     ];
     let want = [
@@ -70,7 +79,7 @@ fn each_failure_is_reported_and_the_rest_finish() {
     ];
 
     let mut seen = Vec::new();
-    let concurrent = crawl_concurrent(&urls, TIMEOUTS, |f| println!("{f}"));
+    let concurrent = crawl_concurrent(&urls, &client(TIMEOUTS), |f| println!("{f}"));
     assert_eq!(kinds(&concurrent), want);
     // Waits overlapped: about the stall's read timeout, not the sum of all.
     assert!(
@@ -79,7 +88,7 @@ fn each_failure_is_reported_and_the_rest_finish() {
         concurrent.elapsed
     );
 
-    let sequential = crawl_sequential(&urls, TIMEOUTS, |f| seen.push(f.url.clone()));
+    let sequential = crawl_sequential(&urls, &client(TIMEOUTS), |f| seen.push(f.url.clone()));
     assert_eq!(kinds(&sequential), want);
     assert_eq!(seen, urls, "one by one, in order");
     assert_eq!(concurrent.answered(), 2);
@@ -88,14 +97,45 @@ fn each_failure_is_reported_and_the_rest_finish() {
         // Every outcome prints as one readable line naming its URL.
         assert!(f.to_string().contains(&f.url), "{f}");
     }
+
+    // The comparison counts only the two URLs that answered both ways: the
+    // stall's 400 ms timeout and the refusal's instant are no fetch times.
+    let c = Comparison::of(&concurrent, &sequential).unwrap();
+    assert_eq!(
+        (c.urls, c.bytes_at_once, c.bytes_one_by_one),
+        (2, 1013, 1013)
+    );
+    let answered = |crawl: &Crawl| -> Vec<Duration> {
+        crawl
+            .fetched
+            .iter()
+            .filter(|f| f.result.is_ok())
+            .map(|f| f.elapsed)
+            .collect()
+    };
+    assert_eq!(
+        c.one_by_one,
+        answered(&sequential).into_iter().sum::<Duration>()
+    );
+    assert!(c.one_by_one < sequential.elapsed - TIMEOUTS.read);
+    assert!(c.at_once >= answered(&concurrent).into_iter().max().unwrap());
+}
+
+#[test]
+fn a_crawl_where_nothing_answered_has_nothing_to_compare() {
+    let urls = vec![refused_url(), refused_url()];
+    let concurrent = crawl_concurrent(&urls, &client(TIMEOUTS), |_| {});
+    let sequential = crawl_sequential(&urls, &client(TIMEOUTS), |_| {});
+    assert_eq!((concurrent.failed(), sequential.failed()), (2, 2));
+    assert_eq!(Comparison::of(&concurrent, &sequential), None);
 }
 
 #[test]
 fn the_offline_site_overlaps_its_delays_when_crawled_at_once() {
     let site = Site::delayed_pages(4, Duration::from_millis(60)).unwrap();
     let urls: Vec<String> = (1..=4).map(|i| site.url(&format!("/page/{i}"))).collect();
-    let concurrent = crawl_concurrent(&urls, Timeouts::default(), |_| {});
-    let sequential = crawl_sequential(&urls, Timeouts::default(), |_| {});
+    let concurrent = crawl_concurrent(&urls, &Client::default(), |_| {});
+    let sequential = crawl_sequential(&urls, &Client::default(), |_| {});
     assert_eq!(concurrent.answered(), 4);
     assert_eq!(concurrent.bytes(), sequential.bytes());
     // 60+120+180+240 = 600 ms one by one; about 240 ms at once.
@@ -117,7 +157,7 @@ fn a_connect_timeout_is_reported_as_a_timeout() {
         read: Duration::from_millis(300),
         answer: Duration::from_secs(10),
     };
-    let f = fetch(&format!("http://{addr}/"), timeouts);
+    let f = fetch(&format!("http://{addr}/"), &client(timeouts));
     let err = f.result.unwrap_err();
     assert_eq!(err.kind(), "timeout", "{err}");
     assert!(err.to_string().contains("connecting"), "{err}");
@@ -138,7 +178,7 @@ fn a_server_that_drips_its_answer_is_cut_off_by_the_answer_timeout() {
         answer: Duration::from_millis(600),
         ..TIMEOUTS
     };
-    let f = fetch(&site.url("/drip"), timeouts);
+    let f = fetch(&site.url("/drip"), &client(timeouts));
     let err = f.result.unwrap_err();
     assert_eq!(err.kind(), "timeout", "{err}");
     assert!(err.to_string().contains("answer"), "{err}");

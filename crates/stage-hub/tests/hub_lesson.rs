@@ -158,6 +158,8 @@ fn help_lists_the_listings() {
         "echo-client",
         "hello-bye",
         "crawl",
+        "handshakes",
+        "serve-site",
         "echo-bench",
     ] {
         assert!(text.contains(sub), "{sub} missing from --help:\n{text}");

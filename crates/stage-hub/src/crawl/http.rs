@@ -1,177 +1,25 @@
-//! Just enough HTTP/1.1 for the crawler: parse a plain `http://` URL, send a
-//! `GET`, read the answer with `httparse` (never by hand), honour
-//! `Content-Length`, chunked bodies, or read-to-close.
+//! Just enough HTTP/1.1 for the crawler: send a `GET`, read the answer with
+//! `httparse` (never by hand), honour `Content-Length`, chunked bodies, or
+//! read-to-close, and hand back a redirect's `Location` for the crawler to
+//! follow.
 //!
 //! Generic over `Read + Write`, like the echo handler: the crawler runs it
-//! over our cooperative stream, the tests over anything.
+//! over our cooperative stream, plain or wrapped in TLS, and the tests over
+//! anything.
 
-use std::fmt;
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
+
+use super::error::FetchError;
+use super::url::Url;
 
 /// The largest response head we accept before calling the answer malformed.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// The largest body we keep reading (the crawler only counts bytes).
 pub const MAX_BODY: u64 = 256 * 1024 * 1024;
 
-/// A plain `http://host[:port]/path` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Url {
-    /// Host name or address, without brackets.
-    pub host: String,
-    /// Port (80 when the URL names none).
-    pub port: u16,
-    /// Path and query, starting with `/`.
-    pub path: String,
-}
-
-impl Url {
-    /// Parse a URL the crawler can fetch.
-    ///
-    /// ```
-    /// use stage_hub::crawl::http::Url;
-    /// let url = Url::parse("http://127.0.0.1:8000/a?b=1").unwrap();
-    /// assert_eq!((url.host.as_str(), url.port, url.path.as_str()), ("127.0.0.1", 8000, "/a?b=1"));
-    /// assert!(Url::parse("https://example.com/").is_err());
-    /// ```
-    pub fn parse(text: &str) -> Result<Url, FetchError> {
-        let bad = |why: &str| FetchError::BadUrl(format!("`{text}`: {why}"));
-        let rest = match text.split_once("://") {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
-            Some((scheme, _)) => {
-                return Err(bad(&format!(
-                    "the scheme is `{scheme}`, but only plain http:// is supported (no TLS here)"
-                )))
-            }
-            None => return Err(bad("it should start with http://")),
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
-            Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-            None => (rest, "/".to_string()),
-        };
-        let path = path.split('#').next().unwrap_or("/").to_string();
-        if authority.contains('@') {
-            return Err(bad("user names in URLs are not supported"));
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed `[` in the host"))?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        let port = match port {
-            Some(p) => p
-                .parse()
-                .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
-            None => 80,
-        };
-        if port == 0 {
-            return Err(bad("port 0 cannot be connected to"));
-        }
-        Ok(Url {
-            host: host.to_string(),
-            port,
-            path,
-        })
-    }
-
-    /// `host:port` as a `Host` header wants it.
-    pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        if self.port == 80 {
-            host
-        } else {
-            format!("{host}:{}", self.port)
-        }
-    }
-}
-
-impl fmt::Display for Url {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
-    }
-}
-
-/// Why one URL could not be fetched. The crawler prints it and carries on.
-#[derive(Debug)]
-pub enum FetchError {
-    /// The URL is not one we can fetch.
-    BadUrl(String),
-    /// The host name did not resolve.
-    Resolve(io::Error),
-    /// Nobody accepted the connection (refused, unreachable).
-    Connect(io::Error),
-    /// The connect or a read took longer than its timeout.
-    TimedOut(&'static str),
-    /// The connection broke (reset, closed mid-answer).
-    Io(io::Error),
-    /// The answer was not HTTP we understand.
-    Malformed(String),
-}
-
-impl fmt::Display for FetchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FetchError::BadUrl(why) => write!(f, "bad URL {why}"),
-            FetchError::Resolve(e) => write!(f, "cannot resolve the host: {e}"),
-            FetchError::Connect(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                write!(f, "connection refused (nothing listens there)")
-            }
-            FetchError::Connect(e) => write!(f, "cannot connect: {e}"),
-            FetchError::TimedOut(phase) => write!(f, "timed out while {phase}"),
-            FetchError::Io(e) if e.kind() == ErrorKind::ConnectionReset => {
-                write!(f, "connection reset by the server")
-            }
-            FetchError::Io(e) => write!(f, "connection broke: {e}"),
-            FetchError::Malformed(why) => write!(f, "malformed answer: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for FetchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            FetchError::Resolve(e) | FetchError::Connect(e) | FetchError::Io(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl FetchError {
-    /// Classify an IO error met while `phase` (reading, writing).
-    pub fn from_io(e: io::Error, phase: &'static str) -> FetchError {
-        match e.kind() {
-            ErrorKind::TimedOut | ErrorKind::WouldBlock => FetchError::TimedOut(phase),
-            _ => FetchError::Io(e),
-        }
-    }
-
-    /// A short word for tables and tests: `refused`, `timeout`, `reset`, …
-    pub fn kind(&self) -> &'static str {
-        match self {
-            FetchError::BadUrl(_) => "bad-url",
-            FetchError::Resolve(_) => "resolve",
-            FetchError::Connect(e) if e.kind() == ErrorKind::ConnectionRefused => "refused",
-            FetchError::Connect(_) => "connect",
-            FetchError::TimedOut(_) => "timeout",
-            FetchError::Io(e) if e.kind() == ErrorKind::ConnectionReset => "reset",
-            FetchError::Io(_) => "io",
-            FetchError::Malformed(_) => "malformed",
-        }
-    }
-}
+/// The statuses a redirect is followed on, as `requests` does by default:
+/// moved permanently, found, see other, temporary and permanent redirect.
+pub const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
 
 /// What came back: the status and how big the body was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,8 +28,12 @@ pub struct Response {
     pub status: u16,
     /// The reason phrase the server sent.
     pub reason: String,
-    /// Body bytes received (after de-chunking).
+    /// Body bytes received (after de-chunking); 0 for a redirect, whose
+    /// body is not read.
     pub body_bytes: u64,
+    /// Where a redirect points (its `Location`, as sent): set only when the
+    /// status is one of [`REDIRECTS`] and the header is there.
+    pub location: Option<String>,
 }
 
 /// The request we send: `GET`, HTTP/1.1, one request per connection.
@@ -194,7 +46,9 @@ pub fn request(url: &Url) -> String {
 }
 
 // ANCHOR: exchange
-/// Send the `GET` for `url` over `stream` and read the whole answer.
+/// Send the `GET` for `url` over `stream` and read the whole answer — or,
+/// for a redirect, only its head: the crawler follows the `Location` on a
+/// new connection and this one closes, its body unread.
 pub fn exchange<S: Read + Write + ?Sized>(
     stream: &mut S,
     url: &Url,
@@ -222,13 +76,21 @@ pub fn exchange<S: Read + Write + ?Sized>(
             Ok(httparse::Status::Complete(len)) => {
                 let status = head.code.unwrap_or(0);
                 let reason = head.reason.unwrap_or("").to_string();
-                let framing = Framing::of(head.headers, status)?;
-                let rest = buf[len..].to_vec();
-                let body_bytes = read_body(stream, framing, rest)?;
+                let location = header(head.headers, "location")
+                    .filter(|_| REDIRECTS.contains(&status))
+                    .map(|l| l.trim().to_string());
+                let body_bytes = match location {
+                    Some(_) => 0,
+                    None => {
+                        let framing = Framing::of(head.headers, status)?;
+                        read_body(stream, framing, buf[len..].to_vec())?
+                    }
+                };
                 return Ok(Response {
                     status,
                     reason,
                     body_bytes,
+                    location,
                 });
             }
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
@@ -269,17 +131,21 @@ enum Framing {
     UntilClose,
 }
 
+/// The first header called `name`, as text (bytes that are not UTF-8 are
+/// replaced, not trusted).
+fn header(headers: &[httparse::Header<'_>], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| String::from_utf8_lossy(h.value).into_owned())
+}
+
 impl Framing {
     fn of(headers: &[httparse::Header<'_>], status: u16) -> Result<Framing, FetchError> {
         if status == 204 || status == 304 || (100..200).contains(&status) {
             return Ok(Framing::Length(0));
         }
-        let value = |name: &str| {
-            headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-        };
+        let value = |name: &str| header(headers, name).map(|v| v.trim().to_ascii_lowercase());
         if let Some(te) = value("transfer-encoding") {
             if te.split(',').any(|t| t.trim() == "chunked") {
                 return Ok(Framing::Chunked);
@@ -400,6 +266,7 @@ fn read_body<S: Read + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
 
     /// A canned server: reads go from `answer`, writes are kept.
     struct Canned {
@@ -439,29 +306,6 @@ mod tests {
     }
 
     #[test]
-    fn urls() {
-        assert_eq!(Url::parse("http://h").unwrap().path, "/");
-        assert_eq!(Url::parse("http://h?q").unwrap().path, "/?q");
-        assert_eq!(Url::parse("http://[::1]:81/p").unwrap().host, "::1");
-        assert_eq!(
-            Url::parse("HTTP://h:81/p#frag").unwrap().to_string(),
-            "http://h:81/p"
-        );
-        for bad in [
-            "ftp://h/",
-            "h/",
-            "http://:80/",
-            "http://h:99999/",
-            "http://h:0/",
-        ] {
-            assert!(
-                matches!(Url::parse(bad), Err(FetchError::BadUrl(_))),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
     fn content_length_body() {
         let mut s = Canned::new(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
         let r = exchange(&mut s, &url()).unwrap();
@@ -469,6 +313,28 @@ mod tests {
         assert!(s
             .sent
             .starts_with(b"GET /x HTTP/1.1\r\nHost: localhost:8080\r\n"));
+    }
+
+    #[test]
+    fn a_redirect_hands_back_its_location_without_reading_the_body() {
+        for status in REDIRECTS {
+            let answer = format!(
+                "HTTP/1.1 {status} Moved\r\nLocation: /next \r\nContent-Length: 9999\r\n\r\nx"
+            );
+            let r = exchange(&mut Canned::new(answer.as_bytes()), &url()).unwrap();
+            assert_eq!(
+                (r.status, r.body_bytes, r.location.as_deref()),
+                (status, 0, Some("/next"))
+            );
+        }
+        // Not a redirect status, or no Location: an ordinary answer.
+        for answer in [
+            &b"HTTP/1.1 300 Multiple Choices\r\nLocation: /a\r\nContent-Length: 2\r\n\r\nab"[..],
+            b"HTTP/1.1 302 Found\r\nContent-Length: 2\r\n\r\nab",
+        ] {
+            let r = exchange(&mut Canned::new(answer), &url()).unwrap();
+            assert_eq!((r.body_bytes, r.location), (2, None));
+        }
     }
 
     #[test]

@@ -4,9 +4,27 @@
 //! While one greenlet waits for a slow server, the others send their
 //! requests and read their answers: the waits overlap, so the concurrent
 //! crawl takes about as long as the slowest page, the sequential one the sum.
+//!
+//! `http://` and `https://` take one code path: connect, let [`tls::Tls`]
+//! wrap the stream (or not), run the one HTTP exchange over it, and follow
+//! redirects as `requests` does.
+//!
+//! # Layout
+//!
+//! - `mod.rs`: [`fetch`] (one URL, redirects followed) and the two crawls.
+//! - [`url`]: `http`/`https` URLs and resolving a `Location` against them.
+//! - [`http`]: the HTTP/1.1 exchange over any `Read + Write`.
+//! - [`tls`]: rustls's blocking stream around the hub's `TcpStream`.
+//! - [`error`]: [`FetchError`], why a URL failed.
+//! - [`cert`]: a certificate authority made at run time, for the offline site.
+//! - [`site`]: the offline site (plain and HTTPS) and its misbehaving pages.
 
+pub mod cert;
+pub mod error;
 pub mod http;
 pub mod site;
+pub mod tls;
+pub mod url;
 
 use std::cell::RefCell;
 use std::fmt;
@@ -14,7 +32,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use http::{exchange, FetchError, Response, Url};
+pub use error::FetchError;
+use http::{exchange, Response};
+use tls::Tls;
+use url::Url;
 
 use crate::hub;
 use crate::net::{resolve, TcpStream};
@@ -22,13 +43,13 @@ use crate::net::{resolve, TcpStream};
 /// How long the crawler waits before calling a URL dead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// For the TCP connect, per address.
+    /// For resolving the host name, and for the TCP connect, per address.
     pub connect: Duration,
-    /// For each read (and write) once connected.
+    /// For each read (and write) once connected, the TLS handshake's too.
     pub read: Duration,
-    /// For the whole answer, however it trickles in: a server that sends a
-    /// byte just inside every read timeout would otherwise hold a fetch for
-    /// ever.
+    /// For each answer (handshake included), however it trickles in: a
+    /// server that sends a byte just inside every read timeout would
+    /// otherwise hold a fetch for ever.
     pub answer: Duration,
 }
 
@@ -42,15 +63,65 @@ impl Default for Timeouts {
     }
 }
 
+/// Everything a fetch needs besides the URL: timeouts, what TLS trusts,
+/// and how many redirects to follow.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// When to give up.
+    pub timeouts: Timeouts,
+    /// The TLS configuration for `https://` URLs.
+    pub tls: Tls,
+    /// The most redirects one fetch follows ([`MAX_REDIRECTS`] by default).
+    pub max_redirects: usize,
+}
+
+/// How many redirects a fetch follows by default before giving up.
+pub const MAX_REDIRECTS: usize = 10;
+
+impl Default for Client {
+    fn default() -> Self {
+        Client {
+            timeouts: Timeouts::default(),
+            tls: Tls::bundled(),
+            max_redirects: MAX_REDIRECTS,
+        }
+    }
+}
+
+/// One redirect on the way to the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    /// The URL that answered with a redirect.
+    pub from: Url,
+    /// Its status (301, 302, 303, 307 or 308).
+    pub status: u16,
+    /// Where it sent us (its `Location`, resolved).
+    pub to: Url,
+}
+
 /// One URL's outcome.
 #[derive(Debug)]
 pub struct Fetched {
     /// The URL as given.
     pub url: String,
-    /// The answer, or why there is none.
+    /// The redirects followed, in order (empty if none).
+    pub hops: Vec<Hop>,
+    /// The final answer, or why there is none.
     pub result: Result<Response, FetchError>,
     /// From the start of the fetch to its end.
     pub elapsed: Duration,
+    /// From the start of the whole crawl to the end of this fetch.
+    pub done_after: Duration,
+}
+
+impl Fetched {
+    /// The URL that gave the final answer (the given one, or where the
+    /// redirects led).
+    pub fn final_url(&self) -> String {
+        self.hops
+            .last()
+            .map_or_else(|| self.url.clone(), |hop| hop.to.to_string())
+    }
 }
 
 impl fmt::Display for Fetched {
@@ -61,34 +132,74 @@ impl fmt::Display for Fetched {
                 f,
                 "{} bytes received from {} ({} {}) in {ms:.0} ms",
                 r.body_bytes, self.url, r.status, r.reason
-            ),
-            Err(e) => write!(f, "{} failed after {ms:.0} ms: {e}", self.url),
+            )?,
+            Err(e) => write!(f, "{} failed after {ms:.0} ms: {e}", self.url)?,
         }
+        for hop in &self.hops {
+            write!(f, "; {} → {}", hop.status, hop.to)?;
+        }
+        Ok(())
     }
 }
 
 // ANCHOR: fetch
-/// Fetch one URL: resolve (off the hub thread), connect, send the `GET`,
-/// read the answer. Every wait is cooperative; every step has a timeout,
-/// and so has the whole answer.
-pub fn fetch(url: &str, timeouts: Timeouts) -> Fetched {
+/// Fetch one URL, following redirects: for each hop resolve (off the hub
+/// thread), connect, put TLS around the stream for `https://`, send the
+/// `GET`, read the answer. Every wait is cooperative; every step has a
+/// timeout, and so has each answer as a whole.
+pub fn fetch(url: &str, client: &Client) -> Fetched {
     let start = Instant::now();
-    let result = Url::parse(url).and_then(|parsed| {
-        let mut stream = connect(&parsed, timeouts)?;
-        stream
-            .set_read_timeout(Some(timeouts.read))
-            .and_then(|()| stream.set_write_timeout(Some(timeouts.read)))
-            .map_err(FetchError::Io)?;
-        match hub::with_timeout(timeouts.answer, || exchange(&mut stream, &parsed)) {
-            Ok(answer) => answer,
-            Err(e) if e.is_timeout() => Err(FetchError::TimedOut("receiving the answer")),
-            Err(e) => Err(FetchError::Io(std::io::Error::other(e.to_string()))),
-        }
-    });
+    let mut hops = Vec::new();
+    let result = Url::parse(url).and_then(|first| follow(first, client, &mut hops));
     Fetched {
         url: url.to_string(),
+        hops,
         result,
         elapsed: start.elapsed(),
+        done_after: start.elapsed(),
+    }
+}
+
+/// Fetch `url`; while the answer is a redirect, record the hop and fetch
+/// where it points, as `requests` does: at most `max_redirects`, relative
+/// or absolute, http to https and back; a URL seen before is a loop.
+fn follow(mut url: Url, client: &Client, hops: &mut Vec<Hop>) -> Result<Response, FetchError> {
+    loop {
+        let response = fetch_one(&url, client)?;
+        let Some(location) = &response.location else {
+            return Ok(response);
+        };
+        let next = url.join(location)?;
+        hops.push(Hop {
+            from: url,
+            status: response.status,
+            to: next.clone(),
+        });
+        if hops.iter().any(|hop| hop.from == next) {
+            return Err(FetchError::RedirectLoop(next.to_string()));
+        }
+        if hops.len() > client.max_redirects {
+            return Err(FetchError::TooManyRedirects(client.max_redirects));
+        }
+        url = next;
+    }
+}
+
+/// One request and its answer, on a connection of its own.
+fn fetch_one(url: &Url, client: &Client) -> Result<Response, FetchError> {
+    let timeouts = client.timeouts;
+    let mut tcp = connect(url, timeouts)?;
+    tcp.set_read_timeout(Some(timeouts.read))
+        .and_then(|()| tcp.set_write_timeout(Some(timeouts.read)))
+        .map_err(FetchError::Io)?;
+    let answer = hub::with_timeout(timeouts.answer, || {
+        let mut stream = client.tls.wrap(url, tcp)?;
+        exchange(&mut stream, url)
+    });
+    match answer {
+        Ok(answer) => answer,
+        Err(e) if e.is_timeout() => Err(FetchError::TimedOut("receiving the answer")),
+        Err(e) => Err(FetchError::Io(std::io::Error::other(e.to_string()))),
     }
 }
 // ANCHOR_END: fetch
@@ -96,7 +207,16 @@ pub fn fetch(url: &str, timeouts: Timeouts) -> Fetched {
 fn connect(url: &Url, timeouts: Timeouts) -> Result<TcpStream, FetchError> {
     let addrs = match url.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, url.port)],
-        Err(_) => resolve((url.host.clone(), url.port)).map_err(FetchError::Resolve)?,
+        Err(_) => {
+            let target = (url.host.clone(), url.port);
+            match hub::with_timeout(timeouts.connect, || resolve(target)) {
+                Ok(resolved) => resolved.map_err(FetchError::Resolve)?,
+                Err(e) if e.is_timeout() => {
+                    return Err(FetchError::TimedOut("resolving the host name"))
+                }
+                Err(e) => return Err(FetchError::Resolve(std::io::Error::other(e.to_string()))),
+            }
+        }
     };
     let mut last = None;
     for addr in &addrs {
@@ -132,6 +252,11 @@ impl Crawl {
         self.fetched.iter().filter(|f| f.result.is_ok()).count()
     }
 
+    /// URLs that got no answer.
+    pub fn failed(&self) -> usize {
+        self.fetched.len() - self.answered()
+    }
+
     /// Body bytes received in all.
     pub fn bytes(&self) -> u64 {
         self.fetched
@@ -148,7 +273,7 @@ impl Crawl {
 /// the hub.
 pub fn crawl_concurrent<F: FnMut(&Fetched) + 'static>(
     urls: &[String],
-    timeouts: Timeouts,
+    client: &Client,
     done: F,
 ) -> Crawl {
     let start = Instant::now();
@@ -157,9 +282,10 @@ pub fn crawl_concurrent<F: FnMut(&Fetched) + 'static>(
         .iter()
         .cloned()
         .map(|url| {
-            let done = done.clone();
+            let (done, client) = (done.clone(), client.clone());
             hub::spawn(move || {
-                let fetched = fetch(&url, timeouts);
+                let mut fetched = fetch(&url, &client);
+                fetched.done_after = start.elapsed();
                 (done.borrow_mut())(&fetched);
                 fetched
             })
@@ -171,10 +297,12 @@ pub fn crawl_concurrent<F: FnMut(&Fetched) + 'static>(
         .map(|(greenlet, url)| {
             greenlet.join().unwrap_or_else(|e| Fetched {
                 url: url.clone(),
+                hops: Vec::new(),
                 result: Err(FetchError::Io(std::io::Error::other(format!(
                     "the fetching greenlet failed: {e}"
                 )))),
                 elapsed: start.elapsed(),
+                done_after: start.elapsed(),
             })
         })
         .collect();
@@ -186,16 +314,13 @@ pub fn crawl_concurrent<F: FnMut(&Fetched) + 'static>(
 // ANCHOR_END: concurrent
 
 /// Fetch the URLs one after another, each waiting for the one before.
-pub fn crawl_sequential(
-    urls: &[String],
-    timeouts: Timeouts,
-    mut done: impl FnMut(&Fetched),
-) -> Crawl {
+pub fn crawl_sequential(urls: &[String], client: &Client, mut done: impl FnMut(&Fetched)) -> Crawl {
     let start = Instant::now();
     let fetched = urls
         .iter()
         .map(|url| {
-            let f = fetch(url, timeouts);
+            let mut f = fetch(url, client);
+            f.done_after = start.elapsed();
             done(&f);
             f
         })
@@ -203,5 +328,47 @@ pub fn crawl_sequential(
     Crawl {
         fetched,
         elapsed: start.elapsed(),
+    }
+}
+
+/// The two crawls compared over the URLs that answered both ways only, so
+/// that a failure's time (a refusal in a millisecond, a timeout after
+/// seconds) never counts as a fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// How many URLs answered both at once and one by one.
+    pub urls: usize,
+    /// Those URLs at once: from the crawl's start until the last of them
+    /// was done (they ran together, so the longest one sets the time).
+    pub at_once: Duration,
+    /// Those URLs one by one: the sum of their fetch times.
+    pub one_by_one: Duration,
+    /// Their body bytes (the same both ways, or the comparison says so).
+    pub bytes_at_once: u64,
+    /// Their body bytes one by one.
+    pub bytes_one_by_one: u64,
+}
+
+impl Comparison {
+    /// Compare `concurrent` and `sequential` (the same URLs in the same
+    /// order) over the URLs that answered both times; `None` if none did.
+    pub fn of(concurrent: &Crawl, sequential: &Crawl) -> Option<Comparison> {
+        let both: Vec<(&Fetched, &Fetched)> = concurrent
+            .fetched
+            .iter()
+            .zip(&sequential.fetched)
+            .filter(|(c, s)| c.result.is_ok() && s.result.is_ok())
+            .collect();
+        if both.is_empty() {
+            return None;
+        }
+        let bytes = |f: &Fetched| f.result.as_ref().map_or(0, |r| r.body_bytes);
+        Some(Comparison {
+            urls: both.len(),
+            at_once: both.iter().map(|(c, _)| c.done_after).max()?,
+            one_by_one: both.iter().map(|(_, s)| s.elapsed).sum(),
+            bytes_at_once: both.iter().map(|(c, _)| bytes(c)).sum(),
+            bytes_one_by_one: both.iter().map(|(_, s)| bytes(s)).sum(),
+        })
     }
 }

@@ -1,11 +1,12 @@
 //! The network listings as sub-commands of the stage binary: `echo-server`,
 //! `echo-load`, `echo-threads`, `echo-client`, `hello-bye`, `crawl`,
-//! `echo-bench`. Each parses its options, runs one listing and reports
+//! `handshakes`, `serve-site`, `echo-bench`. Each parses its options, runs one listing and reports
 //! failure as one line (the binary exits non-zero).
 
 use std::error::Error;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -13,10 +14,14 @@ use harness::report::human_seconds;
 use harness::{CommonArgs, Output, Report};
 use mio::Interest;
 
+use super::handshakes::{handshakes, Settings as HandshakeSettings};
 use super::{
     check_replies, crawl_and_compare, crawl_offline, load_row, raise_open_files, CommandError,
+    NOTES_URLS,
 };
-use crate::crawl::Timeouts;
+use crate::crawl::site::LessonSites;
+use crate::crawl::tls::Tls;
+use crate::crawl::{Client, Timeouts};
 use crate::echo::bench::{self, BenchPlan};
 use crate::echo::load::{hub_clients, Load};
 use crate::echo::server::EchoServer;
@@ -40,8 +45,12 @@ pub enum NetCommand {
     EchoClient(EchoClientArgs),
     /// The notes' from-memory exchange: a hub server says hello, thread clients say bye.
     HelloBye(HelloByeArgs),
-    /// Fetch URLs at once, then one by one (no URLs: crawl an offline local site).
+    /// Fetch http:// and https:// URLs at once, then one by one (no URLs: crawl an offline local site).
     Crawl(CrawlArgs),
+    /// Five TLS handshakes (rustls, unchanged) at once and one by one: why there is no monkey patch.
+    Handshakes(HandshakesArgs),
+    /// Serve the offline site (HTTPS pages, http:// redirects to them) until SIGINT/SIGTERM.
+    ServeSite(ServeSiteArgs),
     /// Every echo server in its own process under echo-load: messages/s, latency, peak RSS.
     EchoBench(EchoBenchArgs),
 }
@@ -119,9 +128,24 @@ pub struct HelloByeArgs {
 
 /// `crawl`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Redirects (301, 302, 303, 307, 308) are followed as `requests` follows \
+them, each hop shown. A URL counts as failed when no HTTP answer came (a 404 is an answer); the \
+crawl exits 1 if any URL failed, saying how many, and compares the two crawls only over the URLs \
+that answered both ways."
+)]
 pub struct CrawlArgs {
-    /// Plain http:// URLs; none: start a local site that answers with delays.
+    /// http:// or https:// URLs; none: start a local site (HTTPS behind http:// redirects) that answers with delays.
     pub urls: Vec<String>,
+    /// Crawl the notes' five sites (`http://www.baidu.com` and four more); needs a network.
+    #[arg(long, conflicts_with = "urls")]
+    pub notes: bool,
+    /// Also trust the certificate authorities in this PEM file (e.g. the one `serve-site` writes).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The most redirects one URL may take.
+    #[arg(long, default_value_t = crate::crawl::MAX_REDIRECTS as u16, value_parser = clap::value_parser!(u16).range(0..=100))]
+    pub max_redirects: u16,
     /// Seconds to wait for a connection.
     #[arg(long, default_value_t = 5.0)]
     pub connect_timeout: f64,
@@ -131,6 +155,31 @@ pub struct CrawlArgs {
     /// Seconds the whole answer may take, however it trickles in.
     #[arg(long, default_value_t = 60.0)]
     pub answer_timeout: f64,
+}
+
+/// `handshakes`.
+#[derive(Debug, Args)]
+pub struct HandshakesArgs {
+    /// Handshakes in each run.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub count: u16,
+    /// Milliseconds the server waits before its first flight (a stand-in network round trip) [default: 100; --quick: 20].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub round_trip_ms: Option<u64>,
+}
+
+/// `serve-site`.
+#[derive(Debug, Args)]
+pub struct ServeSiteArgs {
+    /// Where to write the site's certificate authority (PEM), for `crawl --ca-file`.
+    #[arg(long, value_name = "FILE")]
+    pub ca_out: PathBuf,
+    /// Pages to serve: /page/1 .. /page/N.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub pages: u16,
+    /// Page i answers after i times this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    pub step_ms: u64,
 }
 
 /// `echo-bench`.
@@ -256,13 +305,66 @@ impl NetCommand {
                     read: seconds(a.read_timeout, "--read-timeout")?,
                     answer: seconds(a.answer_timeout, "--answer-timeout")?,
                 };
-                let mut report = Report::new(STAGE, out);
-                if a.urls.is_empty() {
-                    crawl_offline(common.quick, &mut report)?;
+                let client = Client {
+                    timeouts,
+                    tls: match &a.ca_file {
+                        Some(path) => Tls::with_ca_file(path)?,
+                        None => Tls::bundled(),
+                    },
+                    max_redirects: usize::from(a.max_redirects),
+                };
+                let urls: Vec<String> = if a.notes {
+                    NOTES_URLS.iter().map(|u| u.to_string()).collect()
                 } else {
-                    crawl_and_compare(&a.urls, timeouts, &mut report, None);
+                    a.urls
+                };
+                let mut report = Report::new(STAGE, out);
+                if urls.is_empty() {
+                    crawl_offline(common.quick, &mut report)?;
+                    report.finish();
+                    return Ok(());
                 }
+                let outcome = crawl_and_compare(&urls, &client, &mut report, None);
                 report.finish();
+                match outcome.failure() {
+                    Some(failure) => Err(Box::new(CommandError(failure))),
+                    None => Ok(()),
+                }
+            }
+            NetCommand::Handshakes(a) => {
+                let mut settings = HandshakeSettings::new(common.quick);
+                settings.handshakes = usize::from(a.count);
+                if let Some(ms) = a.round_trip_ms {
+                    settings.round_trip = Duration::from_millis(ms);
+                }
+                let mut report = Report::new(STAGE, out);
+                handshakes(settings, &mut report)?;
+                report.finish();
+                Ok(())
+            }
+            NetCommand::ServeSite(a) => {
+                let sites =
+                    LessonSites::start(usize::from(a.pages), Duration::from_millis(a.step_ms))?;
+                std::fs::write(&a.ca_out, sites.ca.pem()).map_err(|e| {
+                    CommandError(format!("cannot write --ca-out {}: {e}", a.ca_out.display()))
+                })?;
+                let (stop, stopped) = std::sync::mpsc::channel();
+                on_signal(move || {
+                    let _ = stop.send(());
+                })?;
+                let pages = format!("/page/{{1..{}}}", a.pages);
+                out.say(format!("HTTPS pages: {}", sites.https.url(&pages)));
+                out.say(format!("redirects to them: {}", sites.http.url(&pages)));
+                out.say(format!(
+                    "certificate authority: {} (crawl --ca-file {} URL...); page i answers after \
+                     i x {} ms; SIGINT or SIGTERM stops",
+                    a.ca_out.display(),
+                    a.ca_out.display(),
+                    a.step_ms
+                ));
+                let _ = stopped.recv();
+                drop(sites);
+                out.say("site stopped");
                 Ok(())
             }
             NetCommand::EchoBench(a) => {
