@@ -1,7 +1,7 @@
 //! The worker side: what the re-executed program does.
 
 use std::ffi::OsStr;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -119,13 +119,14 @@ fn cpu(tasks: u64, iterations: u64) -> io::Result<()> {
     for h in handles {
         sum += h.join().map_err(io::Error::other)?;
     }
-    println!("{sum}");
-    Ok(())
+    writeln!(io::stdout().lock(), "{sum}")
 }
 
+/// Send one report line. A supervisor that is gone (its end of the pipe
+/// closed) is not an error worth a panic: the worker is stopping anyway.
 fn send(report: &Report) {
     if let Ok(line) = serde_json::to_string(report) {
-        println!("{line}"); // stdout is line-buffered: one write per report
+        let _ = writeln!(io::stdout().lock(), "{line}");
     }
 }
 
