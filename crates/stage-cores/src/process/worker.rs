@@ -134,6 +134,8 @@ fn send(report: &Report) {
 /// Serve until stdin reaches end-of-file (the supervisor closed it, or
 /// died), sending counts as they change and the final counts at the end.
 fn echo(addr: SocketAddr, config: &ServerConfig) -> io::Result<()> {
+    // As many descriptors as the hard limit allows: one per client.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let running = server::start(addr, config)?;
     send(&Report::Ready {
         pid: std::process::id(),
