@@ -23,10 +23,12 @@
 //! the tasks' times, the others about 1/N of it on N idle cores); and the
 //! echo server with CPU work per message served by one hub, N hubs, N
 //! processes, P × T, tokio's multi-thread runtime and a thread per
-//! connection, at two client counts, with the load generator's own CPU use.
-//! The figures are recorded in the book's chapter "Cores"; on a machine of
-//! two cores shared with the load generator, expect the N-way cases well
-//! short of N times one.
+//! connection, at two client counts, with the CPU each side used. The
+//! chapter "Cores" explains what to expect and where the recorded figures
+//! go; with two cores shared with the load generator (and, on a busy
+//! machine, with everything else), expect the N-way echo cases short of N
+//! times one: the per-core efficiency the lesson prints is the figure that
+//! carries over to a bigger machine.
 //!
 //! ```
 //! // Four CPU tasks handed to two hubs, awaited from this thread's hub.

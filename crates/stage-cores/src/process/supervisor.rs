@@ -462,3 +462,44 @@ impl fmt::Debug for Supervisor {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exit_is_told_by_its_code_or_its_signal() {
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(9)),
+            "was killed by signal 9 (SIGKILL)"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(1 << 8)),
+            "exited with status 1"
+        );
+    }
+
+    #[test]
+    fn the_summary_leads_with_the_sum_then_each_worker() {
+        let part = |connections, bytes| ServerSummary {
+            connections,
+            bytes,
+            errors: 0,
+        };
+        let summary = Summary {
+            total: part(5, 50),
+            workers: vec![(part(2, 20), 0), (part(3, 30), 1)],
+        };
+        let text = summary.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "echo server stopped: served 5 connections, echoed 50 bytes, 0 errors"
+        );
+        assert!(
+            lines[1].starts_with("  worker 0: served 2 connections"),
+            "{text}"
+        );
+        assert!(lines[2].contains("restarted 1 time(s)"), "{text}");
+    }
+}
