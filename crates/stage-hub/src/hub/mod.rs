@@ -112,8 +112,27 @@ pub(crate) enum Wake {
 pub(crate) enum Interrupt {
     /// [`Handle::kill`].
     Kill,
-    /// The [`with_timeout`] block with this id ran out of time.
-    Timeout(u64),
+    /// The [`with_timeout`] block `id`, started at `started` with `limit`,
+    /// ran out of time.
+    Timeout {
+        id: u64,
+        started: Instant,
+        limit: Duration,
+    },
+}
+
+impl Interrupt {
+    /// What a wait returns when this interrupt cannot unwind it (the
+    /// greenlet `name` is already unwinding).
+    fn error(self, name: String) -> HubError {
+        match self {
+            Interrupt::Kill => HubError::Killed { name },
+            Interrupt::Timeout { started, limit, .. } => HubError::TimedOut {
+                limit,
+                elapsed: started.elapsed(),
+            },
+        }
+    }
 }
 
 /// The unwind payload of a kill.
@@ -202,6 +221,9 @@ struct Task {
     parked: Option<(u64, WaitOn)>,
     /// A kill or an expired timeout to raise when its wait returns.
     interrupt: Option<Interrupt>,
+    /// It is unwinding (killed, timed out or panicking) as far as the hub
+    /// knows: a destructor that waits must not be unwound a second time.
+    unwinding: bool,
     /// Who to tell when it dies.
     done_waiters: Vec<Waiter>,
 }
@@ -285,7 +307,7 @@ pub(crate) fn existing() -> Option<Rc<Hub>> {
 fn unwind(interrupt: Interrupt) -> ! {
     match interrupt {
         Interrupt::Kill => resume_unwind(Box::new(KillSignal)),
-        Interrupt::Timeout(id) => resume_unwind(Box::new(TimeoutSignal(id))),
+        Interrupt::Timeout { id, .. } => resume_unwind(Box::new(TimeoutSignal(id))),
     }
 }
 
@@ -380,10 +402,15 @@ impl Hub {
                 .tasks
                 .get_mut(&me)
                 .expect("the current task was just registered");
-            if let Some(interrupt) = task.interrupt.take() {
+            if task.interrupt.is_some() {
                 drop(st);
-                unwind(interrupt);
+                self.raise_interrupt(me)?;
+                st = self.state.borrow_mut();
             }
+            let task = st
+                .tasks
+                .get_mut(&me)
+                .expect("the current task was just registered");
             task.seq += 1;
             task.parked = Some((task.seq, on));
             let ticket = Ticket {
@@ -404,20 +431,20 @@ impl Hub {
         if let Some(trace) = &self.trace {
             traced::woke(trace, me, on, &wake);
         }
-        let interrupt = {
+        let interrupted = {
             let mut st = self.state.borrow_mut();
             if let Some(timer) = timer {
                 if !matches!(wake, Wake::TimedOut) {
                     st.timers.cancel(timer);
                 }
             }
-            st.tasks.get_mut(&me).and_then(|task| {
+            st.tasks.get_mut(&me).is_some_and(|task| {
                 task.parked = None;
-                task.interrupt.take()
+                task.interrupt.is_some()
             })
         };
-        if let Some(interrupt) = interrupt {
-            unwind(interrupt);
+        if interrupted {
+            self.raise_interrupt(me)?;
         }
         match wake {
             Wake::Deadlock(report) => Err(HubError::Deadlock(report)),
@@ -425,6 +452,53 @@ impl Hub {
         }
     }
     // ANCHOR_END: park
+
+    /// Raise `me`'s pending interrupt: unwind from here. Unless `me` is
+    /// already unwinding (a kill's or a timeout's unwind ran a destructor
+    /// that waits, and another kill or timeout arrived): a second unwind
+    /// would abort the process, so the interrupt stays pending and the wait
+    /// returns its error instead (every later wait of the unwind too, so the
+    /// cleanup ends quickly). Once the unwind is over (caught by its
+    /// `with_timeout`, say), the next wait raises it for real.
+    ///
+    /// `std::thread::panicking()` alone cannot say whether `me` unwinds:
+    /// every greenlet of the thread shares it, so it is also true in a
+    /// greenlet woken while another one's destructor waits. It can only say
+    /// that nobody unwinds, which clears a flag left by an unwind that user
+    /// code caught.
+    fn raise_interrupt(&self, me: TaskId) -> Result<(), HubError> {
+        let mut st = self.state.borrow_mut();
+        let Some(task) = st.tasks.get_mut(&me) else {
+            return Ok(());
+        };
+        let Some(interrupt) = task.interrupt else {
+            return Ok(());
+        };
+        if task.unwinding && std::thread::panicking() {
+            return Err(interrupt.error(task.status.status().name()));
+        }
+        task.interrupt = None;
+        task.unwinding = true;
+        drop(st);
+        unwind(interrupt)
+    }
+
+    /// `me`'s unwind ended (its `with_timeout` caught it): its next
+    /// interrupt may unwind again.
+    pub(crate) fn unwound(&self, me: TaskId) {
+        if let Some(task) = self.state.borrow_mut().tasks.get_mut(&me) {
+            task.unwinding = false;
+        }
+    }
+
+    /// Mark the running greenlet as unwinding (it panicked, or kills
+    /// itself), if the hub knows it. Safe to call from a panic hook: gives
+    /// up rather than wait for a borrow.
+    pub(crate) fn mark_unwinding(&self, id: TaskId) -> Option<bool> {
+        let mut st = self.state.try_borrow_mut().ok()?;
+        let task = st.tasks.get_mut(&id)?;
+        Some(std::mem::replace(&mut task.unwinding, true))
+    }
 
     /// End the wait `ticket` stands for; `false` if it had already ended.
     pub(crate) fn unpark(&self, ticket: Ticket) -> bool {
@@ -516,6 +590,7 @@ impl Task {
             seq: 0,
             parked: None,
             interrupt: None,
+            unwinding: false,
             done_waiters: Vec::new(),
         }
     }

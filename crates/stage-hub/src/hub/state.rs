@@ -31,7 +31,8 @@ impl State {
         // one has the smaller id.
         match (task.interrupt, interrupt) {
             (Some(Interrupt::Kill), _) => {}
-            (Some(Interrupt::Timeout(pending)), Interrupt::Timeout(new)) if pending < new => {}
+            (Some(Interrupt::Timeout { id: pending, .. }), Interrupt::Timeout { id: new, .. })
+                if pending < new => {}
             _ => task.interrupt = Some(interrupt),
         }
         if task.parked.take().is_some() {

@@ -386,12 +386,18 @@ impl<T: 'static> Handle<T> {
         if self.is_dead() {
             return;
         }
-        if stage_greenlet::current().id() == self.id {
-            resume_unwind(Box::new(KillSignal));
-        }
         let Ok(hub) = Hub::get() else {
             return;
         };
+        if stage_greenlet::current().id() == self.id {
+            if hub.mark_unwinding(self.id) == Some(true) && std::thread::panicking() {
+                // Already unwinding (a destructor kills its own greenlet): a
+                // second unwind would abort. Its next wait raises the kill.
+                hub.interrupt(self.id, Interrupt::Kill);
+                return;
+            }
+            resume_unwind(Box::new(KillSignal));
+        }
         hub.interrupt(self.id, Interrupt::Kill);
         // The target is ready to run now, so this wait cannot deadlock.
         let _ = self.wait();

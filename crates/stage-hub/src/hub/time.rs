@@ -65,20 +65,25 @@ pub fn with_timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, HubE
     let me = hub.me();
     let id = next_object_id();
     let start = Instant::now();
-    let timer = hub.add_timer(
-        start + limit,
-        TimerAction::Interrupt(me, Interrupt::Timeout(id)),
-    );
+    let interrupt = Interrupt::Timeout {
+        id,
+        started: start,
+        limit,
+    };
+    let timer = hub.add_timer(start + limit, TimerAction::Interrupt(me, interrupt));
     let outcome = catch_unwind(AssertUnwindSafe(f));
     hub.cancel_timer(timer);
-    hub.clear_interrupt(me, Interrupt::Timeout(id));
+    hub.clear_interrupt(me, interrupt);
     match outcome {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast_ref::<TimeoutSignal>() {
-            Some(TimeoutSignal(fired)) if *fired == id => Err(HubError::TimedOut {
-                limit,
-                elapsed: start.elapsed(),
-            }),
+            Some(TimeoutSignal(fired)) if *fired == id => {
+                hub.unwound(me); // caught here: the unwind is over
+                Err(HubError::TimedOut {
+                    limit,
+                    elapsed: start.elapsed(),
+                })
+            }
             _ => resume_unwind(payload),
         },
     }

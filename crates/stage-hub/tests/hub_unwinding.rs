@@ -1,0 +1,177 @@
+//! Unwinding never aborts: a greenlet being killed (or timed out, or
+//! panicking) runs its destructors, and those may wait in the hub.
+//!
+//! Rust aborts the process when a second unwind starts while a thread is
+//! already unwinding, so the scenarios that used to abort run in a child:
+//! this test binary re-executed with `STAGE_HUB_CHILD` naming the scenario.
+
+use std::cell::{Cell, RefCell};
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use stage_hub::{sleep, spawn, with_timeout, yield_now, HubError};
+
+const CHILD: &str = "STAGE_HUB_CHILD";
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// Re-run this test binary for one test, in a child with `CHILD=scenario`.
+fn run_child(test: &str, scenario: &str) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, scenario)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("re-run the test binary")
+}
+
+fn child_is(scenario: &str) -> bool {
+    std::env::var(CHILD).as_deref() == Ok(scenario)
+}
+
+/// Sleeps in the hub while it is dropped, and records how the nap went.
+struct NapOnDrop {
+    nap: Duration,
+    log: Rc<RefCell<Vec<String>>>,
+}
+
+impl Drop for NapOnDrop {
+    fn drop(&mut self) {
+        let start = Instant::now();
+        sleep(self.nap);
+        let napped = start.elapsed();
+        let how = if napped >= self.nap {
+            "the nap completed"
+        } else {
+            "the nap was cut short"
+        };
+        self.log.borrow_mut().push(how.to_string());
+    }
+}
+
+#[test]
+fn a_destructor_may_wait_while_its_greenlet_is_killed() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let g = spawn(move || {
+        let _nap = NapOnDrop {
+            nap: MS(10),
+            log: l,
+        };
+        sleep(Duration::from_secs(60));
+    });
+    yield_now(); // g parks in its long sleep
+    g.kill();
+    assert!(matches!(g.join(), Err(HubError::Killed { .. })));
+    assert_eq!(*log.borrow(), ["the nap completed"]);
+}
+
+#[test]
+fn a_second_interrupt_during_an_unwind_ends_the_wait_instead_of_aborting() {
+    // g is killed inside a with_timeout block; its destructor naps past the
+    // block's limit, so the timeout fires while the kill is still
+    // unwinding. Starting a second unwind there would abort the process:
+    // the nap must end early instead, and the kill must finish.
+    if child_is("kill-then-timeout") {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let g = spawn(move || {
+            let _ = with_timeout(MS(30), move || {
+                let _nap = NapOnDrop {
+                    nap: Duration::from_secs(5),
+                    log: l,
+                };
+                sleep(Duration::from_secs(60));
+            });
+            "ran on after the kill"
+        });
+        yield_now();
+        g.kill();
+        let outcome = g.join();
+        println!("outcome: {outcome:?}; log: {:?}", log.borrow());
+        return;
+    }
+    let out = run_child(
+        "a_second_interrupt_during_an_unwind_ends_the_wait_instead_of_aborting",
+        "kill-then-timeout",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child aborted:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("outcome: Err(Killed") && stdout.contains("the nap was cut short"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn killing_twice_while_the_first_kill_unwinds_does_not_abort() {
+    if child_is("double-kill") {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let g = Rc::new(spawn(move || {
+            let _nap = NapOnDrop {
+                nap: Duration::from_secs(5),
+                log: l,
+            };
+            sleep(Duration::from_secs(60));
+        }));
+        yield_now();
+        // A second killer arrives while the first kill's unwind naps.
+        let again = g.clone();
+        let second = spawn(move || {
+            sleep(MS(20)); // the first kill's unwind is napping by now
+            again.kill();
+        });
+        g.kill();
+        second.join().unwrap();
+        println!("dead: {}; log: {:?}", g.is_dead(), log.borrow());
+        return;
+    }
+    let out = run_child(
+        "killing_twice_while_the_first_kill_unwinds_does_not_abort",
+        "double-kill",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child aborted:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("dead: true") && stdout.contains("the nap was cut short"),
+        "{stdout}\n{stderr}"
+    );
+}
+
+#[test]
+fn a_timeout_unwinding_through_a_destructor_that_waits_completes() {
+    // The timeout's unwind runs the destructor, which naps; nothing else
+    // interrupts it, so the nap completes and the block reports the timeout.
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let err = with_timeout(MS(10), move || {
+        let _nap = NapOnDrop {
+            nap: MS(10),
+            log: l,
+        };
+        sleep(Duration::from_secs(60));
+    })
+    .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(*log.borrow(), ["the nap completed"]);
+    // And the greenlet goes on normally afterwards: no stray interrupt.
+    let slept = Rc::new(Cell::new(false));
+    let s = slept.clone();
+    spawn(move || {
+        sleep(MS(1));
+        s.set(true);
+    })
+    .join()
+    .unwrap();
+    assert!(slept.get());
+}
