@@ -149,6 +149,49 @@ fn killing_twice_while_the_first_kill_unwinds_does_not_abort() {
 }
 
 #[test]
+fn the_first_hub_may_be_made_by_a_destructor_during_a_panic() {
+    // No hub exists in the child until the destructor below makes one
+    // while the thread unwinds: installing the hub's panic hook then must
+    // wait for a calmer moment, not abort.
+    if child_is("hub-in-panic") {
+        struct YieldOnDrop;
+        impl Drop for YieldOnDrop {
+            fn drop(&mut self) {
+                yield_now();
+            }
+        }
+        let caught = std::panic::catch_unwind(|| {
+            let _y = YieldOnDrop;
+            panic!("the first panic");
+        });
+        println!("caught: {}", caught.is_err());
+        // The hook is installed later: a spawned greenlet's panic is its
+        // result, not printed when it happens.
+        let err = spawn(|| -> u8 { panic!("kept for the joiner") })
+            .join()
+            .unwrap_err();
+        println!("joined: {err}");
+        return;
+    }
+    let out = run_child(
+        "the_first_hub_may_be_made_by_a_destructor_during_a_panic",
+        "hub-in-panic",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child aborted:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("caught: true"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("joined: greenlet"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("kept for the joiner") && !stderr.contains("kept for the joiner"),
+        "the greenlet's panic is its result, printed by nobody but the joiner:\n{stdout}\n{stderr}"
+    );
+}
+
+#[test]
 fn a_timeout_unwinding_through_a_destructor_that_waits_completes() {
     // The timeout's unwind runs the destructor, which naps; nothing else
     // interrupts it, so the nap completes and the block reports the timeout.

@@ -16,6 +16,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
@@ -153,9 +154,21 @@ pub(crate) fn with_panic_location(message: String) -> String {
 /// Install (once per process) a panic hook that keeps panics raised inside
 /// spawned greenlets instead of printing them, and passes every other panic
 /// to the hook that was there before.
+///
+/// Called when a hub is made and at every spawn (one atomic load once it is
+/// in). A thread that is panicking cannot change the panic hook (std
+/// panics, which in a destructor aborts the process), and a hub may well be
+/// made there (a `Drop` that calls `yield_now` during an unwind): then it
+/// waits for the next call. Until then a spawned greenlet's panic is
+/// printed by the previous hook as well as kept for its joiner.
 pub(crate) fn install_panic_hook() {
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
     static ONCE: Once = Once::new();
+    if INSTALLED.load(Ordering::Acquire) || std::thread::panicking() {
+        return;
+    }
     ONCE.call_once(|| {
+        INSTALLED.store(true, Ordering::Release);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let in_task = IN_TASK.try_with(Cell::get).unwrap_or(false);

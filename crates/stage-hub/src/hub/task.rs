@@ -174,6 +174,7 @@ impl Builder {
         F: FnOnce() -> T + 'static,
     {
         let hub = Hub::get()?;
+        diag::install_panic_hook(); // if the hub was made while panicking
         let name = match self.name {
             Some(name) => Name::Given(name),
             None => Name::Numbered(hub.next_name()),
