@@ -302,3 +302,17 @@ pub fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, SwitchErr
 pub fn current() -> Greenlet {
     Greenlet::from_inner(switch::current())
 }
+
+/// The running greenlet's [`id`](Greenlet::id), without creating anything:
+/// `None` on a thread that has not used greenlets yet, and during thread
+/// exit once its greenlets are torn down. Safe to call from a panic hook or
+/// a thread-local destructor, where [`current`] might have to create the
+/// main greenlet.
+///
+/// ```
+/// let main = stage_greenlet::current();
+/// assert_eq!(stage_greenlet::current_id(), Some(main.id()));
+/// ```
+pub fn current_id() -> Option<u64> {
+    switch::current_id()
+}

@@ -59,7 +59,7 @@ pub mod stack;
 pub mod switch;
 
 pub use error::{GreenletError, SwitchError};
-pub use greenlet::{current, switch_to_parent, Builder, Greenlet, GreenletExit};
+pub use greenlet::{current, current_id, switch_to_parent, Builder, Greenlet, GreenletExit};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 
 /// Run the whole lesson as `cargo run -p stage-greenlet` does (without

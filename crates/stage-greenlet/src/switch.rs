@@ -332,6 +332,15 @@ pub(crate) fn current_raw() -> *const Inner {
     CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
 }
 
+/// The running greenlet's id, without creating anything: `None` before the
+/// thread's first greenlet and once the thread is exiting.
+pub(crate) fn current_id() -> Option<u64> {
+    let p = current_raw();
+    // SAFETY: a non-null CURRENT is the running greenlet, which is alive
+    // (see `current`).
+    (!p.is_null()).then(|| unsafe { (*p).id })
+}
+
 /// A new reference to the running greenlet (not a handle: the count of
 /// handles is [`Greenlet`]'s business).
 pub(crate) fn current() -> Rc<Inner> {

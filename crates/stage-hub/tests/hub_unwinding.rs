@@ -10,7 +10,7 @@ use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use stage_hub::{sleep, spawn, with_timeout, yield_now, HubError};
+use stage_hub::{sleep, spawn, with_timeout, yield_now, Builder, HubError};
 
 const CHILD: &str = "STAGE_HUB_CHILD";
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -192,6 +192,46 @@ fn the_first_hub_may_be_made_by_a_destructor_during_a_panic() {
 }
 
 #[test]
+fn a_destructor_that_panics_during_a_kill_aborts_with_its_message_and_greenlet() {
+    // Rust aborts when a destructor panics during an unwind. The hub keeps
+    // a spawned greenlet's panic quiet (it is the greenlet's result), but
+    // this one never reaches a joiner: it must be printed, with the
+    // greenlet's name, as stage-greenlet alone prints it.
+    if child_is("panicky-drop") {
+        struct Panicky;
+        impl Drop for Panicky {
+            fn drop(&mut self) {
+                panic!("a destructor panicked during the kill");
+            }
+        }
+        let g = Builder::new()
+            .name("doomed worker")
+            .spawn(|| {
+                let _p = Panicky;
+                sleep(Duration::from_secs(60));
+            })
+            .unwrap();
+        yield_now();
+        g.kill();
+        println!("survived (must not)");
+        return;
+    }
+    let out = run_child(
+        "a_destructor_that_panics_during_a_kill_aborts_with_its_message_and_greenlet",
+        "panicky-drop",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("survived"), "{stdout}");
+    assert!(
+        stderr.contains("a destructor panicked during the kill"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("doomed worker"), "{stderr}");
+}
+
+#[test]
 fn a_timeout_unwinding_through_a_destructor_that_waits_completes() {
     // The timeout's unwind runs the destructor, which naps; nothing else
     // interrupts it, so the nap completes and the block reports the timeout.
@@ -217,4 +257,45 @@ fn a_timeout_unwinding_through_a_destructor_that_waits_completes() {
     .join()
     .unwrap();
     assert!(slept.get());
+}
+
+#[test]
+fn a_panic_whose_destructor_waits_past_a_timeout_is_not_unwound_twice() {
+    // main panics inside a with_timeout block; a destructor naps past the
+    // block's limit while the panic unwinds. The limit must not start a
+    // second unwind (that aborts): the nap ends early, and the panic goes
+    // on to whoever catches it.
+    if child_is("panic-then-timeout") {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let l = log.clone();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_timeout(MS(20), move || {
+                let _nap = NapOnDrop {
+                    nap: Duration::from_secs(5),
+                    log: l,
+                };
+                panic!("the block panicked");
+            })
+        }));
+        let message = caught
+            .err()
+            .and_then(|p| p.downcast_ref::<&str>().map(|s| s.to_string()));
+        println!("caught: {message:?}; log: {:?}", log.borrow());
+        return;
+    }
+    let out = run_child(
+        "a_panic_whose_destructor_waits_past_a_timeout_is_not_unwound_twice",
+        "panic-then-timeout",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child aborted:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("caught: Some(\"the block panicked\")")
+            && stdout.contains("the nap was cut short"),
+        "{stdout}\n{stderr}"
+    );
 }

@@ -153,7 +153,9 @@ pub(crate) fn with_panic_location(message: String) -> String {
 
 /// Install (once per process) a panic hook that keeps panics raised inside
 /// spawned greenlets instead of printing them, and passes every other panic
-/// to the hook that was there before.
+/// to the hook that was there before. A panic raised while its greenlet is
+/// already unwinding is printed too, with the greenlet's name: it is the
+/// kind that aborts the process, and the message is all the user gets.
 ///
 /// Called when a hub is made and at every spawn (one atomic load once it is
 /// in). A thread that is panicking cannot change the panic hook (std
@@ -171,8 +173,24 @@ pub(crate) fn install_panic_hook() {
         INSTALLED.store(true, Ordering::Release);
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // The running greenlet unwinds now; was it already unwinding?
+            let already = stage_greenlet::current_id()
+                .and_then(|id| Some((id, super::existing()?)))
+                .and_then(|(id, hub)| Some((hub.mark_unwinding(id)?, hub.task_name(id)?)));
             let in_task = IN_TASK.try_with(Cell::get).unwrap_or(false);
             if !in_task {
+                return previous(info);
+            }
+            if let Some((true, name)) = already {
+                // A panic during an unwind (a destructor run by a kill, a
+                // timeout or another panic): if it leaves the destructor,
+                // Rust aborts the process, and no joiner will ever see it.
+                // Say it now, and where, as stage-greenlet alone would.
+                eprintln!(
+                    "stage-hub: greenlet `{name}` panicked while it was already unwinding \
+                     (killed, timed out or panicking); a panic that leaves a destructor \
+                     during an unwind aborts the process"
+                );
                 return previous(info);
             }
             let payload = info.payload();
