@@ -7,6 +7,7 @@ mod crawl;
 pub mod handshakes;
 
 use std::error::Error;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use harness::{Report, Row};
@@ -51,13 +52,31 @@ pub(crate) fn raise_open_files(needed: u64) -> Result<(), CommandError> {
     Ok(())
 }
 
-pub(crate) fn check_replies(summary: &LoadSummary) -> Result<(), Box<dyn Error>> {
-    if summary.messages == 0 && summary.failed_connections > 0 {
-        return Err(Box::new(CommandError(format!(
-            "none of the {} clients got a reply ({} failed connections): is the echo server running there?",
-            summary.clients, summary.failed_connections
-        ))));
+/// A load in which no client got a single reply measured nothing: say why
+/// in one line (the first failed connection's reason), instead of a table
+/// of infinite times.
+pub(crate) fn no_reply_at_all(addr: SocketAddr, summary: &LoadSummary) -> Result<(), CommandError> {
+    if summary.messages + summary.wrong_replies > 0 {
+        return Ok(()); // replies came, right or wrong: check_replies judges them
     }
+    Err(CommandError(match &summary.first_failure {
+        Some(reason) if summary.failed_connections == summary.clients as u64 => format!(
+            "cannot connect to {addr}: {reason}; is the echo server running there? \
+             (`stage-hub echo-server --addr {addr}` starts one)"
+        ),
+        Some(reason) => format!(
+            "none of the {} clients got a reply from {addr} ({} failed connections, the first: {reason})",
+            summary.clients, summary.failed_connections
+        ),
+        None => format!(
+            "none of the {} clients got a reply from {addr} in {:.3} s: is it an echo server, \
+             and is --seconds long enough?",
+            summary.clients, summary.seconds
+        ),
+    }))
+}
+
+pub(crate) fn check_replies(summary: &LoadSummary) -> Result<(), Box<dyn Error>> {
     if summary.wrong_replies > 0 {
         return Err(Box::new(CommandError(format!(
             "{} replies were not the upper-cased message: the server is wrong",
@@ -148,6 +167,8 @@ pub fn echo_lesson(s: NetSettings, report: &mut Report) -> Result<(), Box<dyn Er
     out.say(format!("  {} thread clients: {threads}", s.clients));
     let served = server.stop();
     out.say(format!("  the server: {}", served.summary));
+    no_reply_at_all(addr, &greenlets)?;
+    no_reply_at_all(addr, &threads)?;
     let hub_case = format!("{} clients, one greenlet each", s.clients);
     let thread_case = format!("{} clients, one thread each", s.clients);
     report.push_rows(

@@ -83,3 +83,86 @@ fn zero_is_refused_where_it_used_to_become_one_or_nan() {
         assert!(out.stdout.is_empty(), "{args:?} ran anyway");
     }
 }
+
+/// A port nothing listens on: bound, then closed again.
+fn closed_port() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address")
+}
+
+#[test]
+fn a_port_in_use_is_one_line_naming_the_address_and_what_to_do() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = taken.local_addr().unwrap().to_string();
+    for flavor in ["hub", "threads", "tokio"] {
+        let out = stage(&["echo-server", "--flavor", flavor, "--addr", &addr]);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{flavor}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{flavor}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot listen on {addr}"))
+                && stderr.contains("pick another port"),
+            "{flavor}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{flavor} said it listens");
+    }
+}
+
+#[test]
+fn an_address_that_is_not_one_or_not_ours_is_one_line_naming_it() {
+    for (addr, says) in [
+        ("nonsense", "`nonsense` is not an address to listen on"),
+        ("127.0.0.1:99999", "`127.0.0.1:99999` is not an address"),
+        // TEST-NET-1: no machine has it, so bind fails without any traffic.
+        ("192.0.2.1:8080", "cannot listen on 192.0.2.1:8080"),
+    ] {
+        let out = stage(&["echo-server", "--addr", addr]);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{addr}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{addr}: {stderr}");
+        assert!(stderr.contains(says), "{addr}: {stderr}");
+    }
+}
+
+#[test]
+fn a_load_against_a_closed_port_prints_the_error_alone() {
+    let addr = closed_port().to_string();
+    for command in ["echo-load", "echo-threads"] {
+        let out = stage(&[
+            command,
+            "--addr",
+            &addr,
+            "--clients",
+            "3",
+            "--seconds",
+            "0.2",
+        ]);
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(1), "{command}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{command}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot connect to {addr}")),
+            "{command}: {stderr}"
+        );
+        // No table of infinite times before (or instead of) the error: at
+        // most echo-threads' line saying what it is about to do.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.lines().count() <= 1, "{command} printed: {stdout}");
+        for table in ["inf", "messages/s", "median"] {
+            assert!(!stdout.contains(table), "{command} printed: {stdout}");
+        }
+    }
+}
+
+#[test]
+fn the_interactive_client_names_the_address_it_could_not_reach() {
+    let addr = closed_port().to_string();
+    let out = stage(&["echo-client", "--addr", &addr]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&addr) && stderr.contains("refused"),
+        "{stderr}"
+    );
+}

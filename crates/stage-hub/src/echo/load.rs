@@ -52,9 +52,16 @@ pub fn hub_clients(load: &Load, tick: &mut dyn FnMut(Duration)) -> io::Result<Lo
         for connected in connecting {
             match connected.join() {
                 Ok(Ok(stream)) => streams.push(stream),
-                _ => tally.borrow_mut().failed_connections += 1,
+                Ok(Err(e)) => tally.borrow_mut().failed(&e),
+                Err(e) => tally.borrow_mut().failed(&e),
             }
         }
+    }
+    if streams.is_empty() {
+        // Nobody to ping-pong with: waiting out the duration measures nothing.
+        return Ok(tally
+            .borrow()
+            .summary(load.clients, load.size, Duration::ZERO));
     }
     let start = Instant::now();
     let until = start + load.duration;
@@ -74,8 +81,8 @@ pub fn hub_clients(load: &Load, tick: &mut dyn FnMut(Duration)) -> io::Result<Lo
                             tally.borrow_mut().record(t, ok)
                         })
                     });
-                if ran.is_err() {
-                    tally.borrow_mut().failed_connections += 1;
+                if let Err(e) = ran {
+                    tally.borrow_mut().failed(&e);
                 }
             })
         })

@@ -43,6 +43,8 @@ pub struct Tally {
     pub wrong_replies: u64,
     /// Clients that could not connect, or whose connection broke mid-run.
     pub failed_connections: u64,
+    /// What the first of those failures said (the system's reason).
+    pub first_failure: Option<String>,
 }
 
 impl Default for Tally {
@@ -64,6 +66,16 @@ impl Tally {
             messages: 0,
             wrong_replies: 0,
             failed_connections: 0,
+            first_failure: None,
+        }
+    }
+
+    /// Count a client that could not connect or whose connection broke,
+    /// keeping the reason if it is the first.
+    pub fn failed(&mut self, reason: &dyn fmt::Display) {
+        self.failed_connections += 1;
+        if self.first_failure.is_none() {
+            self.first_failure = Some(reason.to_string());
         }
     }
 
@@ -85,6 +97,9 @@ impl Tally {
         self.messages += other.messages;
         self.wrong_replies += other.wrong_replies;
         self.failed_connections += other.failed_connections;
+        if self.first_failure.is_none() {
+            self.first_failure.clone_from(&other.first_failure);
+        }
     }
 
     /// The figures `echo-load` prints, for `clients` clients over `elapsed`.
@@ -112,6 +127,7 @@ impl Tally {
             },
             failed_connections: self.failed_connections,
             wrong_replies: self.wrong_replies,
+            first_failure: self.first_failure.clone(),
         }
     }
 }
@@ -139,6 +155,9 @@ pub struct LoadSummary {
     pub failed_connections: u64,
     /// Replies that were not the upper-cased message.
     pub wrong_replies: u64,
+    /// What the first failed connection said, if one failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_failure: Option<String>,
 }
 
 impl fmt::Display for LoadSummary {

@@ -265,8 +265,8 @@ pub fn thread_clients(
                         tally.record(t, ok)
                     })
                 });
-                if ran.is_err() {
-                    tally.failed_connections += 1;
+                if let Err(e) = ran {
+                    tally.failed(&e);
                 }
                 tally
             })?;
@@ -276,7 +276,7 @@ pub fn thread_clients(
     for thread in threads {
         match thread.join() {
             Ok(tally) => total.merge(&tally),
-            Err(_) => total.failed_connections += 1,
+            Err(_) => total.failed(&"a client thread panicked"),
         }
     }
     Ok(total)

@@ -16,8 +16,8 @@ use mio::Interest;
 
 use super::handshakes::{handshakes, Settings as HandshakeSettings};
 use super::{
-    check_replies, crawl_and_compare, crawl_offline, load_row, raise_open_files, CommandError,
-    NOTES_URLS,
+    check_replies, crawl_and_compare, crawl_offline, load_row, no_reply_at_all, raise_open_files,
+    CommandError, NOTES_URLS,
 };
 use crate::crawl::site::LessonSites;
 use crate::crawl::tls::Tls;
@@ -211,6 +211,38 @@ fn seconds(s: f64, what: &str) -> Result<Duration, CommandError> {
         })
 }
 
+/// The address `echo-server` is to listen on, or a line saying why `addr`
+/// is not one.
+fn listen_addr(addr: &str) -> Result<SocketAddr, CommandError> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            CommandError(format!(
+                "`{addr}` is not an address to listen on: give HOST:PORT with a port up to \
+                 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)"
+            ))
+        })
+}
+
+/// Why a server could not listen on `addr`, in one line: the system's
+/// reason and, for the usual ones, what to do.
+pub(crate) fn bind_failed(addr: SocketAddr, e: &io::Error) -> CommandError {
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            ": another program listens there; stop it or pick another port (0 picks a free one)"
+        }
+        io::ErrorKind::PermissionDenied => {
+            ": ports below 1024 need root (or CAP_NET_BIND_SERVICE); pick a port from 1024 up"
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            ": no interface of this machine has that address; try 127.0.0.1 or 0.0.0.0"
+        }
+        _ => "",
+    };
+    CommandError(format!("cannot listen on {addr}: {e}{hint}"))
+}
+
 fn socket_addr(addr: &str) -> Result<SocketAddr, CommandError> {
     addr.to_socket_addrs()
         .ok()
@@ -231,10 +263,12 @@ impl NetCommand {
             NetCommand::EchoServer(a) => {
                 // As many descriptors as the hard limit allows: one per client.
                 let _ = rlimit::increase_nofile_limit(u64::MAX);
+                let addr = listen_addr(&a.addr)?;
                 let summary = match a.flavor {
-                    Flavor::Hub => serve_hub(&a.addr, out)?,
+                    Flavor::Hub => serve_hub(addr, out)?,
                     Flavor::Threads => {
-                        let server = ThreadServer::start(a.addr.as_str())?;
+                        let server =
+                            ThreadServer::start(addr).map_err(|e| bind_failed(addr, &e))?;
                         // Watch for signals before saying where we listen:
                         // whoever reads that line may send SIGTERM at once.
                         let stopper = server.stopper();
@@ -243,7 +277,7 @@ impl NetCommand {
                         server.wait()
                     }
                     Flavor::Tokio => {
-                        let server = TokioServer::start(a.addr.as_str())?;
+                        let server = TokioServer::start(addr).map_err(|e| bind_failed(addr, &e))?;
                         // Watch for signals before saying where we listen:
                         // whoever reads that line may send SIGTERM at once.
                         let stopper = server.stopper();
@@ -269,6 +303,7 @@ impl NetCommand {
                     bar.set_position((t.as_millis() / 100) as u64)
                 })?;
                 bar.finish_and_clear();
+                no_reply_at_all(load.addr, &summary)?;
                 report_load(out, "hub clients", &summary);
                 check_replies(&summary)
             }
@@ -283,13 +318,15 @@ impl NetCommand {
                 let start = std::time::Instant::now();
                 let tally = thread_clients(addr, a.clients, a.size, a.seconds)?;
                 let summary = tally.summary(a.clients, a.size, start.elapsed());
+                no_reply_at_all(addr, &summary)?;
                 report_load(out, "thread clients", &summary);
                 check_replies(&summary)
             }
             NetCommand::EchoClient(a) => {
                 let addr = socket_addr(&a.addr)?;
                 let stdin = io::stdin();
-                let sent = client::interactive(addr, stdin.lock(), &mut |reply| out.say(reply))?;
+                let sent = client::interactive(addr, stdin.lock(), &mut |reply| out.say(reply))
+                    .map_err(|e| CommandError(format!("echo-client, talking to {addr}: {e}")))?;
                 out.say(format!("sent {sent} lines; bye"));
                 Ok(())
             }
@@ -426,9 +463,9 @@ fn report_load(out: Output, who: &str, summary: &LoadSummary) {
 /// `echo-server` on the hub: print the address, serve, and let a greenlet
 /// that waits for SIGINT/SIGTERM (a signal pipe registered with the hub, like
 /// any socket) stop the server.
-fn serve_hub(addr: &str, out: Output) -> Result<ServerSummary, Box<dyn Error>> {
+fn serve_hub(addr: SocketAddr, out: Output) -> Result<ServerSummary, Box<dyn Error>> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let server = EchoServer::bind(addr)?;
+    let server = EchoServer::bind(addr).map_err(|e| bind_failed(addr, &e))?;
     // Set up before serving: once clients use every descriptor there would
     // be none left for the signal pipe.
     let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
@@ -460,4 +497,34 @@ fn on_signal(stop: impl FnOnce() + Send + 'static) -> io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_failure_names_the_address_the_reason_and_what_to_do() {
+        let addr: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        for (kind, hint) in [
+            (io::ErrorKind::AddrInUse, "pick another port"),
+            (io::ErrorKind::PermissionDenied, "below 1024 need root"),
+            (io::ErrorKind::AddrNotAvailable, "no interface"),
+        ] {
+            let line = bind_failed(addr, &io::Error::from(kind)).to_string();
+            assert!(
+                line.starts_with("cannot listen on 127.0.0.1:80: "),
+                "{line}"
+            );
+            assert!(line.contains(hint) && !line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_malformed_address_is_named() {
+        for bad in ["nonsense", "127.0.0.1:99999", "127.0.0.1"] {
+            let line = listen_addr(bad).unwrap_err().to_string();
+            assert!(line.contains(&format!("`{bad}`")), "{line}");
+        }
+    }
 }
