@@ -138,7 +138,10 @@ fn summary(lines: &[Line]) -> String {
         .collect();
     let case_width = lines.iter().map(|l| l.case.len()).max().unwrap_or(4).max(4);
     let mut out = format!(
-        "\nSummary: medians and ratios from criterion's samples  [{}]\n",
+        "\nSummary: medians and ratios from criterion's samples  [{}]\n\
+         (per run: the median of criterion's samples, one run of the case's workload; per op:\n \
+         per run / the operations one run performs; ratio: per op over the baseline's, the case\n \
+         it is compared with in the same group)\n",
         harness::Profile::current()
     );
     let mut last_group = "";

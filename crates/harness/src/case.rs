@@ -112,7 +112,8 @@ impl Case {
         self
     }
 
-    /// Run this case exactly once, with no warm-up: for workloads that take
+    /// Run this case once, with no warm-up (or exactly `--runs N` times,
+    /// still cold, when the plan asks for N): for workloads that take
     /// seconds of wall-clock time by design (the lessons' sleeps).
     pub fn once(mut self) -> Self {
         self.once = true;

@@ -135,10 +135,17 @@ pub fn measure_group(
 }
 
 /// Warm-up runs, least timed runs and least timed total for `case` under
-/// `plan`: a [`Case::once`] case runs exactly once, cold.
+/// `plan`: a [`Case::once`] case runs cold, once, unless the plan asks for
+/// an exact number of runs (`--runs N`, [`Plan::exactly`]), which it then
+/// honours.
 fn schedule(case: &Case, plan: &Plan) -> (usize, usize, Duration) {
     if case.once {
-        (0, 1, Duration::ZERO)
+        let runs = if plan.min_time.is_zero() {
+            plan.runs
+        } else {
+            1
+        };
+        (0, runs.max(1), Duration::ZERO)
     } else {
         (plan.warmup, plan.runs.max(1), plan.min_time)
     }
@@ -237,6 +244,20 @@ mod tests {
         let sample = measure(&mut case, &Plan::full(), |_, _| {}).unwrap();
         assert_eq!(sample.runs, 1);
         assert_eq!(counter.get(), 1);
+    }
+
+    #[test]
+    fn once_cases_take_exactly_the_runs_asked_for() {
+        let counter = std::rc::Rc::new(std::cell::Cell::new(0u64));
+        let seen = counter.clone();
+        let mut case = Case::new("nap", 1, move || {
+            seen.set(seen.get() + 1);
+            1u64
+        })
+        .once();
+        let sample = measure(&mut case, &Plan::exactly(1, 3), |_, _| {}).unwrap();
+        // --runs 3: three timed runs, still no warm-up.
+        assert_eq!((sample.runs, counter.get()), (3, 3));
     }
 
     #[test]

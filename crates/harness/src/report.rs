@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use serde::Serialize;
 
@@ -233,11 +234,27 @@ impl Report {
             }
             self.output.json_line(&value);
         }
-        self.output
-            .table(render_table(title.unwrap_or(group), &self.profile, rows));
+        let mut text = render_table(title.unwrap_or(group), &self.profile, rows);
+        // The first table a person sees says what its columns mean.
+        if !self.output.is_json() && !self.output.is_silent() && !LEGEND_SHOWN.swap(true, Relaxed) {
+            text.push_str(LEGEND);
+        }
+        self.output.table(text);
     }
 }
 
+/// Whether this process has printed [`LEGEND`] yet: once, under the first
+/// table, however many reports (the tour makes one per stage) follow.
+static LEGEND_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// What the columns of every report table mean, printed under the first.
+pub const LEGEND: &str = concat!(
+    "  (runs: timed runs of the case, after a warm-up unless it waits; median: the\n",
+    "   middle one's wall-clock time, a whole run of `ops` operations; per op:\n",
+    "   median / ops, what the title says one operation is; ratio: per op over\n",
+    "   the baseline's, the case it is compared with, measured in the same run;\n",
+    "   quoted rows are figures from the source named, compared among themselves)\n",
+);
 /// Set each row's ratio to its cost per op over its baseline's.
 ///
 /// Per op rather than per run, so that a case may run a different count
@@ -264,8 +281,8 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
     let with_rss = rows.iter().any(|r| r.rss_bytes.is_some());
     let _ = write!(
         out,
-        "  {:<width$}  {:>10}  {:>10}  {:>8}",
-        "case", "median", "per op", "ratio"
+        "  {:<width$}  {:>4}  {:>10}  {:>10}  {:>8}",
+        "case", "runs", "median", "per op", "ratio"
     );
     if with_rss {
         let _ = write!(out, "  {:>10}  {:>9}", "rss", "rss/op");
@@ -275,9 +292,14 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
         let ratio = row
             .ratio
             .map_or_else(|| "-".to_string(), |r| format!("{r:.2}x"));
+        let runs = if row.source == "quoted" {
+            "-".to_string()
+        } else {
+            row.runs.to_string()
+        };
         let _ = write!(
             out,
-            "  {:<width$}  {:>10}  {:>10}  {:>8}",
+            "  {:<width$}  {runs:>4}  {:>10}  {:>10}  {:>8}",
             row.case,
             human_seconds(row.median_seconds),
             human_seconds(row.ns_per_op / 1e9),
@@ -413,6 +435,34 @@ mod tests {
         let text = render_table("title", &Profile { optimized: false }, &rows);
         assert!(text.contains("DEBUG build"));
         assert!(text.contains("slow") && text.contains("(quoted: CPython)"));
+    }
+
+    #[test]
+    fn the_table_says_how_many_runs_are_behind_each_median() {
+        let rows = Report::new("t", Output::silent())
+            .measure(group(), &Plan::exactly(0, 2))
+            .unwrap();
+        let text = render_table("title", &Profile::current(), &rows);
+        let header = text.lines().find(|l| l.contains("case")).unwrap();
+        assert!(
+            header.contains("runs") && header.contains("median"),
+            "{text}"
+        );
+        let fast = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("fast"))
+            .unwrap();
+        assert_eq!(fast.split_whitespace().nth(1), Some("2"), "{text}");
+        // A quoted figure was never run here.
+        let quoted = text.lines().find(|l| l.contains("(quoted")).unwrap();
+        assert_eq!(quoted.split_whitespace().nth(1), Some("-"), "{text}");
+    }
+
+    #[test]
+    fn the_legend_explains_every_column() {
+        for column in ["runs:", "median:", "per op:", "ratio:", "quoted"] {
+            assert!(LEGEND.contains(column), "{column}");
+        }
     }
 
     #[test]

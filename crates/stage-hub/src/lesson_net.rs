@@ -172,7 +172,10 @@ pub fn echo_lesson(s: NetSettings, report: &mut Report) -> Result<(), Box<dyn Er
     let hub_case = format!("{} clients, one greenlet each", s.clients);
     let thread_case = format!("{} clients, one thread each", s.clients);
     report.push_rows(
-        Some("Echo round trips: clients in one hub vs a thread per client (per op = per message)"),
+        Some(&format!(
+            "Echo round trips: clients in one hub vs a thread per client ({})",
+            LoadSummary::ROW_COLUMNS
+        )),
         vec![
             load_row(&thread_case, None, &threads),
             load_row(&hub_case, Some(&thread_case), &greenlets),

@@ -107,3 +107,37 @@ fn every_count_states_its_range_and_refuses_values_outside_it() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(probed >= 2, "--runs states no range");
 }
+
+#[test]
+fn a_wait_listing_honours_runs_and_the_table_says_so() {
+    let out = stage(&["sleeps", "--scale", "0.001", "--runs", "2", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = harness::json::read_report(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let row = records
+        .iter()
+        .find(|r| r["record"] == "row" && r["group"] == "sleeps")
+        .expect("a sleeps row");
+    assert_eq!(row["runs"], 2, "{row}");
+    // Two runs of three naps each said so.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("long nap: wakes up").count(), 2, "{stderr}");
+}
+
+#[test]
+fn the_first_table_explains_its_columns_once() {
+    let out = stage(&["--quick", "--runs", "1", "--scale", "0.001"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.matches("(runs: timed runs").count(), 1, "{stdout}");
+    for column in ["median:", "per op:", "ratio:"] {
+        assert!(
+            stdout.contains(column),
+            "no {column} in the legend:\n{stdout}"
+        );
+    }
+}

@@ -186,6 +186,12 @@ impl LoadSummary {
     /// so "per op" is the time per message and the ratio compares rates.
     pub const ROW_MESSAGES: u64 = 100_000;
 
+    /// What a load row's columns mean, for the title of its table: the
+    /// "median" of such a row is no run's time but the time
+    /// [`ROW_MESSAGES`](Self::ROW_MESSAGES) messages take at the rate measured.
+    pub const ROW_COLUMNS: &'static str =
+        "median = the time 100,000 messages take at the rate measured; per op = per message";
+
     /// This run as a harness row; the summary's figures ride along as
     /// extra JSON fields (`messages_per_s`, `p50_us`, …).
     pub fn row(

@@ -428,7 +428,10 @@ impl NetCommand {
                 let measured = bench::run(&bench::stage_binary()?, &plan, out)?;
                 let mut report = Report::new(STAGE, out);
                 report.push_rows(
-                    Some("Echo servers under echo-load, each in its own process (per op = per message)"),
+                    Some(&format!(
+                        "Echo servers under echo-load, each in its own process ({})",
+                        LoadSummary::ROW_COLUMNS
+                    )),
                     bench::rows(STAGE, &measured),
                 );
                 out.table(bench::table(&measured));
@@ -450,7 +453,7 @@ fn report_load(out: Output, who: &str, summary: &LoadSummary) {
     out.say(format!("{who}: {summary}"));
     let mut report = Report::new(STAGE, out);
     report.push_rows(
-        None,
+        Some(&format!("{who} ({})", LoadSummary::ROW_COLUMNS)),
         vec![load_row(
             &format!("{} {who}", summary.clients),
             None,
