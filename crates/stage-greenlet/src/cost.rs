@@ -217,11 +217,12 @@ pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
                 .expect(lives),
         )
         .case(
-            Case::new("generator send", round_trips, move || {
-                reference::generator_round_trips(round_trips)
+            // Stage 2's own workload, under its own name: one definition.
+            Case::new(stage_generator::ROUND_TRIP_CASE, round_trips, move || {
+                stage_generator::switch::round_trips(round_trips)
             })
             .baseline("raw context resume")
-            .expect(round_trips),
+            .expect(stage_generator::switch::expected(round_trips)),
         )
         .case(
             Case::new("corosensei resume", round_trips, move || {
@@ -267,6 +268,26 @@ mod tests {
             assert_eq!(sequential(n), f1_result(n));
             assert_eq!(switching(n).unwrap(), f1_result(n));
         }
+    }
+
+    #[test]
+    fn the_generator_row_is_stage_2_s_workload_under_its_name() {
+        // The generator crate does not tell valgrind about its stacks, so
+        // memcheck cannot follow its switches; this runs natively only.
+        if crate::stack::running_on_valgrind() {
+            return;
+        }
+        let mut group = switch_cost_group(10, 10);
+        let case = group
+            .cases_mut()
+            .iter_mut()
+            .find(|c| c.name() == stage_generator::ROUND_TRIP_CASE)
+            .expect("the generator row carries stage 2's case name");
+        // Stage 2's check value: the sum of what came back, 0 + 1 + ... + 9.
+        assert_eq!(
+            case.run_once().unwrap().check,
+            stage_generator::switch::expected(10)
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ fn quick_json_prints_only_json_lines_with_rows_and_headlines() {
         "f1 <-> f2, switch per iteration",
         "raw context resume",
         "greenlet switch",
-        "generator send",
+        "generator: send round trip",
         "corosensei resume",
         "greenlet create+run+drop",
     ] {
