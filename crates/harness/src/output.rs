@@ -98,3 +98,24 @@ impl Default for Output {
         Output::human()
     }
 }
+
+/// Lines of a stage's narration that break its one heading style: a
+/// listing's heading is `## Title` (the tour adds `# stage-x` above each
+/// stage). Anything else that looks like a heading (`# …`, `### …`,
+/// `== … ==`) is returned, for the stages' CLI tests.
+///
+/// ```
+/// let text = "Stage 1\n\n## CPU work\nfunc1 counts\n\n== naps ==\n# cost\n";
+/// assert_eq!(harness::output::off_style_headings(text), ["== naps ==", "# cost"]);
+/// ```
+pub fn off_style_headings(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| {
+            let l = l.trim_end();
+            (l.starts_with('#') && !l.starts_with("## "))
+                || l.starts_with("###")
+                || l.starts_with("==")
+        })
+        .map(str::to_string)
+        .collect()
+}

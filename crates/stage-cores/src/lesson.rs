@@ -243,7 +243,7 @@ impl Listing {
         match self {
             Listing::Cpu => {
                 t.say(format!(
-                    "\n== CPU-bound tasks: one hub, {n} hub threads, {n} processes ==",
+                    "\n## CPU-bound tasks: one hub, {n} hub threads, {n} processes",
                     n = s.n
                 ));
                 t.say("(greenlets in one hub take turns: the tasks' times add up)");
@@ -272,7 +272,7 @@ impl Listing {
             }
             Listing::HandOff => {
                 t.say(format!(
-                    "\n== Handing work to {} other hubs, waiting cooperatively ==",
+                    "\n## Handing work to {} other hubs, waiting cooperatively",
                     s.n
                 ));
                 let hubs = Hubs::start(s.n)?;

@@ -143,3 +143,19 @@ fn every_count_states_its_range_and_refuses_values_outside_it() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(probed >= 2, "--runs states no range");
 }
+
+#[test]
+fn every_listing_heading_has_the_one_style() {
+    let out = stage(&["--quick", "--runs", "1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        harness::output::off_style_headings(&stdout),
+        Vec::<String>::new()
+    );
+    assert!(stdout.matches("\n## ").count() >= 5, "{stdout}");
+}

@@ -25,7 +25,7 @@ fn optimized() -> bool {
 
 /// Run the eat/play listing and narrate it.
 pub fn eat_play(out: &Output) -> Result<(), Box<dyn Error>> {
-    out.say("\n# eat/play: switch by hand, the name passed on the first switch");
+    out.say("\n## eat/play: switch by hand, the name passed on the first switch");
     for line in listings::eat_and_play("egon")? {
         out.say(format!("  {line}"));
     }
@@ -34,7 +34,7 @@ pub fn eat_play(out: &Output) -> Result<(), Box<dyn Error>> {
 
 /// Run the test1/test2 listing and narrate it.
 pub fn test1_test2(out: &Output) -> Result<(), Box<dyn Error>> {
-    out.say("\n# test1/test2: a greenlet nothing switches back to never finishes");
+    out.say("\n## test1/test2: a greenlet nothing switches back to never finishes");
     for line in listings::test1_and_test2()? {
         out.say(format!("  {line}"));
     }
@@ -45,7 +45,7 @@ pub fn test1_test2(out: &Output) -> Result<(), Box<dyn Error>> {
 /// Measure the switching listing; record its headline.
 pub fn switching(report: &mut Report, common: &CommonArgs, n: u64) -> Result<(), Box<dyn Error>> {
     report.output().say(format!(
-        "\n# switching: f1 and f2, back to back vs a switch on every iteration ({n} each)"
+        "\n## switching: f1 and f2, back to back vs a switch on every iteration ({n} each)"
     ));
     let rows = report.measure(cost::switching_group(n), &common.plan())?;
     let find = |case: &str| {
@@ -68,7 +68,7 @@ pub fn switching(report: &mut Report, common: &CommonArgs, n: u64) -> Result<(),
 pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<dyn Error>> {
     report
         .output()
-        .say("\n# switch cost: one round trip, ours beside what else a Rust user could pick");
+        .say("\n## switch cost: one round trip, ours beside what else a Rust user could pick");
     let (round_trips, lives) = cost::cost_counts(common.quick);
     let rows = report.measure(cost::switch_cost_group(round_trips, lives), &common.plan())?;
     let find = |case: &str| {

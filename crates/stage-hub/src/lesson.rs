@@ -429,7 +429,7 @@ impl Listing {
         let scale = s.scale;
         match self {
             Listing::Sleepers => {
-                t.say("\n== Three naps in three greenlets: the waits overlap ==");
+                t.say("\n## Three naps in three greenlets: the waits overlap");
                 t.say(format!(
                     "(stage 1's serial naps run first, quietly, as the baseline: {})",
                     human_seconds(scale.of(10.0).as_secs_f64())
@@ -454,11 +454,11 @@ impl Listing {
                 }
             }
             Listing::EatPlay => {
-                t.say("\n== eat and play, waiting with the hub's sleep ==");
+                t.say("\n## eat and play, waiting with the hub's sleep");
                 eat_play(scale, &t)?;
             }
             Listing::Blocking => {
-                t.say("\n== eat and play, waiting with std::thread::sleep (not the hub's) ==");
+                t.say("\n## eat and play, waiting with std::thread::sleep (not the hub's)");
                 let warned = eat_play_blocking(scale, &t)?;
                 t.say(format!(
                     "the blocking detector warned {warned} time(s): call the hub-aware function, \
@@ -466,15 +466,15 @@ impl Listing {
                 ));
             }
             Listing::Names => {
-                t.say("\n== Each greenlet knows its name ==");
+                t.say("\n## Each greenlet knows its name");
                 names(scale, &t)?;
             }
             Listing::Tasks => {
-                t.say("\n== Ten tasks: synchronous vs asynchronous ==");
+                t.say("\n## Ten tasks: synchronous vs asynchronous");
                 report.measure(tasks_group(scale, output), &s.plan)?;
             }
             Listing::Costs => {
-                t.say("\n== What the hub costs ==");
+                t.say("\n## What the hub costs");
                 report.measure(costs_group(s.count), &s.plan)?;
                 if let Some(row) = report.row("hub-costs", SPAWN_JOIN_CASE) {
                     let ns = row.ns_per_op;
@@ -486,7 +486,7 @@ impl Listing {
                 }
             }
             Listing::Many => {
-                t.say(format!("\n== {} greenlets asleep at once ==", s.sleepers));
+                t.say(format!("\n## {} greenlets asleep at once", s.sleepers));
                 let rows = sleepers_rows(s.sleepers, &s.plan)?;
                 if let Some(per) = rows.iter().find_map(|r| r.rss_bytes_per_op) {
                     report.headline(

@@ -142,7 +142,7 @@ pub fn run(quick: bool, report: &mut Report) -> Result<(), Box<dyn Error>> {
 pub fn echo_lesson(s: NetSettings, report: &mut Report) -> Result<(), Box<dyn Error>> {
     let out = report.output();
     out.say(format!(
-        "\n== One thread serves {} clients: the upper-case echo server ==",
+        "\n## One thread serves {} clients: the upper-case echo server",
         s.clients
     ));
     raise_open_files(2 * s.clients as u64 + 64)?;

@@ -134,6 +134,12 @@ fn the_first_table_explains_its_columns_once() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("(runs: timed runs").count(), 1, "{stdout}");
+    // One heading style across the stages: `## Title` for each listing.
+    assert_eq!(
+        harness::output::off_style_headings(&stdout),
+        Vec::<String>::new()
+    );
+    assert!(stdout.contains("\n## "), "{stdout}");
     for column in ["median:", "per op:", "ratio:"] {
         assert!(
             stdout.contains(column),

@@ -178,7 +178,7 @@ pub fn echo_run(
 pub(super) fn echo_listing(s: &Settings, report: &mut Report) -> Result<(), Box<dyn Error>> {
     let out = report.output();
     out.say(format!(
-        "\n== The echo server with {} iterations of CPU work per message, on {} cores ==",
+        "\n## The echo server with {} iterations of CPU work per message, on {} cores",
         thousands(s.work.iterations),
         s.n
     ));

@@ -254,8 +254,8 @@ pub fn crawl_offline(quick: bool, report: &mut Report) -> Result<(), Box<dyn Err
     let sites = LessonSites::start(s.pages, s.page_step)?;
     let urls = sites.urls();
     report.output().say(format!(
-        "\n== A crawler: {} pages at once vs one after another (a local site over HTTPS, reached \
-         by a redirect from http://; page i answers after i x {}) ==",
+        "\n## A crawler: {} pages at once vs one after another (a local site over HTTPS, reached \
+         by a redirect from http://; page i answers after i x {})",
         s.pages,
         human_seconds(s.page_step.as_secs_f64()),
     ));

@@ -127,7 +127,7 @@ pub fn measure(n: usize, round_trip: Duration) -> Result<HandshakeTimes, Box<dyn
 pub fn handshakes(s: Settings, report: &mut Report) -> Result<Vec<HandshakeTimes>, Box<dyn Error>> {
     let out = report.output();
     out.say(format!(
-        "\n== {n} TLS handshakes (rustls, unchanged) at once vs one by one, in one thread ==",
+        "\n## {n} TLS handshakes (rustls, unchanged) at once vs one by one, in one thread",
         n = s.handshakes
     ));
     if s.handshakes == 0 {
