@@ -7,6 +7,7 @@
 //! moves to stderr and stdout carries nothing but JSON lines.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -52,11 +53,13 @@ impl Output {
         self.mode == Mode::Silent
     }
 
-    /// One line of narration (or of a listing's own output).
+    /// One line of narration (or of a listing's own output). While a
+    /// progress bar is on screen the line is printed through it, above it.
     pub fn say(&self, line: impl AsRef<str>) {
+        let line = line.as_ref();
         match self.mode {
-            Mode::Human => println!("{}", line.as_ref()),
-            Mode::Json => eprintln!("{}", line.as_ref()),
+            Mode::Human => above_the_bar(|| println!("{line}")),
+            Mode::Json => above_the_bar(|| eprintln!("{line}")),
             Mode::Silent => {}
         }
     }
@@ -64,8 +67,10 @@ impl Output {
     /// A human-readable table: shown only when the report is not JSON.
     pub fn table(&self, text: impl AsRef<str>) {
         if self.mode == Mode::Human {
-            print!("{}", text.as_ref());
-            let _ = std::io::stdout().flush();
+            above_the_bar(|| {
+                print!("{}", text.as_ref());
+                let _ = std::io::stdout().flush();
+            });
         }
     }
 
@@ -89,7 +94,30 @@ impl Output {
                 .progress_chars("=> "),
         );
         bar.set_message(message.into());
+        if let Ok(mut shown) = SHOWN.lock() {
+            *shown = Some(bar.clone());
+        }
         bar
+    }
+}
+
+/// The progress bar drawn last, if any. Narration and tables printed while
+/// it is on screen go through [`ProgressBar::suspend`]: the bar is wiped,
+/// the text printed, the bar drawn again below it. Printed past it instead,
+/// the text would land on the bar's line and the bar's next redraw would
+/// leave a stale copy of itself in the scrollback.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Print with `print`, above the progress bar if one is on screen.
+fn above_the_bar(print: impl FnOnce()) {
+    let bar = SHOWN
+        .lock()
+        .ok()
+        .and_then(|shown| shown.clone())
+        .filter(|bar| !bar.is_finished() && !bar.is_hidden());
+    match bar {
+        Some(bar) => bar.suspend(print),
+        None => print(),
     }
 }
 

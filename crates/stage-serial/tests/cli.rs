@@ -147,3 +147,71 @@ fn the_first_table_explains_its_columns_once() {
         );
     }
 }
+
+/// What a person's terminal shows after `args` ran on it: the bytes the
+/// binary wrote to a pseudo-terminal (util-linux `script` provides one, for
+/// stdout and stderr both, as a terminal does), fed through a terminal
+/// emulator tall enough that nothing scrolls away. `None` without `script`.
+fn on_a_terminal(args: &str) -> Option<(String, String)> {
+    let bin = env!("CARGO_BIN_EXE_stage-serial");
+    let out = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("stty cols 100 rows 200; exec {bin} {args}"),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "script (util-linux) is needed: {e}"
+            );
+            eprintln!("no `script` (util-linux) for a pseudo-terminal: skipped ({e})");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let size = |n| std::num::NonZeroU16::new(n).expect("a terminal size above 0");
+    let mut terminal = vt100::Parser::new(size(200), size(100), 0);
+    terminal.process(&out.stdout);
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+    Some((terminal.screen().contents(), raw))
+}
+
+#[test]
+fn on_a_terminal_narration_prints_above_the_progress_bar() {
+    let Some((screen, raw)) = on_a_terminal("sleeps --scale 0.1 --runs 1") else {
+        return;
+    };
+    // The bar was drawn while the naps ran ...
+    assert!(
+        raw.contains("slept (ms) ["),
+        "no progress bar was drawn:\n{raw}"
+    );
+    // ... yet every line of narration stands alone on its own line ...
+    for line in [
+        "short nap: falls asleep for 2 s",
+        "short nap: wakes up",
+        "middle nap: falls asleep for 3 s",
+        "middle nap: wakes up",
+        "long nap: falls asleep for 5 s",
+        "long nap: wakes up",
+    ] {
+        assert!(
+            screen.lines().any(|l| l.trim_end() == line),
+            "`{line}` does not stand on a line of its own:\n{screen}"
+        );
+    }
+    // ... and no stale bar is left behind once it is done.
+    assert!(
+        !screen.contains("slept (ms)"),
+        "a stale bar is left:\n{screen}"
+    );
+}
