@@ -229,7 +229,7 @@ pub enum Listing {
     Cpu,
     /// Work handed to other hubs and awaited while this hub keeps running.
     HandOff,
-    /// The echo server with CPU work per message, served every way, at two client counts.
+    /// The echo server with CPU work per message, served every way, at each client count.
     Echo,
 }
 

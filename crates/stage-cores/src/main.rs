@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use harness::{CommonArgs, Output};
@@ -28,6 +29,20 @@ struct Cli {
     #[arg(long, global = true, value_name = "N", value_parser = work_parser())]
     work: Option<u64>,
 
+    /// The lesson's N: hub threads and processes of its N-way cases [default: the core count].
+    #[arg(long, global = true, value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_HUBS)))]
+    cores: Option<u16>,
+
+    /// Client counts of the echo comparison, comma-separated [default: 500,10000; --quick: 50,500].
+    #[arg(long, global = true, value_name = "N,…", value_delimiter = ',',
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CLIENTS)))]
+    clients: Vec<u32>,
+
+    /// Seconds each echo load runs [default: 2; --quick: 0.5].
+    #[arg(long, global = true, value_name = "S", value_parser = seconds_parser)]
+    seconds: Option<Duration>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -43,6 +58,21 @@ enum Command {
 
 /// The most CPU work per message: about a tenth of a second of stage 1's loop.
 const MAX_WORK: u64 = 100_000_000;
+
+/// The most echo clients the lesson opens at once (each is a socket on
+/// both sides, and the open-file limit here is 20,000).
+const MAX_CLIENTS: u32 = 20_000;
+
+/// A positive number of seconds, at most an hour.
+fn seconds_parser(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 3600.0) {
+        return Err(format!("{secs} s is not between 0 and an hour"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 fn work_parser() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(0..=MAX_WORK)
@@ -108,6 +138,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn Error>> {
     let mut settings = Settings::from_common(&cli.common);
     if let Some(work) = cli.work {
         settings.work = Work::new(work);
+    }
+    if let Some(n) = cli.cores {
+        settings.n = usize::from(n);
+    }
+    if !cli.clients.is_empty() {
+        settings.clients = cli.clients.iter().map(|&c| c as usize).collect();
+    }
+    if let Some(seconds) = cli.seconds {
+        settings.seconds = seconds;
     }
     let output = cli.common.output();
     match cli.command {

@@ -140,3 +140,54 @@ fn trace_shows_jobs_running_on_the_hub_threads_they_were_handed_to() {
         assert!(ran, "nothing ran on {hub}");
     }
 }
+
+#[test]
+fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_ones() {
+    let out = run_within(
+        &[
+            "echo",
+            "--json",
+            "--runs",
+            "1",
+            "--cores",
+            "3",
+            "--clients",
+            "20",
+            "--seconds",
+            "0.2",
+            "--work",
+            "100",
+        ],
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
+    let rows: Vec<_> = records.iter().filter(|r| r["record"] == "row").collect();
+    assert_eq!(rows.len(), 6, "{stdout}");
+    for row in &rows {
+        assert_eq!(
+            (row["clients"].as_u64(), row["work"].as_u64()),
+            (Some(20), Some(100)),
+            "{row}"
+        );
+    }
+    assert_eq!(rows[1]["case"], "3 hub threads, 20 clients");
+    assert_eq!(
+        (rows[3]["procs"].as_u64(), rows[3]["hubs"].as_u64()),
+        (Some(3), Some(3))
+    );
+    for bad in [
+        &["echo", "--clients", "0"][..],
+        &["echo", "--clients", "50000"][..],
+        &["echo", "--seconds", "0"][..],
+        &["echo", "--seconds", "soon"][..],
+        &["cpu", "--cores", "0"][..],
+    ] {
+        let out = run_within(bad, Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {stderr}");
+        assert!(stderr.contains(bad[1]), "{bad:?}: {stderr}");
+    }
+}
