@@ -393,6 +393,29 @@ fn the_blocking_detector_names_a_greenlet_that_blocks_the_thread() {
 }
 
 #[test]
+fn time_spent_in_the_diagnostic_hook_is_not_blamed_on_the_next_greenlet() {
+    // The hook itself takes a while (printing can): that is the hub's time,
+    // not the next greenlet's. Only the greenlet that blocked is named.
+    let seen = log();
+    let sink = seen.clone();
+    set_diagnostic_hook(move |d| {
+        sink.borrow_mut().push(d.to_string());
+        std::thread::sleep(MS(300));
+    });
+    set_blocking_threshold(Some(MS(100)));
+    let rude = Builder::new()
+        .name("rude")
+        .spawn(|| std::thread::sleep(MS(150)))
+        .unwrap();
+    let polite = Builder::new().name("polite").spawn(yield_now).unwrap();
+    rude.join().unwrap();
+    polite.join().unwrap();
+    let lines = seen.borrow().clone();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("`rude`"), "{lines:?}");
+}
+
+#[test]
 fn three_sleepers_finish_well_under_the_sum_of_their_sleeps() {
     let start = Instant::now();
     let naps: Vec<_> = [100, 150, 250]

@@ -12,9 +12,10 @@ use super::{
 impl Hub {
     /// A greenlet died (or was killed before it started): wake whoever
     /// waits for it, and report a failure nobody can look at any more.
-    pub(super) fn finish(&self, id: TaskId) {
+    /// Returns whether it reported one (the diagnostic hook ran).
+    pub(super) fn finish(&self, id: TaskId) -> bool {
         let Some(task) = self.state.borrow_mut().tasks.remove(&id) else {
-            return;
+            return false;
         };
         let status = task.status.status();
         if status.is_running() {
@@ -29,8 +30,9 @@ impl Hub {
                 st.notify(waiter, failed);
             }
         }
-        status.report_if_orphaned();
+        let reported = status.report_if_orphaned();
         drop(task.greenlet); // a never-started body is dropped here, outside any borrow
+        reported
     }
 
     /// The next greenlet to switch to, running timers and polling as needed;
@@ -139,7 +141,9 @@ impl Hub {
     }
 
     /// Back from running `id` for `held`: warn if it held the hub too long,
-    /// and finish it if it died.
+    /// and finish it if it died. Returns whether that ran code of unknown
+    /// length (the diagnostic hook, a dead greenlet's destructors), after
+    /// which the clock must be read again.
     fn after_run(
         &self,
         id: TaskId,
@@ -147,7 +151,8 @@ impl Hub {
         spawned: bool,
         held: Duration,
         result: Result<(), stage_greenlet::SwitchError>,
-    ) {
+    ) -> bool {
+        let mut slow = false;
         let status = self.state.borrow().tasks.get(&id).map(|t| t.status.clone());
         if let (true, Some(threshold), Some(status)) =
             (spawned, diag::blocking_threshold(), &status)
@@ -158,6 +163,7 @@ impl Hub {
                     held,
                     threshold,
                 });
+                slow = true;
             }
         }
         if let (Err(e), Some(status)) = (result, &status) {
@@ -170,8 +176,9 @@ impl Hub {
             }
         }
         if greenlet.is_dead() {
-            self.finish(id);
+            slow |= self.finish(id);
         }
+        slow
     }
 }
 
@@ -180,7 +187,9 @@ impl Hub {
 /// for what it did, forever.
 pub(super) fn run_loop() {
     // When the last switch ended; reused as the next one's start unless the
-    // hub polled in between (and so may have slept).
+    // hub polled in between (and so may have slept) or ran code of unknown
+    // length (the diagnostic hook, a dead greenlet's destructors): each
+    // greenlet is blamed only for its own run.
     let mut clock: Option<Instant> = None;
     loop {
         let Some(hub) = existing() else {
@@ -202,7 +211,9 @@ pub(super) fn run_loop() {
         let Some(hub) = existing() else {
             return;
         };
-        hub.after_run(id, &greenlet, spawned, now - start, result);
+        if hub.after_run(id, &greenlet, spawned, now - start, result) {
+            clock = None;
+        }
     }
 }
 // ANCHOR_END: run_loop

@@ -80,8 +80,9 @@ impl Status {
             && !matches!(*self.error.borrow(), Some(HubError::Killed { .. }))
     }
 
-    /// Report a failure if nobody can ever look at it any more.
-    pub(crate) fn report_if_orphaned(&self) {
+    /// Report a failure if nobody can ever look at it any more; returns
+    /// whether it did.
+    pub(crate) fn report_if_orphaned(&self) -> bool {
         if self.failed() && !self.observed.get() && !self.handle_alive.get() {
             self.observed.set(true);
             if let Some(error) = self.error.borrow().clone() {
@@ -89,8 +90,10 @@ impl Status {
                     name: self.name(),
                     error,
                 });
+                return true;
             }
         }
+        false
     }
 }
 
