@@ -91,7 +91,9 @@ pub(crate) type TaskId = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ticket {
     pub(crate) task: TaskId,
-    seq: u64,
+    /// Counts every wait in the hub: unique, and in the order the waits
+    /// began (so a waiter list keyed by it is first come, first served).
+    pub(crate) seq: u64,
 }
 
 /// Why the hub switched back to a waiting greenlet.
@@ -197,6 +199,15 @@ pub(crate) enum Waiter {
     Group(Rc<GroupWait>),
 }
 
+impl Waiter {
+    fn ticket(&self) -> Ticket {
+        match self {
+            Waiter::Task(ticket) => *ticket,
+            Waiter::Group(group) => group.ticket,
+        }
+    }
+}
+
 /// One `joinall`: wake its ticket when every greenlet is done, or at the
 /// first failure if asked to stop there.
 pub(crate) struct GroupWait {
@@ -215,8 +226,6 @@ struct Task {
     spawned: bool,
     /// Switched to at least once: a greenlet killed before that never runs.
     started: bool,
-    /// Counts this greenlet's waits; a ticket names one of them.
-    seq: u64,
     /// The wait in progress and what it is on, while parked.
     parked: Option<(u64, WaitOn)>,
     /// A kill or an expired timeout to raise when its wait returns.
@@ -231,6 +240,8 @@ struct Task {
 /// The hub's mutable half. Never borrowed across a switch.
 pub(crate) struct State {
     tasks: IdMap<TaskId, Task>,
+    /// The next wait's [`Ticket::seq`].
+    next_seq: u64,
     ready: VecDeque<(TaskId, Wake)>,
     /// How many entries at the front of `ready` belong to the current pass.
     batch: usize,
@@ -347,6 +358,7 @@ impl Hub {
             inbox_rx,
             state: RefCell::new(State {
                 tasks: IdMap::default(),
+                next_seq: 0,
                 ready: VecDeque::new(),
                 batch: 0,
                 timers: Timers::new(),
@@ -398,25 +410,20 @@ impl Hub {
         let me = self.me();
         let ticket = {
             let mut st = self.state.borrow_mut();
+            let seq = st.next_seq;
+            st.next_seq += 1;
             let task = st
                 .tasks
                 .get_mut(&me)
                 .expect("the current task was just registered");
             if task.interrupt.is_some() {
                 drop(st);
+                // Unwinds, or ends this wait with the interrupt's error.
                 self.raise_interrupt(me)?;
-                st = self.state.borrow_mut();
+                return self.park(on, deadline, register);
             }
-            let task = st
-                .tasks
-                .get_mut(&me)
-                .expect("the current task was just registered");
-            task.seq += 1;
-            task.parked = Some((task.seq, on));
-            let ticket = Ticket {
-                task: me,
-                seq: task.seq,
-            };
+            task.parked = Some((seq, on));
+            let ticket = Ticket { task: me, seq };
             if let Some(trace) = &self.trace {
                 traced::parked(trace, &st, me, on, deadline);
             }
@@ -543,6 +550,14 @@ impl Hub {
         }
     }
 
+    /// Forget `ticket`'s wait for `task` to die (it timed out or was
+    /// killed): nothing is left behind for the death to wake.
+    pub(crate) fn remove_done_waiter(&self, task: TaskId, ticket: Ticket) {
+        if let Some(t) = self.state.borrow_mut().tasks.get_mut(&task) {
+            t.done_waiters.retain(|w| w.ticket() != ticket);
+        }
+    }
+
     fn add_task(
         &self,
         id: TaskId,
@@ -587,7 +602,6 @@ impl Task {
             status,
             spawned,
             started: !spawned,
-            seq: 0,
             parked: None,
             interrupt: None,
             unwinding: false,

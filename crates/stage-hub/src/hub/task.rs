@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use stage_greenlet::{Greenlet, GreenletExit};
 
 use super::{
-    diag, existing, GroupWait, Hub, HubError, Interrupt, KillSignal, TaskId, TimeoutSignal, WaitOn,
-    Waiter, Wake,
+    diag, existing, GroupWait, Hub, HubError, Interrupt, KillSignal, TaskId, Ticket, TimeoutSignal,
+    WaitOn, Waiter, Wake,
 };
 
 /// A greenlet's name: numbered in spawn order unless one was given.
@@ -370,9 +370,12 @@ impl<T: 'static> Handle<T> {
         while !self.is_dead() {
             let hub = Hub::get()?;
             let id = self.id;
+            let leave = LeaveDoneWaiters::new(&hub);
             let wake = hub.park(WaitOn::Join(id), deadline, |ticket| {
+                leave.registered(ticket, &[id]);
                 hub.add_done_waiter(id, Waiter::Task(ticket));
             })?;
+            drop(leave);
             if matches!(wake, Wake::TimedOut) && !self.is_dead() {
                 return Err(HubError::TimedOut {
                     limit: limit.unwrap_or_default(),
@@ -423,6 +426,37 @@ impl<T> std::fmt::Debug for Handle<T> {
             .field("name", &self.shared.status.name())
             .field("outcome", &self.shared.status.outcome.get())
             .finish_non_exhaustive()
+    }
+}
+
+/// However a join ends (its greenlets died, its deadline passed, it was
+/// killed), take its entries out of the done-waiter lists of the greenlets
+/// it waited for: a join that timed out leaves nothing behind.
+struct LeaveDoneWaiters<'a> {
+    hub: &'a Hub,
+    registered: RefCell<Option<(Ticket, Vec<TaskId>)>>,
+}
+
+impl<'a> LeaveDoneWaiters<'a> {
+    fn new(hub: &'a Hub) -> Self {
+        LeaveDoneWaiters {
+            hub,
+            registered: RefCell::new(None),
+        }
+    }
+
+    fn registered(&self, ticket: Ticket, tasks: &[TaskId]) {
+        *self.registered.borrow_mut() = Some((ticket, tasks.to_vec()));
+    }
+}
+
+impl Drop for LeaveDoneWaiters<'_> {
+    fn drop(&mut self) {
+        if let Some((ticket, tasks)) = self.registered.get_mut().take() {
+            for task in tasks {
+                self.hub.remove_done_waiter(task, ticket);
+            }
+        }
     }
 }
 
@@ -487,7 +521,9 @@ pub fn joinall<T: 'static>(handles: &[Handle<T>], opts: JoinAll) -> Result<(), H
             return Ok(());
         }
         let hub = Hub::get()?;
+        let leave = LeaveDoneWaiters::new(&hub);
         let wake = hub.park(WaitOn::JoinAll(pending.len()), deadline, |ticket| {
+            leave.registered(ticket, &pending);
             let group = Rc::new(GroupWait {
                 remaining: Cell::new(pending.len()),
                 stop_on_failure: opts.stop_at_first_failure,
@@ -497,11 +533,57 @@ pub fn joinall<T: 'static>(handles: &[Handle<T>], opts: JoinAll) -> Result<(), H
                 hub.add_done_waiter(*id, Waiter::Group(group.clone()));
             }
         })?;
+        drop(leave);
         if matches!(wake, Wake::TimedOut) && handles.iter().any(|h| !h.is_dead()) {
             return Err(HubError::TimedOut {
                 limit: opts.timeout.unwrap_or_default(),
                 elapsed: start.elapsed(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hub::sleep;
+
+    /// How many waiters the hub keeps for the death of `handle`'s greenlet.
+    fn done_waiters<T: 'static>(handle: &Handle<T>) -> usize {
+        let hub = existing().expect("a hub");
+        let st = hub.state.borrow();
+        st.tasks[&handle.id].done_waiters.len()
+    }
+
+    #[test]
+    fn joins_that_time_out_leave_no_waiters_behind() {
+        let sleeper = spawn(|| sleep(Duration::from_secs(60)));
+        for _ in 0..1_000 {
+            assert!(sleeper
+                .join_timeout(Duration::ZERO)
+                .unwrap_err()
+                .is_timeout());
+            let all = joinall(
+                std::slice::from_ref(&sleeper),
+                JoinAll::new().timeout(Duration::ZERO),
+            );
+            assert!(all.unwrap_err().is_timeout());
+        }
+        assert_eq!(done_waiters(&sleeper), 0);
+        sleeper.kill();
+    }
+
+    #[test]
+    fn a_killed_joiner_leaves_no_waiter_behind() {
+        let sleeper = Rc::new(spawn(|| sleep(Duration::from_secs(60))));
+        let s = sleeper.clone();
+        let joiner = spawn(move || s.wait());
+        crate::yield_now();
+        assert_eq!(done_waiters(&sleeper), 1);
+        joiner.kill();
+        assert_eq!(done_waiters(&sleeper), 0);
+        sleeper.kill();
     }
 }

@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::WaitList;
+use super::{park_on, WaitList};
 use crate::hub::{next_object_id, Hub, HubError, WaitOn, Wake};
 
 /// A flag greenlets can wait for: `set` wakes every waiter, and later waits
@@ -73,9 +73,12 @@ impl Event {
     fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, HubError> {
         while !self.is_set() {
             let hub = Hub::get()?;
-            let wake = hub.park(WaitOn::Event(self.inner.id), deadline, |ticket| {
-                self.inner.waiters.borrow_mut().push(ticket);
-            })?;
+            let wake = park_on(
+                &hub,
+                &self.inner.waiters,
+                WaitOn::Event(self.inner.id),
+                deadline,
+            )?;
             if matches!(wake, Wake::TimedOut) {
                 return Ok(self.is_set());
             }
@@ -87,5 +90,12 @@ impl Event {
 impl Default for Event {
     fn default() -> Self {
         Event::new()
+    }
+}
+
+#[cfg(test)]
+impl Event {
+    pub(crate) fn inner_waiters(&self) -> usize {
+        self.inner.waiters.borrow().len()
     }
 }

@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::{Semaphore, SemaphoreGuard, WaitList};
+use super::{park_on, Semaphore, SemaphoreGuard, WaitList};
 use crate::hub::{next_object_id, Builder, Handle, Hub, HubError, WaitOn};
 
 /// Caps how many greenlets run at once: [`Pool::spawn`] waits
@@ -103,10 +103,20 @@ impl Pool {
     pub fn join(&self) -> Result<(), HubError> {
         while self.running() > 0 {
             let hub = Hub::get()?;
-            hub.park(WaitOn::PoolIdle(self.inner.id), None, |ticket| {
-                self.inner.idle.borrow_mut().push(ticket);
-            })?;
+            park_on(
+                &hub,
+                &self.inner.idle,
+                WaitOn::PoolIdle(self.inner.id),
+                None,
+            )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Pool {
+    pub(crate) fn inner_idle_waiters(&self) -> usize {
+        self.inner.idle.borrow().len()
     }
 }

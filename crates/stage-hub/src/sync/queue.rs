@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::WaitList;
+use super::{park_on, WaitList};
 use crate::hub::{next_object_id, Hub, HubError, WaitOn, Wake};
 
 /// A FIFO queue between greenlets: `get` waits while it is empty, `put`
@@ -114,9 +114,12 @@ impl<T> Queue<T> {
             }
             let hub = Hub::get()?;
             let _pass_on = PassOn(self, Side::Put);
-            hub.park(WaitOn::QueuePut(self.inner.id), None, |ticket| {
-                self.inner.putters.borrow_mut().push(ticket);
-            })?;
+            park_on(
+                &hub,
+                &self.inner.putters,
+                WaitOn::QueuePut(self.inner.id),
+                None,
+            )?;
         }
     }
 
@@ -141,9 +144,12 @@ impl<T> Queue<T> {
             }
             let hub = Hub::get()?;
             let _pass_on = PassOn(self, Side::Get);
-            let wake = hub.park(WaitOn::QueueGet(self.inner.id), deadline, |ticket| {
-                self.inner.getters.borrow_mut().push(ticket);
-            })?;
+            let wake = park_on(
+                &hub,
+                &self.inner.getters,
+                WaitOn::QueueGet(self.inner.id),
+                deadline,
+            )?;
             if matches!(wake, Wake::TimedOut) {
                 return Ok(self.try_get());
             }
@@ -176,5 +182,16 @@ impl<T> Drop for PassOn<'_, T> {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+impl<T> Queue<T> {
+    pub(crate) fn inner_getters(&self) -> usize {
+        self.inner.getters.borrow().len()
+    }
+
+    pub(crate) fn inner_putters(&self) -> usize {
+        self.inner.putters.borrow().len()
     }
 }

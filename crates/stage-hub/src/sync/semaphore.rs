@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::WaitList;
+use super::{park_on, WaitList};
 use crate::hub::{next_object_id, Hub, HubError, WaitOn};
 
 /// A counter of permits: `acquire` takes one (waiting cooperatively while
@@ -83,9 +83,12 @@ impl Semaphore {
             }
             let hub = Hub::get()?;
             let _pass_on = PassOn(&self.inner);
-            hub.park(WaitOn::Semaphore(self.inner.id), None, |ticket| {
-                self.inner.waiters.borrow_mut().push(ticket);
-            })?;
+            park_on(
+                &hub,
+                &self.inner.waiters,
+                WaitOn::Semaphore(self.inner.id),
+                None,
+            )?;
         }
     }
 }
@@ -94,5 +97,12 @@ impl Drop for SemaphoreGuard {
     fn drop(&mut self) {
         self.inner.permits.set(self.inner.permits.get() + 1);
         self.inner.waiters.borrow_mut().wake_one();
+    }
+}
+
+#[cfg(test)]
+impl Semaphore {
+    pub(crate) fn inner_waiters(&self) -> usize {
+        self.inner.waiters.borrow().len()
     }
 }
