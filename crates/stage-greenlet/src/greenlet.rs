@@ -218,6 +218,11 @@ impl Greenlet {
         Rc::ptr_eq(&self.0, &other.0)
     }
 
+    /// A reference to this greenlet that is not a handle: see [`WeakGreenlet`].
+    pub fn downgrade(&self) -> WeakGreenlet {
+        WeakGreenlet(self.0.clone())
+    }
+
     /// A new handle (the only way one is made: it keeps the count).
     pub(crate) fn from_inner(inner: Rc<Inner>) -> Self {
         inner.handles.set(inner.handles.get() + 1);
@@ -261,6 +266,67 @@ impl fmt::Debug for Greenlet {
             "suspended"
         };
         write!(f, "Greenlet({} #{}, {state})", self.name(), self.id())
+    }
+}
+
+/// A reference to a greenlet that does not keep it alive, as a parent link
+/// does not: when the last [`Greenlet`] handle goes, the greenlet is killed
+/// whatever `WeakGreenlet`s exist. It can still be switched to while it
+/// lives (a killed greenlet is dead, and the switch says so).
+///
+/// That is what a scheduler wants for greenlets it wakes but does not own:
+/// stage 4's hub switches back to a greenlet that waited there through one
+/// of these, so waiting in the hub once does not make a greenlet immortal.
+///
+/// ```
+/// use stage_greenlet::{switch_to_parent, Greenlet};
+///
+/// let g = Greenlet::new(|()| loop {
+///     let () = switch_to_parent(()).unwrap();
+/// })?;
+/// let weak = g.downgrade();
+/// let () = weak.switch(())?; // starts it, like a handle would
+/// drop(g); // the last handle: g is killed
+/// assert!(weak.is_dead());
+/// assert!(weak.switch::<(), ()>(()).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// Like a handle, it never leaves its thread:
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// needs_send(stage_greenlet::current().downgrade());
+/// ```
+#[derive(Clone)]
+pub struct WeakGreenlet(Rc<Inner>);
+
+impl WeakGreenlet {
+    /// [`Greenlet::switch`], through this reference.
+    #[inline(always)]
+    pub fn switch<T: 'static, U: 'static>(&self, value: T) -> Result<U, SwitchError> {
+        switch::switch(&self.0, value)
+    }
+
+    /// Whether it has finished (returned, panicked or was killed).
+    pub fn is_dead(&self) -> bool {
+        self.0.state() == State::Dead
+    }
+
+    /// Its [`Greenlet::id`].
+    pub fn id(&self) -> u64 {
+        self.0.id
+    }
+
+    /// Whether both refer to the same greenlet.
+    pub fn ptr_eq(&self, other: &Greenlet) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for WeakGreenlet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WeakGreenlet({} #{})", self.0.display_name(), self.0.id)
     }
 }
 

@@ -32,7 +32,7 @@
 //!
 //! # Layout
 //!
-//! - [`greenlet`]: the safe API — [`Greenlet`], [`Builder`], [`current`].
+//! - [`greenlet`]: the safe API — [`Greenlet`], [`WeakGreenlet`], [`Builder`], [`current`].
 //! - [`switch`]: the raw stack switch and the per-thread bookkeeping; the
 //!   only module that switches stacks (read its diagrams first).
 //! - [`stack`]: guarded stacks, their size, the per-thread pool.
@@ -59,7 +59,9 @@ pub mod stack;
 pub mod switch;
 
 pub use error::{GreenletError, SwitchError};
-pub use greenlet::{current, current_id, switch_to_parent, Builder, Greenlet, GreenletExit};
+pub use greenlet::{
+    current, current_id, switch_to_parent, Builder, Greenlet, GreenletExit, WeakGreenlet,
+};
 pub use stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 
 /// Run the whole lesson as `cargo run -p stage-greenlet` does (without

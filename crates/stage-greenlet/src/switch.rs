@@ -507,13 +507,8 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
     match target.state.get() {
         State::Dead => return Ok(()),
         State::Fresh => {
-            // Never ran, so nothing to unwind: drop its function (and what
-            // the closure captured) and its stack now.
-            mark_dead(target);
-            drop(target.start.take());
-            if let Some(stack) = target.stack.borrow_mut().take() {
-                stack::give_back(stack);
-            }
+            // Never ran, so nothing to unwind.
+            discard_fresh(target);
             return Ok(());
         }
         // Not the current greenlet (checked above), so suspended.
@@ -698,6 +693,16 @@ unsafe fn take_sent<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
 /// one type test also refuses the dead.
 enum NothingCanBeSent {}
 
+/// End a greenlet that never ran: it is dead, its function (and what the
+/// closure captured) is dropped and its stack recycled now.
+fn discard_fresh(inner: &Inner) {
+    mark_dead(inner);
+    drop(inner.start.take());
+    if let Some(stack) = inner.stack.borrow_mut().take() {
+        stack::give_back(stack);
+    }
+}
+
 /// Mark a greenlet dead: it never runs again and no switch reaches it.
 fn mark_dead(inner: &Inner) {
     inner.state.set(State::Dead);
@@ -840,12 +845,18 @@ pub(crate) fn is_ancestor(ancestor: &Inner, of: &Inner) -> bool {
 /// last handle of a started greenlet goes, it becomes an orphan until it
 /// dies (a kill here may not finish it). Otherwise the only references left
 /// could be its children's parent links, and a child returning into it,
-/// then being dropped, would free it while it runs.
+/// then being dropped, would free it while it runs. For the same reason a
+/// fresh greenlet whose last handle goes is dead at once: nothing else (a
+/// `WeakGreenlet`, a child's parent link) may start a greenlet that nothing
+/// would own.
 pub(crate) fn handle_dropped(inner: &Rc<Inner>) {
     match inner.state.get() {
-        // `Inner::drop` recycles the stack; a fresh greenlet's closure is
-        // dropped with it.
-        State::Fresh | State::Dead => {}
+        State::Dead => {}
+        // It never ran and now never will: drop its function (and what the
+        // closure captured) and recycle its stack now, and mark it dead. A
+        // `WeakGreenlet` or a child's parent link may keep the memory alive,
+        // and a switch through one must not start a greenlet nothing owns.
+        State::Fresh => discard_fresh(inner),
         // It dropped its own last handle while running. It cannot be
         // unwound from inside itself, so the thread keeps it until it dies.
         State::Started if ptr::eq(current_raw(), Rc::as_ptr(inner)) => keep_until_dead(inner),

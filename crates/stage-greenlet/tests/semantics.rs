@@ -808,3 +808,49 @@ fn a_greenlet_whose_killer_is_unwound_mid_kill_stays_owned() {
     }
     assert_eq!(log.events(), ["a's unwind pauses", "a's unwind goes on"]);
 }
+
+#[test]
+fn a_weak_reference_switches_but_does_not_keep_a_greenlet_alive() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let _probe = DropProbe(l.clone(), "local");
+        loop {
+            let () = switch_to_parent(()).unwrap();
+        }
+    })
+    .unwrap();
+    let weak = g.downgrade();
+    assert!(weak.ptr_eq(&g) && weak.id() == g.id());
+    let () = weak.switch(()).unwrap();
+    let () = weak.switch(()).unwrap();
+    assert!(log.events().is_empty());
+    drop(g); // the last handle: killed, whatever weak references exist
+    assert_eq!(log.events(), ["drop local"]);
+    assert!(weak.is_dead());
+    assert!(matches!(
+        weak.switch::<(), ()>(()),
+        Err(SwitchError::Dead { .. })
+    ));
+}
+
+#[test]
+fn a_fresh_greenlet_whose_last_handle_goes_never_runs_even_through_a_weak_reference() {
+    let log = Log::default();
+    let (l, probe) = (log.clone(), DropProbe(log.clone(), "captured"));
+    let g = Greenlet::new(move |()| {
+        let _kept = &probe;
+        l.push("ran (must not)");
+    })
+    .unwrap();
+    let weak = g.downgrade();
+    drop(g);
+    assert_eq!(
+        log.events(),
+        ["drop captured"],
+        "its closure is dropped at once"
+    );
+    assert!(weak.is_dead());
+    assert!(weak.switch::<(), ()>(()).is_err());
+    assert_eq!(log.events(), ["drop captured"]);
+}

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use stage_greenlet::Greenlet;
+use stage_greenlet::WeakGreenlet;
 
 use super::{
     diag, existing, Diagnostic, Hub, HubError, Inbox, Readiness, State, TaskId, Wake, WAKER,
@@ -31,13 +31,13 @@ impl Hub {
             }
         }
         let reported = status.report_if_orphaned();
-        drop(task.greenlet); // a never-started body is dropped here, outside any borrow
+        drop(task.owned); // a never-started body is dropped here, outside any borrow
         reported
     }
 
     /// The next greenlet to switch to, running timers and polling as needed;
     /// the flag says whether the hub polled (and so may have slept) first.
-    fn next(&self) -> (TaskId, Greenlet, Wake, bool, bool) {
+    fn next(&self) -> (TaskId, WeakGreenlet, Wake, bool, bool) {
         let mut polled = false;
         loop {
             {
@@ -147,7 +147,7 @@ impl Hub {
     fn after_run(
         &self,
         id: TaskId,
-        greenlet: &Greenlet,
+        greenlet: &WeakGreenlet,
         spawned: bool,
         held: Duration,
         result: Result<(), stage_greenlet::SwitchError>,

@@ -43,7 +43,7 @@ use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use stage_greenlet::Greenlet;
+use stage_greenlet::{Greenlet, WeakGreenlet};
 
 pub use blocking::{spawn_blocking, BLOCKING_THREADS};
 pub use diag::{
@@ -216,14 +216,28 @@ pub(crate) struct GroupWait {
     pub(crate) ticket: Ticket,
 }
 
-/// A greenlet the hub knows: one it spawned, or one (like main) that waited here.
+/// A greenlet the hub knows: one it spawned, or one (like main) that waits here.
 struct Task {
-    greenlet: Greenlet,
+    /// How the hub switches to it. Not a handle: a greenlet that merely
+    /// waits here stays killable by dropping its own last handle, as
+    /// stage-greenlet promises.
+    greenlet: WeakGreenlet,
+    /// The handle of a greenlet the hub spawned: those are the hub's own
+    /// until they die (their `Handle` is not a greenlet handle).
+    owned: Option<Greenlet>,
     /// Name and outcome, shared with the greenlet's `Handle`.
     status: Rc<dyn HasStatus>,
     /// Spawned by the hub (rather than main or another foreign greenlet
     /// that merely waited here).
     spawned: bool,
+    /// The entry stays between waits: spawned greenlets until they die,
+    /// the thread's main greenlet for good. Any other greenlet's entry goes
+    /// when its wait ends (unless a `with_timeout` block of it is open),
+    /// so waiting here leaves nothing behind.
+    resident: bool,
+    /// `with_timeout` blocks of this greenlet now open: its entry must stay
+    /// to receive their interrupts.
+    open_timeouts: u32,
     /// Switched to at least once: a greenlet killed before that never runs.
     started: bool,
     /// The wait in progress and what it is on, while parked.
@@ -381,6 +395,12 @@ impl Hub {
     /// The task that is running now; a greenlet the hub did not spawn (main)
     /// becomes a "foreign" task the first time it waits.
     pub(crate) fn me(&self) -> TaskId {
+        // The id alone first: a greenlet the hub knows needs no handle made.
+        if let Some(id) = stage_greenlet::current_id() {
+            if self.state.borrow().tasks.contains_key(&id) {
+                return id;
+            }
+        }
         let current = stage_greenlet::current();
         let id = current.id();
         assert!(
@@ -388,11 +408,9 @@ impl Hub {
             "a wait was called on the hub's own stack (from a diagnostic hook?): \
              the hub cannot wait for itself; do the waiting in a spawned greenlet"
         );
-        let mut st = self.state.borrow_mut();
-        st.tasks.entry(id).or_insert_with(|| {
-            let status = Rc::new(task::Status::foreign(current.name()));
-            Task::new(current, status, false)
-        });
+        let status = Rc::new(task::Status::foreign(current.name()));
+        let task = Task::foreign(&current, status);
+        self.state.borrow_mut().tasks.insert(id, task);
         id
     }
 
@@ -431,10 +449,16 @@ impl Hub {
         };
         register(ticket);
         let timer = deadline.map(|d| self.add_timer(d, TimerAction::Wake(ticket)));
+        let unwinding = WaitUnwinds {
+            hub: self,
+            me,
+            timer,
+        };
         let wake = match self.greenlet.switch::<(), Wake>(()) {
             Ok(wake) => wake,
             Err(e) => panic!("the hub failed, so nothing can wake this greenlet: {e}"),
         };
+        std::mem::forget(unwinding); // it returned: the bookkeeping is below
         if let Some(trace) = &self.trace {
             traced::woke(trace, me, on, &wake);
         }
@@ -445,10 +469,17 @@ impl Hub {
                     st.timers.cancel(timer);
                 }
             }
-            st.tasks.get_mut(&me).is_some_and(|task| {
-                task.parked = None;
-                task.interrupt.is_some()
-            })
+            match st.tasks.get_mut(&me) {
+                Some(task) => {
+                    task.parked = None;
+                    let interrupted = task.interrupt.is_some();
+                    if task.is_done_waiting() {
+                        st.tasks.remove(&me);
+                    }
+                    interrupted
+                }
+                None => false,
+            }
         };
         if interrupted {
             self.raise_interrupt(me)?;
@@ -459,6 +490,25 @@ impl Hub {
         }
     }
     // ANCHOR_END: park
+
+    /// A `with_timeout` block of `me` opens: its entry must stay until the
+    /// block closes, to receive the block's interrupt.
+    pub(crate) fn timeout_opened(&self, me: TaskId) {
+        if let Some(task) = self.state.borrow_mut().tasks.get_mut(&me) {
+            task.open_timeouts += 1;
+        }
+    }
+
+    /// A `with_timeout` block of `me` closed.
+    pub(crate) fn timeout_closed(&self, me: TaskId) {
+        let mut st = self.state.borrow_mut();
+        if let Some(task) = st.tasks.get_mut(&me) {
+            task.open_timeouts -= 1;
+            if task.parked.is_none() && task.is_done_waiting() {
+                st.tasks.remove(&me);
+            }
+        }
+    }
 
     /// Raise `me`'s pending interrupt: unwind from here. Unless `me` is
     /// already unwinding (a kill's or a timeout's unwind ran a destructor
@@ -569,7 +619,7 @@ impl Hub {
             trace.name_track(id, status.status().name());
         }
         let mut st = self.state.borrow_mut();
-        st.tasks.insert(id, Task::new(greenlet, status, true));
+        st.tasks.insert(id, Task::spawned(greenlet, status));
         match delay {
             None => st.ready.push_back((id, Wake::Start)),
             Some(delay) => {
@@ -596,16 +646,72 @@ impl Hub {
 }
 
 impl Task {
-    fn new(greenlet: Greenlet, status: Rc<dyn HasStatus>, spawned: bool) -> Task {
+    /// A greenlet the hub spawned and owns until it dies.
+    fn spawned(greenlet: Greenlet, status: Rc<dyn HasStatus>) -> Task {
         Task {
-            greenlet,
+            greenlet: greenlet.downgrade(),
+            owned: Some(greenlet),
             status,
-            spawned,
-            started: !spawned,
+            spawned: true,
+            resident: true,
+            open_timeouts: 0,
+            started: false,
             parked: None,
             interrupt: None,
             unwinding: false,
             done_waiters: Vec::new(),
+        }
+    }
+
+    /// A greenlet the hub did not spawn (main, or one of stage-greenlet's),
+    /// about to wait here.
+    fn foreign(greenlet: &Greenlet, status: Rc<dyn HasStatus>) -> Task {
+        Task {
+            greenlet: greenlet.downgrade(),
+            owned: None,
+            status,
+            spawned: false,
+            resident: greenlet.is_main(),
+            open_timeouts: 0,
+            started: true,
+            parked: None,
+            interrupt: None,
+            unwinding: false,
+            done_waiters: Vec::new(),
+        }
+    }
+
+    /// A foreign greenlet whose wait ended, with nothing pending for it:
+    /// its entry can go (the next wait makes a new one).
+    fn is_done_waiting(&self) -> bool {
+        !self.resident && self.open_timeouts == 0 && self.interrupt.is_none()
+    }
+}
+
+/// Armed across the switch in [`Hub::park`]: if the switch unwinds instead
+/// of returning (stage-greenlet killed the greenlet where it waits: its last
+/// handle went, or its thread is exiting), end the wait's bookkeeping on the
+/// way out, so the greenlet's entry does not claim it is still parked.
+struct WaitUnwinds<'a> {
+    hub: &'a Hub,
+    me: TaskId,
+    timer: Option<TimerId>,
+}
+
+impl Drop for WaitUnwinds<'_> {
+    fn drop(&mut self) {
+        let Ok(mut st) = self.hub.state.try_borrow_mut() else {
+            return;
+        };
+        if let Some(timer) = self.timer {
+            st.timers.cancel(timer);
+        }
+        if let Some(task) = st.tasks.get_mut(&self.me) {
+            task.parked = None;
+            task.unwinding = true;
+            if task.is_done_waiting() {
+                st.tasks.remove(&self.me);
+            }
         }
     }
 }

@@ -71,9 +71,11 @@ pub fn with_timeout<T>(limit: Duration, f: impl FnOnce() -> T) -> Result<T, HubE
         limit,
     };
     let timer = hub.add_timer(start + limit, TimerAction::Interrupt(me, interrupt));
+    hub.timeout_opened(me);
     let outcome = catch_unwind(AssertUnwindSafe(f));
     hub.cancel_timer(timer);
     hub.clear_interrupt(me, interrupt);
+    hub.timeout_closed(me);
     match outcome {
         Ok(value) => Ok(value),
         Err(payload) => match payload.downcast_ref::<TimeoutSignal>() {
