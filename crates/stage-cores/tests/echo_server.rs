@@ -315,3 +315,28 @@ fn bad_flags_are_refused_naming_the_flag() {
         assert!(out.stdout.is_empty(), "{args:?} started serving");
     }
 }
+
+#[test]
+fn a_worker_that_keeps_dying_young_is_restarted_after_a_pause_not_in_a_loop() {
+    let mut server = Server::start(&["--procs", "2", "--hubs", "1"]);
+    let pids = server.worker_pids(2);
+    send_signal("-KILL", pids[0]);
+    let restarted = server.line_containing("worker 0 restarted: pid", Duration::from_secs(10));
+    let young: u32 = restarted.rsplit(' ').next().unwrap().parse().unwrap();
+    // Killed again at once: it died young, so its restart waits.
+    send_signal("-KILL", young);
+    let report = server.line_containing(&format!("(pid {young})"), Duration::from_secs(10));
+    assert!(report.contains("it died young"), "{report}");
+    let at = Instant::now();
+    server.line_containing("worker 0 restarted: pid", Duration::from_secs(15));
+    assert!(
+        at.elapsed() >= Duration::from_secs(1),
+        "restarted after {:?}",
+        at.elapsed()
+    );
+    // Meanwhile and after, the port is served.
+    assert_eq!(echo(&mut connect(server.addr), b"still").unwrap(), b"STILL");
+    let (rest, ok) = server.stop("-TERM");
+    assert!(ok, "{rest}");
+    assert!(rest.contains("restarted 2 time(s)"), "{rest}");
+}
