@@ -47,6 +47,11 @@ struct Cli {
     only: Vec<String>,
 }
 
+/// Every group a stage counts instructions of, by name.
+fn counted_group(name: &str, scale: u64) -> Option<harness::Group> {
+    stage_greenlet::cost::counted_group(name, scale)
+}
+
 fn stage_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(STAGES.iter().map(|(name, _)| *name))
 }
@@ -54,6 +59,10 @@ fn stage_names() -> clap::builder::PossibleValuesParser {
 fn main() -> ExitCode {
     // Stage 5 re-executes this program as its worker processes.
     if let Some(code) = stage_cores::main_if_worker() {
+        return code;
+    }
+    // Re-run under callgrind to count a group's instructions (harness::count).
+    if let Some(code) = harness::count::serve(counted_group) {
         return code;
     }
     let cli: Cli = harness::cli::parse("coroutines");

@@ -218,6 +218,7 @@ pub struct Group {
     pub(crate) title: Option<String>,
     pub(crate) cases: Vec<Case>,
     pub(crate) quotes: Vec<Quote>,
+    pub(crate) counted: bool,
 }
 
 impl Group {
@@ -228,6 +229,7 @@ impl Group {
             title: None,
             cases: Vec::new(),
             quotes: Vec::new(),
+            counted: false,
         }
     }
 
@@ -247,6 +249,20 @@ impl Group {
     pub fn quote(mut self, quote: Quote) -> Self {
         self.quotes.push(quote);
         self
+    }
+
+    /// Also count each case's instructions per operation under callgrind
+    /// (see [`crate::count`]): the table gains an `instr/op` column, or a
+    /// footnote saying why it could not be counted. The program must call
+    /// [`crate::count::serve`] with a function that rebuilds this group.
+    pub fn count_instructions(mut self) -> Self {
+        self.counted = true;
+        self
+    }
+
+    /// Whether [`Group::count_instructions`] was asked for.
+    pub fn counts_instructions(&self) -> bool {
+        self.counted
     }
 
     /// The group's name.

@@ -41,6 +41,8 @@
 //! # Layout
 //!
 //! - [`case`]: what to measure — [`Case`], [`Group`], [`Quote`], [`Outcome`].
+//! - [`count`]: instructions per operation, counted by callgrind in a child
+//!   process: the figure a noisy machine cannot move.
 //! - [`measure`]: how — warm-up, repeated runs, the median ([`Plan`]).
 //! - [`report`]: what comes out — [`Row`], the table, JSON lines, [`Report`].
 //! - [`output`]: where it goes — narration vs. report, stdout vs. stderr.
@@ -51,6 +53,7 @@
 
 pub mod case;
 pub mod cli;
+pub mod count;
 pub mod json;
 pub mod measure;
 pub mod output;

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use serde::Serialize;
 
 use crate::case::{CheckError, Group};
+use crate::count;
 use crate::measure::{least_runs, measure_group, Plan};
 use crate::output::Output;
 use crate::profile::Profile;
@@ -51,6 +52,17 @@ pub struct Row {
     /// Stage-specific figures (messages/s, latency percentiles, …).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The key in [`Row::extra`] for instructions per operation, counted by
+/// callgrind for groups marked [`Group::count_instructions`].
+pub const INSTRUCTIONS_PER_OP: &str = "instructions_per_op";
+
+impl Row {
+    /// Instructions per operation, if this row's group counted them.
+    pub fn instructions_per_op(&self) -> Option<f64> {
+        self.extra.get(INSTRUCTIONS_PER_OP)?.as_f64()
+    }
 }
 
 /// A stage's one-line result, gathered by the tour into its closing table.
@@ -154,9 +166,42 @@ impl Report {
         }
         fill_ratios(&mut rows[..measured]);
         fill_ratios(&mut rows[measured..]);
+        let footnote = if group.counted {
+            self.count_instructions(&group.name, &mut rows[..measured])
+        } else {
+            None
+        };
         self.emit(group.title.as_deref(), &group.name, &rows);
+        if let Some(note) = footnote {
+            // In the table for a person; on stderr beside a JSON report.
+            self.output.table(format!("  {note}\n"));
+            if self.output.is_json() {
+                self.output.say(&note);
+            }
+        }
         self.rows.extend(rows.iter().cloned());
         Ok(rows)
+    }
+
+    /// Count `rows`' instructions per op under callgrind (see [`count`]) and
+    /// record them in each row; a note for the table when they could not be.
+    fn count_instructions(&self, group: &str, rows: &mut [Row]) -> Option<String> {
+        let spinner = self
+            .output
+            .progress(1, format!("counting {group}'s instructions (callgrind)"));
+        let counted = count::per_op(group);
+        spinner.finish_and_clear();
+        match counted {
+            Ok(counts) => {
+                for row in rows {
+                    if let Some(&per_op) = counts.get(&row.case) {
+                        row.extra.insert(INSTRUCTIONS_PER_OP.into(), per_op.into());
+                    }
+                }
+                None
+            }
+            Err(why) => Some(format!("instructions not counted: {why}")),
+        }
     }
 
     /// Add rows a stage measured by other means (a load generator in another
@@ -279,11 +324,15 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
     let _ = writeln!(out, "\n{title}  [{profile}]");
     let width = rows.iter().map(|r| r.case.len()).max().unwrap_or(4).max(4);
     let with_rss = rows.iter().any(|r| r.rss_bytes.is_some());
+    let with_instructions = rows.iter().any(|r| r.instructions_per_op().is_some());
     let _ = write!(
         out,
         "  {:<width$}  {:>4}  {:>10}  {:>10}  {:>8}",
         "case", "runs", "median", "per op", "ratio"
     );
+    if with_instructions {
+        let _ = write!(out, "  {:>9}", "instr/op");
+    }
     if with_rss {
         let _ = write!(out, "  {:>10}  {:>9}", "rss", "rss/op");
     }
@@ -305,6 +354,12 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
             human_seconds(row.ns_per_op / 1e9),
             ratio
         );
+        if with_instructions {
+            let instructions = row
+                .instructions_per_op()
+                .map_or_else(|| "-".into(), human_count);
+            let _ = write!(out, "  {instructions:>9}");
+        }
         if with_rss {
             let rss = row.rss_bytes.map_or_else(|| "-".into(), human_bytes);
             let per = row
@@ -337,6 +392,16 @@ pub fn human_seconds(seconds: f64) -> String {
         format!("{value:.1} {unit}")
     } else {
         format!("{value:.2} {unit}")
+    }
+}
+
+/// An instruction count per op: whole above 100, one decimal below
+/// (`154.37` → `"154"`, `3.52` → `"3.5"`).
+pub fn human_count(count: f64) -> String {
+    if count >= 100.0 {
+        format!("{count:.0}")
+    } else {
+        format!("{count:.1}")
     }
 }
 

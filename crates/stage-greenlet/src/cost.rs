@@ -147,11 +147,12 @@ pub fn create_run_drop(n: u64) -> u64 {
 /// ratio is the slowdown.
 pub fn switching_group(n: u64) -> Group {
     let expected = f1_result(n);
-    Group::new("switching")
+    Group::new(SWITCHING_GROUP)
         .title(format!(
             "Does a switch on every iteration slow CPU work? (f1 + f2, {n} iterations each; \
              per op = one iteration, which in the switching case ends in a switch)"
         ))
+        .count_instructions()
         .case(Case::new("f1 then f2", 2 * n, move || sequential(n)).expect(expected))
         .case(
             Case::new("f1 <-> f2, switch per iteration", 2 * n, move || {
@@ -177,6 +178,11 @@ pub fn switching_group(n: u64) -> Group {
         )
 }
 
+/// The switching listing's group.
+pub const SWITCHING_GROUP: &str = "switching";
+/// The switch-cost table's group.
+pub const SWITCH_COST_GROUP: &str = "switch-cost";
+
 /// The greenlet round-trip case of the switch-cost table (no hook installed).
 pub const GREENLET_CASE: &str = "greenlet switch";
 /// The same round trip with a switch hook that does nothing.
@@ -188,8 +194,9 @@ pub const TRACED_CASE: &str = "greenlet switch, traced";
 /// hook that does nothing, recorded into a trace), `generator`,
 /// `corosensei`, and a greenlet's whole life, in one run.
 pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
-    Group::new("switch-cost")
+    Group::new(SWITCH_COST_GROUP)
         .title("What does one switch round trip cost? (per op = one round trip, or one greenlet's life)")
+        .count_instructions()
         .case(
             Case::new("raw context resume", round_trips, move || {
                 reference::raw_context_round_trips(round_trips)
@@ -245,6 +252,22 @@ pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
             1,
         ))
 }
+
+/// The groups whose instructions the lesson counts, rebuilt by name for
+/// [`harness::count::serve`] at `scale` (1 or 2) times a small count:
+/// callgrind runs them fifty times slower, and counts per op come from the
+/// difference between the two scales, so they need not be large.
+pub fn counted_group(name: &str, scale: u64) -> Option<Group> {
+    let n = COUNTED_OPS * scale;
+    match name {
+        SWITCHING_GROUP => Some(switching_group(n)),
+        SWITCH_COST_GROUP => Some(switch_cost_group(n, n / 10)),
+        _ => None,
+    }
+}
+
+/// Operations per counted run at scale 1 (see [`counted_group`]).
+const COUNTED_OPS: u64 = 10_000;
 
 /// Counts for the cost group: (round trips, lives); a tenth in an
 /// unoptimized build, whose figures are distorted anyway.

@@ -76,10 +76,18 @@ pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<d
             .find(|r| r.case == case && r.source == "measured")
     };
     if let (Some(raw), Some(ours)) = (find("raw context resume"), find("greenlet switch")) {
+        let instructions = match (ours.instructions_per_op(), raw.instructions_per_op()) {
+            (Some(ours), Some(raw)) => format!(
+                "; {} vs {} instructions",
+                harness::report::human_count(ours),
+                harness::report::human_count(raw)
+            ),
+            _ => String::new(),
+        };
         report.headline(
             "greenlet switch round trip vs raw context",
             format!(
-                "{:.1} ns vs {:.1} ns ({:.2}x)",
+                "{:.1} ns vs {:.1} ns ({:.2}x){instructions}",
                 ours.ns_per_op,
                 raw.ns_per_op,
                 ours.ns_per_op / raw.ns_per_op

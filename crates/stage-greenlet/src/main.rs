@@ -38,6 +38,10 @@ enum Listing {
 }
 
 fn main() -> ExitCode {
+    // Re-run under callgrind to count a group's instructions (harness::count).
+    if let Some(code) = harness::count::serve(stage_greenlet::cost::counted_group) {
+        return code;
+    }
     let cli: Cli = harness::cli::parse("stage-greenlet");
     let session = match cli
         .tracing
