@@ -25,7 +25,7 @@ const STAGES: &[(&str, Lesson)] = &[
 
 /// The tour of the coroutine lessons: runs every stage's lesson in order at
 /// quick scale (counts and waits scaled down), then prints one table of each
-/// stage's headline result beside the lesson notes' figure.
+/// stage's headline result beside CPython's (measured here, or quoted).
 ///
 /// Run it optimized (`cargo run --release`): a debug build's figures are
 /// marked as such but distort the ratios the lessons are about.
@@ -107,9 +107,14 @@ fn main() -> ExitCode {
 /// wrapped row is still easy to tell from the next one.
 const MAX_WIDTHS: [usize; 4] = [15, 30, 30, 26];
 
-/// One row per headline: stage, claim, our figure, the notes' figure.
+/// One row per headline: stage, claim, our figure, CPython's figure and where it comes from.
 fn closing_table(headlines: &[Headline]) -> String {
-    let header = ["stage", "claim", "ours", "the notes (CPython)"];
+    let header = [
+        "stage",
+        "claim",
+        "ours",
+        "CPython (measured here, or quoted)",
+    ];
     let rows: Vec<[&str; 4]> = headlines
         .iter()
         .map(|h| {
@@ -235,7 +240,7 @@ mod tests {
         };
         let table = closing_table(&[h.clone(), h]);
         assert_eq!(table.lines().filter(|l| l.contains("stage-x")).count(), 2);
-        assert!(table.contains("the notes (CPython)"));
+        assert!(table.contains("CPython (measured here, or quoted)"));
     }
 
     #[test]

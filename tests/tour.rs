@@ -57,3 +57,23 @@ fn every_count_states_its_range_and_refuses_values_outside_it() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(probed >= 2, "--runs states no range");
 }
+
+#[test]
+fn the_closing_table_says_where_cpython_s_figures_come_from() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coroutines"))
+        .args(["--only", "stage-generator", "--runs", "1"])
+        .env("COROUTINES_PYTHON", "none")
+        .output()
+        .expect("the tour binary runs");
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let table = stdout
+        .rsplit_once("# What each stage showed")
+        .map(|(_, t)| t)
+        .unwrap_or_else(|| panic!("no closing table:\n{stdout}"));
+    assert!(
+        table.contains("CPython (measured here, or quoted)"),
+        "{table}"
+    );
+    assert!(table.contains("quoted: CPython,"), "{table}");
+}

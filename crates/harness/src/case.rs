@@ -179,8 +179,9 @@ impl fmt::Debug for Case {
     }
 }
 
-/// A figure quoted from the lesson notes (their CPython timings), shown as a
-/// row beside ours but never measured here.
+/// A CPython figure shown as a row beside ours: quoted from where it was
+/// measured (the lesson notes, say, named by `source`), or measured on this
+/// machine by the group's [`Script`](crate::cpython::Script).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quote {
     pub(crate) source: String,
@@ -188,6 +189,11 @@ pub struct Quote {
     pub(crate) seconds: f64,
     pub(crate) ops: u64,
     pub(crate) baseline: Option<String>,
+    /// Timed runs behind the figure, when it was measured here.
+    pub(crate) runs: usize,
+    /// Measured on this machine by a [`Script`](crate::cpython::Script),
+    /// not quoted from elsewhere.
+    pub(crate) measured: bool,
 }
 
 impl Quote {
@@ -200,7 +206,17 @@ impl Quote {
             seconds,
             ops: ops.max(1),
             baseline: None,
+            runs: 0,
+            measured: false,
         }
+    }
+
+    /// This figure was measured on this machine (by a CPython script),
+    /// taking `runs` timed runs: its row says "measured here", not "quoted".
+    pub fn measured(mut self, runs: usize) -> Self {
+        self.measured = true;
+        self.runs = runs;
+        self
     }
 
     /// The quoted case this one is compared with (another quote in the group).
@@ -219,6 +235,7 @@ pub struct Group {
     pub(crate) cases: Vec<Case>,
     pub(crate) quotes: Vec<Quote>,
     pub(crate) counted: bool,
+    pub(crate) cpython: Option<crate::cpython::Script>,
 }
 
 impl Group {
@@ -230,6 +247,7 @@ impl Group {
             cases: Vec::new(),
             quotes: Vec::new(),
             counted: false,
+            cpython: None,
         }
     }
 
@@ -263,6 +281,20 @@ impl Group {
     /// Whether [`Group::count_instructions`] was asked for.
     pub fn counts_instructions(&self) -> bool {
         self.counted
+    }
+
+    /// Measure the group's CPython figures here with `script` when Python
+    /// can run it; the quotes are the fallback, shown when it cannot.
+    pub fn cpython(mut self, script: crate::cpython::Script) -> Self {
+        self.cpython = Some(script);
+        self
+    }
+
+    /// The same group with its quotes only: no CPython script is run (the
+    /// fallback a machine without Python gets; for tests).
+    pub fn without_cpython(mut self) -> Self {
+        self.cpython = None;
+        self
     }
 
     /// The group's name.

@@ -46,6 +46,8 @@
 //! - [`measure`]: how — warm-up, repeated runs, the median ([`Plan`]).
 //! - [`report`]: what comes out — [`Row`], the table, JSON lines, [`Report`].
 //! - [`output`]: where it goes — narration vs. report, stdout vs. stderr.
+//! - [`cpython`]: the notes' listings run in CPython here, when it can, for
+//!   the rows beside ours (else the quoted figures, labelled as quoted).
 //! - [`json`]: reading a `--json` report back, held to the rows\' promised fields.
 //! - [`cli`]: the options every stage binary shares (`--quick`, `--json`).
 //! - [`profile`]: which build produced the figures.
@@ -54,6 +56,7 @@
 pub mod case;
 pub mod cli;
 pub mod count;
+pub mod cpython;
 pub mod json;
 pub mod measure;
 pub mod output;

@@ -39,9 +39,13 @@ pub struct Row {
     pub ratio: Option<f64>,
     /// Timed runs behind the median (0 for a quoted figure).
     pub runs: usize,
-    /// `"measured"` here, or `"quoted"` from the notes.
+    /// `"measured"` (our code, here), `"cpython"` (the notes' listing in
+    /// CPython, measured here by the group's script) or `"quoted"` (a
+    /// figure from where `profile` says).
     pub source: String,
-    /// The build profile (`"release"`/`"debug"`), or what the quote ran on.
+    /// The build profile (`"release"`/`"debug"`), or what a CPython figure
+    /// ran on (`"CPython 3.11.7 + greenlet 3.1.1, measured here"`) or where
+    /// a quote comes from (`"CPython, the notes"`).
     pub profile: String,
     /// Peak resident memory the case added, for memory cases.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,6 +67,17 @@ impl Row {
     pub fn instructions_per_op(&self) -> Option<f64> {
         self.extra.get(INSTRUCTIONS_PER_OP)?.as_f64()
     }
+
+    /// Where a CPython row's figure comes from, for headlines:
+    /// `"CPython 3.11.7 + greenlet 3.1.1, measured here"` or
+    /// `"quoted: CPython, the notes"` (ours: `"measured, release build"`).
+    pub fn origin(&self) -> String {
+        match self.source.as_str() {
+            "quoted" => format!("quoted: {}", self.profile),
+            "cpython" => self.profile.clone(),
+            _ => format!("measured, {} build", self.profile),
+        }
+    }
 }
 
 /// A stage's one-line result, gathered by the tour into its closing table.
@@ -74,7 +89,8 @@ pub struct Headline {
     pub claim: String,
     /// Our figure for it, as printed.
     pub ours: String,
-    /// The notes' figure for it, if they measured one.
+    /// CPython's figure for it, saying where it comes from (measured here
+    /// by our script of the notes' listing, or quoted from its source).
     pub notes: Option<String>,
 }
 
@@ -146,7 +162,18 @@ impl Report {
             });
         }
         let measured = rows.len();
-        for quote in &group.quotes {
+        let figures = match &group.cpython {
+            Some(script) => script.measure(crate::cpython::interpreter().as_deref()),
+            None => Err(crate::cpython::Unmeasured("no script".into())),
+        };
+        if let (Some(script), Err(why)) = (&group.cpython, &figures) {
+            self.output.say(format!(
+                "(CPython figures quoted, not measured here: {why}; {} measures them)",
+                script.describe()
+            ));
+        }
+        let quotes = figures.unwrap_or_else(|_| group.quotes.clone());
+        for quote in &quotes {
             rows.push(Row {
                 stage: self.stage.clone(),
                 group: group.name.clone(),
@@ -156,8 +183,8 @@ impl Report {
                 median_seconds: quote.seconds,
                 ns_per_op: quote.seconds * 1e9 / quote.ops as f64,
                 ratio: None,
-                runs: 0,
-                source: "quoted".into(),
+                runs: quote.runs,
+                source: if quote.measured { "cpython" } else { "quoted" }.into(),
                 profile: quote.source.clone(),
                 rss_bytes: None,
                 rss_bytes_per_op: None,
@@ -241,6 +268,14 @@ impl Report {
             .find(|r| r.group == group && r.case == case && r.source == "measured")
     }
 
+    /// CPython's row for `case` in `group`: measured here by the group's
+    /// script, or quoted when it could not run.
+    pub fn cpython_row(&self, group: &str, case: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| {
+            r.group == group && r.case == case && matches!(r.source.as_str(), "cpython" | "quoted")
+        })
+    }
+
     /// The headlines recorded so far.
     pub fn headlines(&self) -> &[Headline] {
         &self.headlines
@@ -257,7 +292,7 @@ impl Report {
             let notes = h
                 .notes
                 .as_deref()
-                .map(|n| format!(" (the notes: {n})"))
+                .map(|n| format!(" (CPython: {n})"))
                 .unwrap_or_default();
             // A headline is a timing too: an unoptimized one says so.
             let build = if self.profile.optimized || h.ours.contains("debug") {
@@ -298,7 +333,8 @@ pub const LEGEND: &str = concat!(
     "   middle one's wall-clock time, a whole run of `ops` operations; per op:\n",
     "   median / ops, what the title says one operation is; ratio: per op over\n",
     "   the baseline's, the case it is compared with, measured in the same run;\n",
-    "   quoted rows are figures from the source named, compared among themselves)\n",
+    "   rows marked CPython are the notes' listing run here by our script, else\n",
+    "   quoted from the source named; they are compared among themselves)\n",
 );
 /// Set each row's ratio to its cost per op over its baseline's.
 ///
@@ -367,8 +403,14 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
                 .map_or_else(|| "-".into(), |b| human_bytes(b as u64));
             let _ = write!(out, "  {rss:>10}  {per:>9}");
         }
-        if row.source == "quoted" {
-            let _ = write!(out, "  (quoted: {})", row.profile);
+        match row.source.as_str() {
+            "quoted" => {
+                let _ = write!(out, "  (quoted: {})", row.profile);
+            }
+            "cpython" => {
+                let _ = write!(out, "  ({})", row.profile);
+            }
+            _ => {}
         }
         let _ = writeln!(out);
     }
@@ -525,7 +567,7 @@ mod tests {
 
     #[test]
     fn the_legend_explains_every_column() {
-        for column in ["runs:", "median:", "per op:", "ratio:", "quoted"] {
+        for column in ["runs:", "median:", "per op:", "ratio:", "quoted", "CPython"] {
             assert!(LEGEND.contains(column), "{column}");
         }
     }

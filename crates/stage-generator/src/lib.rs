@@ -42,7 +42,8 @@
 //! - [`switch`]: one send round trip against one plain call.
 //! - [`traced`]: generators whose resumes and yields a trace records (`--trace FILE`).
 //! - [`lesson`] / [`groups`] (this file): the cases, in lesson order, with the
-//!   notes' CPython figures quoted beside ours.
+//!   CPython's figures beside ours (`python/generator.py` measures them here
+//!   when python3 can; else the notes' are quoted, and labelled so).
 
 pub mod frozen;
 pub mod interleave;
@@ -50,6 +51,7 @@ pub mod pipeline;
 pub mod switch;
 pub mod traced;
 
+use harness::cpython::Script;
 use harness::report::human_seconds;
 use harness::{Case, CheckError, CommonArgs, Group, Output, Plan, Quote, Report};
 use stage_serial::{cpu, producer, thousands, Transcript, CPU_CASE, NOTES, PC_CASE};
@@ -120,9 +122,26 @@ impl Settings {
     }
 }
 
+/// Our Python script of this stage's listings (`python/generator.py`).
+pub const GENERATOR_PY: &str = include_str!("../python/generator.py");
+
+/// `python/generator.py` running `listing` over `n` items (capped as stage
+/// 1's scripts are).
+fn generator_py(listing: &str, n: u64) -> Script {
+    Script::new("generator.py", GENERATOR_PY)
+        .arg(listing)
+        .arg(n.min(stage_serial::CPYTHON_MAX_COUNT))
+        .arg(stage_serial::CPYTHON_RUNS)
+}
+
+/// The name of CPython's row for `case`.
+pub fn cpython(case: &str) -> String {
+    format!("{case} (CPython)")
+}
+
 // ANCHOR: cpu_group
-/// Serial loops against the same loops switching every iteration, with the
-/// notes' CPython pair quoted beside ours.
+/// Serial loops against the same loops switching every iteration, with
+/// CPython's pair beside ours (measured here, or the notes' quoted).
 pub fn cpu_group(n: u64) -> Group {
     let ops = 2 * stage_serial::FULL_COUNT;
     Group::new("cpu")
@@ -135,15 +154,29 @@ pub fn cpu_group(n: u64) -> Group {
             .baseline(CPU_CASE)
             .expect(cpu::expected(n)),
         )
+        .cpython(
+            generator_py("cpu", n)
+                .row("serial", &cpython(CPU_CASE), None)
+                .row(
+                    "yield",
+                    &cpython(INTERLEAVED_CASE),
+                    Some(&cpython(CPU_CASE)),
+                ),
+        )
         .quote(Quote::new(
             NOTES,
-            CPU_CASE,
+            cpython(CPU_CASE),
             stage_serial::NOTES_CPU_SERIAL_SECONDS,
             ops,
         ))
         .quote(
-            Quote::new(NOTES, INTERLEAVED_CASE, NOTES_CPU_SWITCHING_SECONDS, ops)
-                .baseline(CPU_CASE),
+            Quote::new(
+                NOTES,
+                cpython(INTERLEAVED_CASE),
+                NOTES_CPU_SWITCHING_SECONDS,
+                ops,
+            )
+            .baseline(cpython(CPU_CASE)),
         )
 }
 // ANCHOR_END: cpu_group
@@ -164,17 +197,29 @@ pub fn producer_consumer_group(n: u64) -> Group {
                 .baseline(PC_CASE)
                 .expect(producer::expected(n)),
         )
+        .cpython(
+            generator_py("producer-consumer", n)
+                .row("list", &cpython(PC_CASE), None)
+                .row("send", &cpython(SEND_CASE), Some(&cpython(PC_CASE))),
+        )
         .quote(Quote::new(
             NOTES,
-            PC_CASE,
+            cpython(PC_CASE),
             stage_serial::NOTES_PC_SERIAL_SECONDS,
             ops,
         ))
-        .quote(Quote::new(NOTES, SEND_CASE, NOTES_PC_SEND_SECONDS, ops).baseline(PC_CASE))
+        .quote(
+            Quote::new(NOTES, cpython(SEND_CASE), NOTES_PC_SEND_SECONDS, ops)
+                .baseline(cpython(PC_CASE)),
+        )
 }
 
-/// The reference rows: one send round trip against one plain call, and the
-/// notes' per-switch overhead, `(2.125 s - 1.237 s) / 10,000,000`.
+/// Name of CPython's switch-cost row.
+pub const NEXT_CASE: &str = "next(g) over a plain loop (CPython)";
+
+/// The reference rows: one send round trip against one plain call, and
+/// CPython's cost of a switch, `(switching - serial) / count`, measured
+/// here or worked out from the notes' `(2.125 s - 1.237 s) / 10,000,000`.
 pub fn switch_group(n: u64) -> Group {
     Group::new("switch-cost")
         .title("What one switch costs (per op = one round trip)")
@@ -184,9 +229,10 @@ pub fn switch_group(n: u64) -> Group {
                 .baseline(CALL_CASE)
                 .expect(switch::expected(n)),
         )
+        .cpython(generator_py("switch-cost", n).row("next-overhead", NEXT_CASE, None))
         .quote(Quote::new(
             NOTES,
-            "next(g) over a plain loop",
+            NEXT_CASE,
             NOTES_CPU_SWITCHING_SECONDS - stage_serial::NOTES_CPU_SERIAL_SECONDS,
             stage_serial::FULL_COUNT,
         ))
@@ -313,25 +359,35 @@ pub fn run(
                 human_seconds(serial),
                 human_seconds(switching)
             ),
-            Some(format!(
-                "{:.2}x ({:.3} s vs {:.3} s)",
-                notes_cpu_ratio(),
-                stage_serial::NOTES_CPU_SERIAL_SECONDS,
-                NOTES_CPU_SWITCHING_SECONDS
-            )),
+            cpython_ratio(&report, "cpu", CPU_CASE, INTERLEAVED_CASE),
         );
     }
     if let Some(row) = report.row("switch-cost", ROUND_TRIP_CASE) {
         let ours = format!("{}{build}", human_seconds(row.ns_per_op / 1e9));
-        let notes = (NOTES_CPU_SWITCHING_SECONDS - stage_serial::NOTES_CPU_SERIAL_SECONDS)
-            / stage_serial::FULL_COUNT as f64;
-        report.headline(
-            "one generator send round trip costs",
-            ours,
-            Some(format!("{} per next(g)", human_seconds(notes))),
-        );
+        let cpython = report.cpython_row("switch-cost", NEXT_CASE).map(|r| {
+            format!(
+                "{} per next(g) ({})",
+                human_seconds(r.ns_per_op / 1e9),
+                r.origin()
+            )
+        });
+        report.headline("one generator send round trip costs", ours, cpython);
     }
     Ok(report.finish())
+}
+
+/// CPython's `case` over `base` in `group`, as a headline shows it:
+/// `"1.72x (1.24 s vs 2.12 s; quoted: CPython, the notes)"`.
+pub fn cpython_ratio(report: &Report, group: &str, base: &str, case: &str) -> Option<String> {
+    let base = report.cpython_row(group, &cpython(base))?;
+    let case = report.cpython_row(group, &cpython(case))?;
+    Some(format!(
+        "{:.2}x ({} vs {}; {})",
+        case.ns_per_op / base.ns_per_op,
+        human_seconds(base.median_seconds),
+        human_seconds(case.median_seconds),
+        case.origin()
+    ))
 }
 
 /// The whole lesson, as `cargo run -p stage-generator` runs it with no
@@ -371,12 +427,47 @@ mod tests {
     fn the_notes_ratio_is_quoted_as_they_measured_it() {
         assert_eq!(format!("{:.2}", notes_cpu_ratio()), "1.72");
         let rows = Report::new(STAGE, Output::silent())
-            .measure(cpu_group(100), &Plan::exactly(0, 1))
+            .measure(cpu_group(100).without_cpython(), &Plan::exactly(0, 1))
             .unwrap();
         let quoted = rows
             .iter()
-            .find(|r| r.source == "quoted" && r.case == INTERLEAVED_CASE);
-        assert!((quoted.unwrap().ratio.unwrap() - 1.717).abs() < 0.001);
+            .find(|r| r.source == "quoted" && r.case == cpython(INTERLEAVED_CASE))
+            .expect("the notes' switching row");
+        assert!((quoted.ratio.unwrap() - 1.717).abs() < 0.001);
+        assert_eq!(quoted.origin(), "quoted: CPython, the notes");
+    }
+
+    #[test]
+    fn with_python3_the_cpython_rows_are_measured_here() {
+        let python = std::process::Command::new("python3").arg("-V").output();
+        if !python.is_ok_and(|o| o.status.success()) {
+            assert!(std::env::var_os("CI").is_none(), "CI needs python3");
+            return;
+        }
+        let mut report = Report::new(STAGE, Output::silent());
+        for group in [
+            cpu_group(1000),
+            producer_consumer_group(1000),
+            switch_group(1000),
+        ] {
+            report.measure(group, &Plan::exactly(0, 1)).unwrap();
+        }
+        for (group, case) in [
+            ("cpu", cpython(INTERLEAVED_CASE)),
+            ("producer-consumer", cpython(SEND_CASE)),
+            ("switch-cost", NEXT_CASE.to_string()),
+        ] {
+            let row = report.cpython_row(group, &case).expect("a CPython row");
+            assert_eq!(row.source, "cpython", "{row:?}");
+            assert!(
+                row.origin().starts_with("CPython 3.") && row.origin().ends_with("measured here")
+            );
+        }
+        let ratio = report
+            .cpython_row("cpu", &cpython(INTERLEAVED_CASE))
+            .unwrap()
+            .ratio;
+        assert!(ratio.is_some(), "compared with CPython's serial loops");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::error::Error;
 use std::hint::black_box;
 
+use harness::cpython::Script;
 use harness::{Case, Group, Quote};
 
 use crate::hook::{self, SwitchEvent};
@@ -161,20 +162,25 @@ pub fn switching_group(n: u64) -> Group {
             .baseline("f1 then f2")
             .expect(expected),
         )
+        .cpython(
+            greenlet_py("switching", n.min(CPYTHON_ITERATIONS))
+                .row("in-turn", CPYTHON_IN_TURN, None)
+                .row("switching", CPYTHON_SWITCHING, Some(CPYTHON_IN_TURN)),
+        )
         .quote(Quote::new(
             "CPython, the notes",
-            "f1 then f2 (CPython)",
-            9.985_614_538_192_749,
+            CPYTHON_IN_TURN,
+            NOTES_IN_TURN_SECONDS,
             2 * NOTES_ITERATIONS,
         ))
         .quote(
             Quote::new(
                 "CPython greenlet, the notes",
-                "f1 <-> f2 (CPython greenlet)",
-                57.671_727_418_899_536,
+                CPYTHON_SWITCHING,
+                NOTES_SWITCHING_SECONDS,
                 2 * NOTES_ITERATIONS,
             )
-            .baseline("f1 then f2 (CPython)"),
+            .baseline(CPYTHON_IN_TURN),
         )
 }
 
@@ -182,6 +188,35 @@ pub fn switching_group(n: u64) -> Group {
 pub const SWITCHING_GROUP: &str = "switching";
 /// The switch-cost table's group.
 pub const SWITCH_COST_GROUP: &str = "switch-cost";
+
+/// Our Python script of the switching listings (`python/greenlet_switch.py`).
+pub const GREENLET_PY: &str = include_str!("../python/greenlet_switch.py");
+
+/// The most iterations (or round trips) the CPython script runs: a switch
+/// there costs some hundreds of nanoseconds, and the per-op figure needs no
+/// more.
+pub const CPYTHON_ITERATIONS: u64 = 200_000;
+
+/// CPython's f1-then-f2 row.
+pub const CPYTHON_IN_TURN: &str = "f1 then f2 (CPython)";
+/// CPython greenlet's switching row.
+pub const CPYTHON_SWITCHING: &str = "f1 <-> f2 (CPython greenlet)";
+/// CPython greenlet's round-trip row.
+pub const CPYTHON_ROUND_TRIP: &str = "greenlet switch round trip (CPython greenlet)";
+
+/// The notes' f1 then f2, 100,000,000 iterations each, in seconds.
+pub const NOTES_IN_TURN_SECONDS: f64 = 9.985_614_538_192_749;
+/// The notes' f1/f2 switching on every iteration, in seconds.
+pub const NOTES_SWITCHING_SECONDS: f64 = 57.671_727_418_899_536;
+
+/// `python/greenlet_switch.py` running `listing` over `n`.
+fn greenlet_py(listing: &str, n: u64) -> Script {
+    Script::new("greenlet_switch.py", GREENLET_PY)
+        .needs("greenlet")
+        .arg(listing)
+        .arg(n)
+        .arg(3) // timed runs, after one warm-up
+}
 
 /// The greenlet round-trip case of the switch-cost table (no hook installed).
 pub const GREENLET_CASE: &str = "greenlet switch";
@@ -245,11 +280,20 @@ pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
                 .baseline("greenlet switch")
                 .expect(lives * (lives + 1) / 2),
         )
+        .cpython(
+            greenlet_py("switch-cost", round_trips.min(CPYTHON_ITERATIONS)).row(
+                "round-trip",
+                CPYTHON_ROUND_TRIP,
+                None,
+            ),
+        )
+        // Without greenlet here, what the notes' own f1/f2 runs imply: each
+        // iteration added one switch, so a round trip (two) is twice that.
         .quote(Quote::new(
-            "CPython greenlet 3.5, the issue's 2-core machine",
-            "one switch (CPython greenlet)",
-            452e-9,
-            1,
+            "worked out from the notes' f1/f2 runs, 2 x (57.67 s - 9.99 s) / 200,000,000",
+            CPYTHON_ROUND_TRIP,
+            2.0 * (NOTES_SWITCHING_SECONDS - NOTES_IN_TURN_SECONDS),
+            2 * NOTES_ITERATIONS,
         ))
 }
 

@@ -2,6 +2,7 @@
 
 use std::error::Error;
 
+use harness::report::human_seconds;
 use harness::{CommonArgs, Output, Report};
 
 use crate::cost::{self, DEFAULT_ITERATIONS, NOTES_ITERATIONS, QUICK_ITERATIONS};
@@ -58,7 +59,7 @@ pub fn switching(report: &mut Report, common: &CommonArgs, n: u64) -> Result<(),
         report.headline(
             "a switch per iteration slows CPU work",
             format!("{ratio:.1}x slower, {per_switch:.1} ns added per switch"),
-            Some("5.8x, 57.67 s vs 9.99 s".into()),
+            cpython_pair(&rows, cost::CPYTHON_IN_TURN, cost::CPYTHON_SWITCHING),
         );
     }
     Ok(())
@@ -92,7 +93,15 @@ pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<d
                 raw.ns_per_op,
                 ours.ns_per_op / raw.ns_per_op
             ),
-            Some("CPython greenlet: 452 ns per switch".into()),
+            rows.iter()
+                .find(|r| r.case == cost::CPYTHON_ROUND_TRIP)
+                .map(|r| {
+                    format!(
+                        "greenlet: {} per round trip ({})",
+                        human_seconds(r.ns_per_op / 1e9),
+                        r.origin()
+                    )
+                }),
         );
     }
     if let (Some(ours), Some(noop), Some(traced)) = (
@@ -121,6 +130,20 @@ pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<d
         );
     }
     Ok(())
+}
+
+/// CPython's `case` over `base` among `rows`, for a headline:
+/// `"5.78x, 57.7 s vs 9.99 s (quoted: CPython greenlet, the notes)"`.
+fn cpython_pair(rows: &[harness::Row], base: &str, case: &str) -> Option<String> {
+    let base = rows.iter().find(|r| r.case == base)?;
+    let case = rows.iter().find(|r| r.case == case)?;
+    Some(format!(
+        "{:.2}x, {} vs {} ({})",
+        case.ns_per_op / base.ns_per_op,
+        human_seconds(case.median_seconds),
+        human_seconds(base.median_seconds),
+        case.origin()
+    ))
 }
 
 /// The whole lesson, narrated in order; `full` runs the notes' 100,000,000

@@ -13,8 +13,10 @@
 //! running the loops back to back (the notes saw 5.8× in CPython), one
 //! greenlet switch round trip to cost about 1.3× a raw `context` resume
 //! round trip (14 ns against 11 on our 2-core machine; some runs show up to
-//! 1.8×), against 452 ns per switch for CPython's greenlet, and a
-//! greenlet's whole life five or six round trips.
+//! 1.8×), against several hundred nanoseconds for a round trip of CPython's
+//! greenlet (measured beside ours by `python/greenlet_switch.py` when python3
+//! has greenlet; else worked out from the notes' f1/f2 runs and labelled so),
+//! and a greenlet's whole life five or six round trips.
 //!
 //! ```
 //! use stage_greenlet::{current, Greenlet};

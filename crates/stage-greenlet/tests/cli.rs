@@ -111,3 +111,50 @@ fn every_listing_heading_has_the_one_style() {
     );
     assert!(stdout.matches("\n## ").count() >= 4, "{stdout}");
 }
+
+/// Whether this machine's python3 can import `module`.
+fn python_has(module: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn cpython_figures_name_their_source_measured_or_quoted() {
+    // Without Python: the fallback, labelled as quoted, with its source and
+    // with what would measure it instead.
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
+        .args(["switch-cost", "--quick", "--runs", "1"])
+        .env("COROUTINES_PYTHON", "none")
+        .output()
+        .expect("run stage-greenlet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("(quoted: worked out from the notes' f1/f2 runs"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pip install greenlet"), "{stdout}");
+    // No figure is shown as the notes' that the notes do not contain.
+    assert!(!stdout.contains(" 452 ns"), "{stdout}");
+    // With python3 and greenlet: measured here, and said so.
+    if python_has("greenlet") {
+        let out = stage(&["switch-cost", "--quick", "--runs", "1"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        let row = stdout
+            .lines()
+            .find(|l| l.contains("round trip (CPython greenlet)"))
+            .unwrap_or_else(|| panic!("no CPython row:\n{stdout}"));
+        assert!(
+            row.contains("+ greenlet ") && row.ends_with("measured here)"),
+            "{row}"
+        );
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs greenlet (.ci/run)"
+        );
+    }
+}

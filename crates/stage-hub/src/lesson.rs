@@ -10,8 +10,9 @@ use std::error::Error;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use harness::cpython::Script;
 use harness::report::{human_bytes, human_seconds};
-use harness::{rss, Case, CommonArgs, Group, Outcome, Output, Plan, Report, Row};
+use harness::{rss, Case, CommonArgs, Group, Outcome, Output, Plan, Quote, Report, Row};
 use stage_serial::waits::{NAPS, TASKS, TASK_SECONDS};
 use stage_serial::{Scale, Transcript};
 
@@ -305,7 +306,27 @@ pub fn sleeps_group(scale: Scale, output: Output) -> Group {
             .expect(NAPS.len() as u64)
             .waits(),
         )
+        .cpython(
+            Script::new("gevent_naps.py", GEVENT_NAPS_PY)
+                .needs("gevent")
+                .arg(scale.factor())
+                .arg(1) // one run, as our wait cases take by default
+                .row("naps", GEVENT_NAPS_CASE, None),
+        )
+        // The notes' gevent run, at their full scale (2 s, 3 s, 5 s).
+        .quote(Quote::new(
+            "CPython gevent, the notes, at scale 1",
+            GEVENT_NAPS_CASE,
+            5.005_439_043_045_044,
+            NAPS.len() as u64,
+        ))
 }
+
+/// Our Python script of the naps listing with gevent (`python/gevent_naps.py`).
+pub const GEVENT_NAPS_PY: &str = include_str!("../python/gevent_naps.py");
+
+/// CPython's row of the naps group.
+pub const GEVENT_NAPS_CASE: &str = "gevent: the three naps overlap (CPython)";
 
 /// Name of the hub's one-after-another tasks case.
 pub const SYNC_CASE: &str = "hub: 10 tasks one after another";
@@ -449,7 +470,13 @@ impl Listing {
                             human_seconds(hub),
                             human_seconds(serial)
                         ),
-                        Some("5.005 s for all three with gevent".to_string()),
+                        report.cpython_row("sleeps", GEVENT_NAPS_CASE).map(|r| {
+                            format!(
+                                "{} with gevent ({})",
+                                human_seconds(r.median_seconds),
+                                r.origin()
+                            )
+                        }),
                     );
                 }
             }

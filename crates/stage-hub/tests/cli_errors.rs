@@ -203,3 +203,38 @@ fn a_load_s_table_says_what_its_median_is() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_gevent_figure_is_measured_here_or_quoted_as_the_notes() {
+    let quoted = common::output_within(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+            .args(["sleepers", "--quick"])
+            .env("COROUTINES_PYTHON", "none"),
+        b"",
+        Duration::from_secs(60),
+    );
+    let stdout = String::from_utf8_lossy(&quoted.stdout);
+    assert!(quoted.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("(quoted: CPython gevent, the notes, at scale 1)"),
+        "{stdout}"
+    );
+    let gevent = Command::new("python3")
+        .args(["-c", "import gevent"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !gevent {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs gevent (.ci/run)"
+        );
+        return;
+    }
+    let measured = stage(&["sleepers", "--quick"]);
+    let stdout = String::from_utf8_lossy(&measured.stdout);
+    assert!(measured.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("+ gevent ") && stdout.contains("measured here)"),
+        "{stdout}"
+    );
+}

@@ -40,6 +40,7 @@ pub mod producer;
 pub mod transcript;
 pub mod waits;
 
+use harness::cpython::Script;
 use harness::report::human_seconds;
 use harness::{Case, CommonArgs, Group, Output, Plan, Quote, Report};
 
@@ -161,27 +162,61 @@ pub fn tasks_case(scale: Scale, output: Output) -> Case {
     .waits()
 }
 
-/// The CPU group, with the notes' serial figure quoted beside ours.
+/// Our Python script of this stage's listings (`python/serial.py`).
+pub const SERIAL_PY: &str = include_str!("../python/serial.py");
+
+/// Timed runs each CPython script takes (after one warm-up).
+pub const CPYTHON_RUNS: u32 = 3;
+
+/// The most iterations a CPython script runs: its per-op figure needs no
+/// more, and CPython is some fifty times slower per iteration than we are.
+pub const CPYTHON_MAX_COUNT: u64 = 2_000_000;
+
+/// `python/serial.py`, running `listing` over `n` items (at most
+/// [`CPYTHON_MAX_COUNT`]).
+fn serial_py(listing: &str, n: u64) -> Script {
+    Script::new("serial.py", SERIAL_PY)
+        .arg(n.min(CPYTHON_MAX_COUNT))
+        .arg(CPYTHON_RUNS)
+        .row(
+            listing,
+            &format!("{} (CPython)", listing_case(listing)),
+            None,
+        )
+}
+
+fn listing_case(listing: &str) -> &'static str {
+    if listing == "cpu" {
+        CPU_CASE
+    } else {
+        PC_CASE
+    }
+}
+
+/// The CPU group, with CPython's figure beside ours: the same loops in
+/// CPython measured here, or the notes' figure quoted.
 pub fn cpu_group(n: u64) -> Group {
     Group::new("cpu")
         .title("Two CPU loops, back to back")
         .case(cpu_case(n))
+        .cpython(serial_py("cpu", n))
         .quote(Quote::new(
             NOTES,
-            CPU_CASE,
+            format!("{CPU_CASE} (CPython)"),
             NOTES_CPU_SERIAL_SECONDS,
             2 * FULL_COUNT,
         ))
 }
 
-/// The producer/consumer group.
+/// The producer/consumer group, CPython's figure beside ours.
 pub fn producer_consumer_group(n: u64) -> Group {
     Group::new("producer-consumer")
         .title("Producer fills a Vec, then the consumer reads it")
         .case(producer_consumer_case(n))
+        .cpython(serial_py("producer-consumer", n))
         .quote(Quote::new(
             NOTES,
-            PC_CASE,
+            format!("{PC_CASE} (CPython)"),
             NOTES_PC_SERIAL_SECONDS,
             FULL_COUNT,
         ))
@@ -311,7 +346,7 @@ pub fn run(
             "blocking waits run one after another add up",
             ours,
             // The notes timed only two of the naps one after another.
-            Some("the 2 s and 3 s naps alone: 5.006 s".into()),
+            Some("quoted, the notes: the 2 s and 3 s naps alone, 5.006 s".into()),
         );
     }
     Ok(report.finish())
