@@ -308,6 +308,37 @@ impl WeakGreenlet {
         switch::switch(&self.0, value)
     }
 
+    /// Kill it and come back here once it is dead, as dropping its last
+    /// handle would, whoever its parent is: it unwinds from its pending
+    /// switch (running its destructors), and its death is reported to the
+    /// caller, not to its parent. Unlike [`Greenlet::throw`], whose death
+    /// goes to the parent, this suits a caller that must stay in control,
+    /// such as a hub tearing down a thread's greenlets. A greenlet that
+    /// never ran is discarded without running; a dead one is left alone.
+    ///
+    /// Refused ([`SwitchError::CannotKill`]) for main, the running greenlet
+    /// and its ancestors (their death could not come back here).
+    ///
+    /// ```
+    /// use stage_greenlet::{switch_to_parent, Greenlet};
+    ///
+    /// let outer = Greenlet::new(|()| loop {
+    ///     let () = switch_to_parent(()).unwrap();
+    /// })?;
+    /// let () = outer.switch(())?; // outer is suspended, waiting for a ()
+    /// let inner = Greenlet::builder().parent(&outer).spawn(|()| loop {
+    ///     let () = switch_to_parent(()).unwrap(); // to outer, which goes on to main
+    /// })?;
+    /// let () = inner.switch(())?;
+    /// // `throw` would send inner's death to outer; `kill` brings it here.
+    /// inner.downgrade().kill()?;
+    /// assert!(inner.is_dead() && !outer.is_dead());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn kill(&self) -> Result<(), SwitchError> {
+        switch::kill_here(&self.0)
+    }
+
     /// Whether it has finished (returned, panicked or was killed).
     pub fn is_dead(&self) -> bool {
         self.0.state() == State::Dead

@@ -535,6 +535,38 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
     }
 }
 
+/// Kill `target` and come back here once it is dead, as dropping its last
+/// handle does (see [`handle_dropped`]), for a caller that keeps its
+/// references: a fresh greenlet is discarded, a dead one left alone.
+pub(crate) fn kill_here(target: &Rc<Inner>) -> Result<(), SwitchError> {
+    match target.state.get() {
+        State::Dead => return Ok(()),
+        State::Fresh => {
+            discard_fresh(target);
+            return Ok(());
+        }
+        State::Started => {}
+    }
+    let cur = current();
+    if !target.is_main() && !Rc::ptr_eq(target, &cur) && is_ancestor(target, &cur) {
+        return Err(SwitchError::CannotKill {
+            greenlet: target.display_name(),
+            why: "it is an ancestor of the running greenlet, so its death could not come back here",
+        });
+    }
+    // Its death comes back to us rather than to its parent. No cycle: it is
+    // not an ancestor of `cur` (checked above); `throw` refuses main and
+    // the running greenlet itself.
+    let old = if target.is_main() || Rc::ptr_eq(target, &cur) {
+        None
+    } else {
+        target.parent.replace(Some(cur))
+    };
+    let result = throw(target);
+    drop(old);
+    result
+}
+
 /// Switch the CPU from the running greenlet (`msg.from`) to `to`.
 ///
 /// # Safety

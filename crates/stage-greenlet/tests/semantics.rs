@@ -854,3 +854,44 @@ fn a_fresh_greenlet_whose_last_handle_goes_never_runs_even_through_a_weak_refere
     assert!(weak.switch::<(), ()>(()).is_err());
     assert_eq!(log.events(), ["drop captured"]);
 }
+
+#[test]
+fn kill_through_a_weak_reference_comes_back_to_the_killer() {
+    let log = Log::default();
+    let l = log.clone();
+    let outer = Greenlet::new(move |()| loop {
+        let () = switch_to_parent(()).unwrap();
+        l.push("outer resumed");
+    })
+    .unwrap();
+    let () = outer.switch(()).unwrap();
+    let l = log.clone();
+    let inner = Greenlet::builder()
+        .parent(&outer)
+        .spawn(move |()| {
+            let _probe = DropProbe(l.clone(), "inner local");
+            loop {
+                let () = switch_to_parent(()).unwrap();
+            }
+        })
+        .unwrap();
+    let () = inner.switch(()).unwrap(); // inner -> outer -> main
+    assert_eq!(log.events(), ["outer resumed"]);
+    inner.downgrade().kill().unwrap();
+    assert!(inner.is_dead());
+    // Its death came here: outer was not resumed with it.
+    assert_eq!(log.events(), ["outer resumed", "drop inner local"]);
+    assert!(!outer.is_dead());
+    // Main, and an ancestor of the running greenlet, cannot be killed so.
+    assert!(matches!(
+        current().downgrade().kill(),
+        Err(SwitchError::CannotKill { .. })
+    ));
+    // A fresh greenlet is discarded without running; a dead one left alone.
+    let l = log.clone();
+    let fresh = Greenlet::new(move |()| l.push("ran (must not)")).unwrap();
+    fresh.downgrade().kill().unwrap();
+    assert!(fresh.is_dead());
+    inner.downgrade().kill().unwrap();
+    assert_eq!(log.events(), ["outer resumed", "drop inner local"]);
+}

@@ -54,7 +54,8 @@
 //!   (`hub/task.rs`), `sleep`,
 //!   `yield_now` and `with_timeout` (`hub/time.rs`), `spawn_blocking`
 //!   (`hub/blocking.rs`), `Wakeup`, the wait another thread can end
-//!   (`hub/remote.rs`), diagnostics (`hub/diag.rs`), errors
+//!   (`hub/remote.rs`), the end of a hub when its thread exits
+//!   (`hub/close.rs`), diagnostics (`hub/diag.rs`), errors
 //!   (`hub/error.rs`), what it adds to a `--trace` (park reasons, polls:
 //!   `hub/traced.rs`), and [`hub::io`], the socket-readiness wait.
 //! - [`sync`]: [`Event`], [`Queue`], [`Semaphore`], [`Pool`].

@@ -75,7 +75,7 @@ where
     let job: Job = {
         let slot = slot.clone();
         let done = hub.inbox.clone();
-        let waker = hub.waker.clone();
+        let waker = hub.waker().ok_or(HubError::Closed)?;
         Box::new(move || {
             let result = catch_unwind(AssertUnwindSafe(f));
             if let Ok(mut slot) = slot.lock() {

@@ -39,6 +39,10 @@ pub enum HubError {
     /// the greenlet crate's, and says what to do (for instance how to raise
     /// `vm.max_map_count`).
     Spawn(String),
+    /// The thread is exiting and its hub is closed: its greenlets are being
+    /// killed, and nothing can wait or spawn there any more. (A destructor
+    /// of a greenlet killed at thread exit sees this from its waits.)
+    Closed,
 }
 
 impl HubError {
@@ -70,6 +74,11 @@ impl fmt::Display for HubError {
                 human_seconds(elapsed.as_secs_f64())
             ),
             HubError::Spawn(why) => write!(f, "cannot start a greenlet: {why}"),
+            HubError::Closed => write!(
+                f,
+                "this thread's hub is closed: the thread is exiting and its greenlets are \
+                 being killed, so nothing can wait or be spawned here any more"
+            ),
         }
     }
 }

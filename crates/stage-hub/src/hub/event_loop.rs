@@ -98,9 +98,12 @@ impl Hub {
 
     fn poll(&self, timeout: Option<Duration>) {
         let mut st = self.state.borrow_mut();
-        let State { poll, events, .. } = &mut *st;
+        let State { poller, events, .. } = &mut *st;
+        let Some(poller) = poller else {
+            return; // closed: the thread is exiting, and nothing polls any more
+        };
         let start = self.trace.as_ref().map(|_| Instant::now());
-        if let Err(e) = poll.poll(events, timeout) {
+        if let Err(e) = poller.poll.poll(events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 panic!("the hub's poll failed ({e}): no greenlet can be woken any more");
             }

@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use mio::{Interest, Token};
 
-use super::{Hub, State, Ticket, WaitOn, Wake};
+use super::{Hub, HubError, State, Ticket, WaitOn, Wake};
 
 /// What the hub knows about one registered source.
 pub(crate) struct IoSlot {
@@ -110,7 +110,13 @@ impl Registration {
             st.next_token += 1;
             st.next_token
         };
-        hub.registry.register(source, Token(token), interest)?;
+        match &hub.state.borrow().poller {
+            Some(poller) => poller
+                .poll
+                .registry()
+                .register(source, Token(token), interest)?,
+            None => return Err(io::Error::other(HubError::Closed)),
+        }
         let slot = Rc::new(IoSlot {
             readable: Cell::new(false),
             writable: Cell::new(false),
@@ -175,7 +181,10 @@ impl Registration {
 
     /// Stop watching `source` (before closing it, or to hand it back).
     pub fn deregister<S: mio::event::Source + ?Sized>(self, source: &mut S) -> io::Result<()> {
-        self.hub.registry.deregister(source)
+        match &self.hub.state.borrow().poller {
+            Some(poller) => poller.poll.registry().deregister(source),
+            None => Ok(()), // the poller is closed: nothing watches it any more
+        }
     }
 }
 

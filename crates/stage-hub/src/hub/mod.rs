@@ -23,6 +23,7 @@
 //! [`HubError::Deadlock`] naming every waiting greenlet.
 
 mod blocking;
+mod close;
 mod diag;
 mod error;
 mod event_loop;
@@ -46,6 +47,7 @@ use std::time::{Duration, Instant};
 use stage_greenlet::{Greenlet, WeakGreenlet};
 
 pub use blocking::{spawn_blocking, BLOCKING_THREADS};
+pub use close::hubs_alive;
 pub use diag::{
     blocking_threshold, reset_diagnostic_hook, set_blocking_threshold, set_diagnostic_hook,
     Diagnostic, DEFAULT_BLOCKING_THRESHOLD,
@@ -275,11 +277,21 @@ pub(crate) struct State {
     /// while there are any, an empty hub waits in `poll`.
     remote_waiters: usize,
     next_job: u64,
-    poll: mio::Poll,
+    /// The hub's descriptors; `None` once it is closed.
+    poller: Option<Poller>,
     events: mio::Events,
     /// What the last poll reported, copied out of `events` so that waking
     /// greenlets can borrow the state; kept to reuse its allocation.
     readiness: Vec<Readiness>,
+}
+
+/// What the hub holds of the kernel: an epoll instance, and an eventfd
+/// registered with it that other threads ring (mio's `Waker`). Kept apart
+/// so that closing the hub closes them even if something still holds the
+/// hub itself.
+pub(crate) struct Poller {
+    poll: mio::Poll,
+    waker: Arc<mio::Waker>,
 }
 
 /// One poll event as the hub acts on it.
@@ -308,25 +320,22 @@ pub(crate) struct Hub {
     greenlet: Greenlet,
     /// The greenlet that created the hub: it gets the deadlock error.
     root: TaskId,
-    registry: mio::Registry,
-    waker: Arc<mio::Waker>,
     /// Messages from other threads (finished jobs, wakeups); read when the
     /// waker rings.
     inbox: mpsc::Sender<Inbox>,
     inbox_rx: mpsc::Receiver<Inbox>,
+    /// Its thread is exiting: greenlets are being killed, and no wait or
+    /// spawn can happen here any more (see `close.rs`).
+    closing: Cell<bool>,
     state: RefCell<State>,
     /// The trace this hub annotates (`--trace`), if one was active when it
     /// was made: see `traced.rs`.
     trace: Option<trace::Trace>,
 }
 
-thread_local! {
-    static HUB: RefCell<Option<Rc<Hub>>> = const { RefCell::new(None) };
-}
-
-/// This thread's hub, if one was created.
+/// This thread's hub, if one was created (and not yet freed at thread exit).
 pub(crate) fn existing() -> Option<Rc<Hub>> {
-    HUB.try_with(|h| h.borrow().clone()).ok().flatten()
+    close::existing()
 }
 
 fn unwind(interrupt: Interrupt) -> ! {
@@ -337,21 +346,16 @@ fn unwind(interrupt: Interrupt) -> ! {
 }
 
 impl Hub {
-    /// This thread's hub, created on first use.
+    /// This thread's hub, created on first use; [`HubError::Closed`] once
+    /// the thread is exiting.
     pub(crate) fn get() -> Result<Rc<Hub>, HubError> {
-        if let Some(hub) = existing() {
-            return Ok(hub);
-        }
-        let hub = Rc::new(Hub::create()?);
-        HUB.with(|h| *h.borrow_mut() = Some(hub.clone()));
-        Ok(hub)
+        close::get_or_create(Hub::create)
     }
 
     fn create() -> Result<Hub, HubError> {
         let poller =
             |e: std::io::Error| HubError::Spawn(format!("cannot create the hub's poller: {e}"));
         let poll = mio::Poll::new().map_err(poller)?;
-        let registry = poll.registry().try_clone().map_err(poller)?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).map_err(poller)?);
         let greenlet = Greenlet::builder()
             .name("Hub")
@@ -363,13 +367,13 @@ impl Hub {
             trace.name_track(greenlet.id(), "Hub");
         }
         let (inbox, inbox_rx) = mpsc::channel();
+        close::HUBS_ALIVE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Hub {
             greenlet,
             root: stage_greenlet::current().id(),
-            registry,
-            waker,
             inbox,
             inbox_rx,
+            closing: Cell::new(false),
             state: RefCell::new(State {
                 tasks: IdMap::default(),
                 next_seq: 0,
@@ -384,7 +388,7 @@ impl Hub {
                 wakeups: IdMap::default(),
                 remote_waiters: 0,
                 next_job: 0,
-                poll,
+                poller: Some(Poller { poll, waker }),
                 events: mio::Events::with_capacity(1024),
                 readiness: Vec::with_capacity(1024),
             }),
@@ -425,6 +429,10 @@ impl Hub {
         deadline: Option<Instant>,
         register: impl FnOnce(Ticket),
     ) -> Result<Wake, HubError> {
+        if self.closing.get() {
+            // A destructor of a greenlet being killed at thread exit.
+            return Err(HubError::Closed);
+        }
         let me = self.me();
         let ticket = {
             let mut st = self.state.borrow_mut();
@@ -560,6 +568,13 @@ impl Hub {
     /// End the wait `ticket` stands for; `false` if it had already ended.
     pub(crate) fn unpark(&self, ticket: Ticket) -> bool {
         self.state.borrow_mut().unpark(ticket, Wake::Ready)
+    }
+
+    /// The eventfd other threads ring, to hand to one of them (`None` once
+    /// the hub is closed).
+    pub(crate) fn waker(&self) -> Option<Arc<mio::Waker>> {
+        let st = self.state.borrow();
+        st.poller.as_ref().map(|p| p.waker.clone())
     }
 
     pub(crate) fn add_timer(&self, deadline: Instant, action: TimerAction) -> TimerId {

@@ -106,7 +106,9 @@ impl std::fmt::Debug for Wakeup {
 pub struct RemoteWakeup {
     shared: Arc<Shared>,
     inbox: mpsc::Sender<Inbox>,
-    waker: Arc<mio::Waker>,
+    /// `None` if the hub was already closed (its thread exiting): then no
+    /// wake can reach anyone.
+    waker: Option<Arc<mio::Waker>>,
 }
 
 impl Wakeup {
@@ -128,7 +130,7 @@ impl Wakeup {
         RemoteWakeup {
             shared: self.shared.clone(),
             inbox: self.hub.inbox.clone(),
-            waker: self.hub.waker.clone(),
+            waker: self.hub.waker(),
         }
     }
 
@@ -213,7 +215,7 @@ impl RemoteWakeup {
         if self.inbox.send(Inbox::Wakeup(self.shared.id)).is_err() {
             return false;
         }
-        self.waker.wake().is_ok()
+        self.waker.as_ref().is_some_and(|w| w.wake().is_ok())
     }
 }
 
