@@ -124,14 +124,18 @@ fn accept_loop(
 }
 
 /// One connection: stage 4's protocol over a stream that works per message.
-/// A panic is counted and closes this connection only; a kill (the server
-/// stopping) is let through.
 fn connection(mut stream: TcpStream, work: Work, counters: &Counters) {
     let _ = stream.set_nodelay(true);
+    guarded(counters, |echoed| {
+        serve_upper(&mut Working::new(&mut stream, work), echoed)
+    });
+}
+
+/// Run one connection's handler and count what it did. A panic is counted
+/// and ends this connection only; a kill (the server stopping) is let through.
+fn guarded(counters: &Counters, handler: impl FnOnce(&mut u64) -> io::Result<()>) {
     let mut echoed = 0;
-    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-        serve_upper(&mut Working::new(&mut stream, work), &mut echoed)
-    }));
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler(&mut echoed)));
     counters.echoed(echoed);
     match outcome {
         Ok(Ok(())) => {}
@@ -146,5 +150,42 @@ fn connection(mut stream: TcpStream, work: Work, counters: &Counters) {
             counters.error();
             eprintln!("echo server: a handler panicked; its connection is closed, the rest go on");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_panicking_handler_costs_its_connection_only_and_a_kill_goes_through() {
+        let counters = Arc::new(Counters::default());
+        let c = counters.clone();
+        let panicked = hub::spawn(move || {
+            guarded(&c, |echoed| {
+                *echoed = 5;
+                panic!("a bug in one handler");
+            });
+            "the greenlet carried on"
+        });
+        assert_eq!(panicked.join().unwrap(), "the greenlet carried on");
+        let s = counters.summary();
+        assert_eq!((s.bytes, s.errors), (5, 1));
+        // A kill is not a handler's failure: it unwinds the greenlet, uncounted.
+        let c = counters.clone();
+        let killed = hub::spawn(move || {
+            guarded(&c, |_| {
+                hub::sleep(Duration::from_secs(60));
+                Ok(())
+            })
+        });
+        hub::yield_now();
+        killed.kill();
+        assert!(matches!(
+            killed.join(),
+            Err(stage_hub::HubError::Killed { .. })
+        ));
+        assert_eq!(counters.summary().errors, 1);
     }
 }
