@@ -25,22 +25,22 @@ struct Cli {
     #[command(flatten)]
     tracing: trace::TraceArgs,
 
-    /// Iterations of stage 1's loop of CPU work per echo message [default: 20000 in the lesson, 0 for echo-server].
+    /// Iterations of stage 1's loop of CPU work per echo message [default: 20000 in the lesson, 0 for echo-server] [range: 0..=100000000]
     #[arg(long, global = true, value_name = "N", value_parser = work_parser())]
     work: Option<u64>,
 
-    /// The lesson's N: hub threads and processes of its N-way cases [default: the core count].
+    /// The lesson's N: hub threads and processes of its N-way cases [default: the core count] [range: 1..=256]
     #[arg(long, global = true, value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=i64::from(MAX_HUBS)))]
     cores: Option<u16>,
 
-    /// Client counts of the echo comparison, comma-separated [default: 500,10000; --quick: 50,500].
+    /// Client counts of the echo comparison, comma-separated [default: 500,10000; --quick: 50,500] [range: 1..=20000]
     #[arg(long, global = true, value_name = "N,…", value_delimiter = ',',
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CLIENTS)))]
     clients: Vec<u32>,
 
-    /// Seconds each echo load runs [default: 2; --quick: 0.5].
-    #[arg(long, global = true, value_name = "S", value_parser = seconds_parser)]
+    /// Seconds each echo load runs [default: 2; --quick: 0.5] [range: 0.001..=3600]
+    #[arg(long, global = true, value_name = "S", value_parser = harness::cli::seconds(0.001..=3600.0))]
     seconds: Option<Duration>,
 
     #[command(subcommand)]
@@ -63,17 +63,6 @@ const MAX_WORK: u64 = 100_000_000;
 /// both sides, and the open-file limit here is 20,000).
 const MAX_CLIENTS: u32 = 20_000;
 
-/// A positive number of seconds, at most an hour.
-fn seconds_parser(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 3600.0) {
-        return Err(format!("{secs} s is not between 0 and an hour"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 fn work_parser() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(0..=MAX_WORK)
 }
@@ -84,11 +73,11 @@ struct EchoServerArgs {
     /// Address to listen on (port 0 picks a free one; every hub and process shares it).
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: String,
-    /// Hub threads per process, each with its own listener on the port (0: one per core).
+    /// Hub threads per process, each with its own listener on the port (0: one per core) [range: 0..=256]
     #[arg(long, default_value_t = 0, value_name = "T",
           value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_HUBS)))]
     hubs: u16,
-    /// Worker processes under a supervisor that restarts any that dies (0: one per core; 1: serve in this process).
+    /// Worker processes under a supervisor that restarts any that dies (0: one per core; 1: serve in this process) [range: 0..=64]
     #[arg(long, default_value_t = 1, value_name = "P",
           value_parser = clap::value_parser!(u16).range(0..=i64::from(MAX_PROCS)))]
     procs: u16,
