@@ -38,6 +38,8 @@ pub struct Settings {
     pub count: u64,
     /// Greenlets asleep at once in the memory figure.
     pub sleepers: usize,
+    /// How big the soak is (`soak`, not part of the whole lesson).
+    pub soak: crate::soak::SoakSettings,
 }
 
 impl Settings {
@@ -48,6 +50,7 @@ impl Settings {
             plan: if quick { Plan::quick() } else { Plan::full() },
             count: if quick { 20_000 } else { 200_000 },
             sleepers: SLEEPERS,
+            soak: crate::soak::SoakSettings::new(quick),
         }
     }
 
@@ -429,10 +432,12 @@ pub enum Listing {
     Costs,
     /// 30,000 greenlets asleep at once: spawn and wake times, resident memory.
     Many,
+    /// The soak: a million waits ended early, a thousand hubs ended with greenlets waiting; memory and descriptors before and after.
+    Soak,
 }
 
 impl Listing {
-    /// Every listing, in lesson order.
+    /// Every listing of the lesson, in order (the soak is run on its own).
     pub const ALL: [Listing; 7] = [
         Listing::Sleepers,
         Listing::EatPlay,
@@ -511,6 +516,10 @@ impl Listing {
                         None,
                     );
                 }
+            }
+            Listing::Soak => {
+                t.say("\n## The soak: nothing left behind");
+                crate::soak::run(s.soak, report)?;
             }
             Listing::Many => {
                 t.say(format!("\n## {} greenlets asleep at once", s.sleepers));

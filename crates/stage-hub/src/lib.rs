@@ -65,6 +65,8 @@
 //! - [`crawl`]: the concurrent crawler, its HTTP/1.1 client (plain or inside rustls's TLS,
 //!   redirects followed) and an offline site to crawl.
 //! - [`lesson_net`]: the network listings, their sub-commands and their place in the lesson.
+//! - [`soak`]: a million waits ended early and a thousand hubs ended with greenlets
+//!   waiting, with resident memory and descriptors before and after.
 
 pub mod crawl;
 pub mod echo;
@@ -72,6 +74,7 @@ pub mod hub;
 pub mod lesson;
 pub mod lesson_net;
 pub mod net;
+pub mod soak;
 pub mod sync;
 
 pub use hub::{

@@ -137,6 +137,38 @@ fn quick_json_prints_only_json_lines_with_every_figure() {
 }
 
 #[test]
+fn the_soak_reports_memory_and_descriptors_before_and_after() {
+    // Descriptors and hubs come back exactly (that is correctness, not a
+    // figure); resident memory is only reported here, and the bound it
+    // stays within is the chapter's.
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(["soak", "--quick", "--json"]),
+        b"",
+        HUNG,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<_> = harness::json::read_report(&stdout)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .filter(|v| v["group"] == "soak")
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    for row in &rows {
+        assert!(row["rss_start_bytes"].is_number(), "{row}");
+        assert!(row["rss_end_bytes"].is_number(), "{row}");
+        assert_eq!(row["fds_start"], row["fds_end"], "{row}");
+        assert_eq!(row["hubs_start"], row["hubs_end"], "{row}");
+    }
+    assert_eq!(
+        rows[0]["timers_left"], 1,
+        "only the long sleeper's: {}",
+        rows[0]
+    );
+}
+
+#[test]
 fn help_lists_the_listings() {
     let out = output_within(
         Command::new(env!("CARGO_BIN_EXE_stage-hub")).arg("--help"),
@@ -152,6 +184,7 @@ fn help_lists_the_listings() {
         "tasks",
         "costs",
         "many",
+        "soak",
         "echo-server",
         "echo-load",
         "echo-threads",

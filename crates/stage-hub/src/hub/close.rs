@@ -58,6 +58,50 @@ pub fn hubs_alive() -> usize {
     HUBS_ALIVE.load(Ordering::Relaxed)
 }
 
+/// What a thread's hub holds right now, to check that nothing piles up:
+/// after any amount of work, these come back to what the greenlets alive
+/// and waiting account for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Greenlets the hub knows: the ones it spawned that have not finished,
+    /// main once it has waited here, and any other greenlet while it waits.
+    pub greenlets: usize,
+    /// Of those, the ones parked right now.
+    pub parked: usize,
+    /// Timers still to fire.
+    pub timers: usize,
+    /// Entries in the timer heap: live timers, and cancelled ones not yet
+    /// cleared out (never more than about as many again).
+    pub timer_entries: usize,
+    /// Sockets registered with the poller.
+    pub sockets: usize,
+}
+
+/// What this thread's hub holds right now (`None` if it has none).
+///
+/// ```
+/// use std::time::Duration;
+/// let q: stage_hub::Queue<u8> = stage_hub::Queue::unbounded();
+/// for _ in 0..1000 {
+///     assert_eq!(q.get_timeout(Duration::ZERO)?, None); // each wait times out
+/// }
+/// let stats = stage_hub::hub::stats().unwrap();
+/// assert_eq!((stats.parked, stats.timers), (0, 0)); // and leaves nothing behind
+/// # Ok::<(), stage_hub::HubError>(())
+/// ```
+pub fn stats() -> Option<Stats> {
+    let hub = existing()?;
+    let st = hub.state.try_borrow().ok()?;
+    Some(Stats {
+        greenlets: st.tasks.len(),
+        parked: st.tasks.values().filter(|t| t.parked.is_some()).count(),
+        timers: st.timers.live(),
+        timer_entries: st.timers.entries(),
+        sockets: st.io.len(),
+    })
+}
+
 /// What this thread's hub slot holds.
 enum Slot {
     /// No hub yet: the first wait or spawn makes one.

@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use stage_greenlet::{Greenlet, WeakGreenlet};
 
 pub use blocking::{spawn_blocking, BLOCKING_THREADS};
-pub use close::hubs_alive;
+pub use close::{hubs_alive, stats, Stats};
 pub use diag::{
     blocking_threshold, reset_diagnostic_hook, set_blocking_threshold, set_diagnostic_hook,
     Diagnostic, DEFAULT_BLOCKING_THRESHOLD,

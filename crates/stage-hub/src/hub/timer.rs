@@ -81,9 +81,13 @@ impl<A> Timers<A> {
     }
 
     /// How many timers are still to fire.
-    #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
         self.actions.len()
+    }
+
+    /// Heap entries, cancelled ones not yet cleared included.
+    pub(crate) fn entries(&self) -> usize {
+        self.heap.len()
     }
 
     /// When the earliest live timer is due.
