@@ -122,6 +122,13 @@ fn quick_json_prints_only_json_lines_with_every_figure() {
         if value["case"].as_str().is_some_and(|c| c.contains("asleep")) {
             assert!(value["rss_bytes_per_op"].is_number(), "{value}");
         }
+        // A CPython figure beside a headline says where it comes from.
+        if let Some(notes) = value["notes"].as_str() {
+            assert!(
+                notes.contains("quoted") || notes.contains("measured here"),
+                "{value}"
+            );
+        }
     }
     for wanted in [
         "hub: the three naps overlap",
