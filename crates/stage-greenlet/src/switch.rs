@@ -61,25 +61,27 @@
 //!
 //! # How a value crosses
 //!
-//! The sender puts the value in an `Option<T>` slot in its own frame and
-//! passes, as `data`, a pointer to a `Message` (also in its frame) that
-//! says who sent it, what kind of message it is, and the slot's type (a
-//! pointer to a static table with its `TypeId`, name and drop function).
-//! The sender is suspended while the receiver reads it, so its frame is
-//! alive; the receiver `take()`s the value out of the slot, leaving `None`
-//! for the sender to drop when it resumes. No allocation, no boxing.
+//! The sender builds a `Message` in its own frame — who sent it, what kind
+//! of message it is, and the value itself — and passes its address as
+//! `data`. The sender is suspended while the receiver reads it, so its
+//! frame is alive; the receiver moves the value out (a plain read), and the
+//! sender never drops it: from the jump on, the value belongs to the
+//! receiver. No allocation, no boxing, no `Option` to fill and empty.
 //!
 //! Every suspended greenlet records the `TypeId` its pending switch waits
 //! for (`expects`), and the *sender* checks its `T` against it before
 //! jumping: a mismatch is an error at the call that made it, and the
-//! receiver's `take` needs no second check. A finished greenlet's return
-//! value cannot be refused that way (the greenlet is already dead), so that
-//! one is checked on the receiving side and dropped if it does not fit.
+//! receiver's read needs no second check. A finished greenlet's return
+//! value cannot be refused that way (the greenlet is already dead), so its
+//! message also carries a pointer to a static table for the value's type
+//! (`TypeId`, name, drop function): that one is checked on the receiving
+//! side and dropped if it does not fit.
 //! A dead greenlet expects a type no value has, so the one test also
 //! refuses a switch to the dead.
 
 use std::any::{type_name, Any, TypeId};
 use std::cell::{Cell, RefCell};
+use std::mem::MaybeUninit;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
@@ -125,16 +127,16 @@ impl Expect {
     }
 }
 
-/// What a receiver may need to know about a value's type: one static table
-/// per type, so a message carries one pointer. Only the slow paths read it
-/// (a plain `switch` was type-checked by its sender).
+/// What the receiver of a finished greenlet's return value needs to know
+/// about its type: one static table per type, so the message carries one
+/// pointer. (A plain `switch` was type-checked by its sender.)
 struct ValueType {
     /// `TypeId::of::<T>`: a function, because `TypeId::of` is not `const`
     /// on the oldest Rust we support.
     id: fn() -> TypeId,
     name: fn() -> &'static str,
-    /// Drops the value in place when the receiver does not want its type.
-    discard: unsafe fn(*mut ()),
+    /// Drops the value of a `Returned<T>` message the receiver does not want.
+    discard: unsafe fn(*mut Header),
 }
 
 struct TypeOf<T>(std::marker::PhantomData<T>);
@@ -219,14 +221,47 @@ impl Drop for Inner {
     }
 }
 
-/// What the sender leaves for the receiver, in the sender's own frame.
-struct Message {
-    /// The sender: it stores its saved context here on the receiving side.
+/// What every message starts with, and what `data` points at: the
+/// receiver reads the header, then knows which message it holds.
+#[repr(C)]
+struct Header {
+    /// The sender: the receiver stores the sender's saved context there.
     from: *const Inner,
     kind: Kind,
-    /// An `Option<T>` in the sender's frame (null for `Throw` and `Killed`).
-    value: *mut (),
+}
+
+/// What the sender leaves for the receiver, in the sender's own frame: the
+/// header, then the value (`()` for `Throw` and `Killed`, the payload for
+/// `Panicked`). The value is moved out by the receiver, never dropped here.
+#[repr(C)]
+struct Message<T> {
+    header: Header,
+    value: MaybeUninit<T>,
+}
+
+impl<T> Message<T> {
+    #[inline(always)]
+    fn new(from: *const Inner, kind: Kind, value: T) -> Self {
+        Message {
+            header: Header { from, kind },
+            value: MaybeUninit::new(value),
+        }
+    }
+
+    /// The address to pass as the jump's `data`.
+    fn data(&mut self) -> usize {
+        self as *mut Self as usize
+    }
+}
+
+/// A finished greenlet's return value: a message whose receiver checks the
+/// type, so it says what the type is (the table sits at the same offset
+/// whatever `T` is).
+#[repr(C)]
+struct Returned<T> {
+    header: Header,
     table: &'static ValueType,
+    value: MaybeUninit<T>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,23 +278,11 @@ enum Kind {
     Killed,
 }
 
-impl Message {
-    #[inline(always)]
-    fn new<T: 'static>(from: *const Inner, kind: Kind, slot: *mut Option<T>) -> Self {
-        Message {
-            from,
-            kind,
-            value: slot.cast(),
-            table: TypeOf::<T>::TABLE,
-        }
-    }
-}
-
 /// # Safety
-/// `slot` must point at a live `Option<T>`.
-unsafe fn discard<T>(slot: *mut ()) {
-    // SAFETY: the caller passes the slot `Message::new::<T>` recorded.
-    drop(unsafe { (*slot.cast::<Option<T>>()).take() });
+/// `msg` must point at a live `Returned<T>` whose value was not moved out.
+unsafe fn discard<T>(msg: *mut Header) {
+    // SAFETY: the caller's guarantee: the value is there, and read once.
+    drop(unsafe { (*msg.cast::<Returned<T>>()).value.assume_init_read() });
 }
 
 /// What the thread owns: its main greenlet, and started greenlets that lost
@@ -417,11 +440,7 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     let cur = current_ptr();
     let to = Rc::as_ptr(target);
     if cur == to {
-        // greenlet.py: switching to yourself hands the value straight back.
-        let mut slot = Some(value);
-        let msg = Message::new::<T>(cur, Kind::Value, &mut slot);
-        // SAFETY: `msg` describes `slot`, alive in this frame.
-        return unsafe { take_value::<U>(&msg) };
+        return to_self(value);
     }
     // One test on the fast path: a dead greenlet expects a type nothing can
     // be sent as (see `mark_dead`), so this also refuses the dead; why it
@@ -435,15 +454,31 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     if hook::on() {
         reported::<T>(cur, target)?;
     }
-    let mut slot = Some(value);
-    let mut msg = Message::new::<T>(cur, Kind::Value, &mut slot);
+    let mut msg = Message::new(cur, Kind::Value, value);
     // SAFETY: `cur` is the running greenlet (alive, see `current`), `to` is a
     // live suspended or fresh greenlet of this thread (we hold `target`), and
     // `msg` lives in this frame until the jump returns.
     unsafe {
         (*cur).expects.set(Expect::of::<U>());
-        let transfer = jump(&*to, &mut msg);
+        let transfer = jump(&*to, msg.data());
         receive::<U>(transfer)
+    }
+}
+
+/// greenlet.py: switching to yourself hands the value straight back (if it
+/// is of the type asked for).
+#[cold]
+#[inline(never)]
+fn to_self<T: 'static, U: 'static>(value: T) -> Result<U, SwitchError> {
+    let mut value = Some(value);
+    match (&mut value as &mut dyn Any).downcast_mut::<Option<U>>() {
+        Some(same) => same
+            .take()
+            .ok_or_else(|| unreachable_state("a value taken twice")),
+        None => Err(SwitchError::WrongType {
+            expected: type_name::<U>(),
+            found: type_name::<T>(),
+        }),
     }
 }
 
@@ -522,11 +557,11 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
             return Ok(());
         }
     }
-    let mut msg = Message::new::<()>(cur, Kind::Throw, ptr::null_mut());
+    let mut msg = Message::new(cur, Kind::Throw, ());
     // SAFETY: as in `switch`: both greenlets alive, `msg` in this frame.
     let received = unsafe {
         (*cur).expects.set(Expect::of::<()>());
-        let transfer = jump(&*to, &mut msg);
+        let transfer = jump(&*to, msg.data());
         receive::<()>(transfer)
     };
     match received {
@@ -567,14 +602,15 @@ pub(crate) fn kill_here(target: &Rc<Inner>) -> Result<(), SwitchError> {
     result
 }
 
-/// Switch the CPU from the running greenlet (`msg.from`) to `to`.
+/// Switch the CPU from the running greenlet (the message's `from`) to `to`,
+/// passing `msg`, the address of a message.
 ///
 /// # Safety
 /// `to` must be a fresh or suspended greenlet of this thread; `msg` must
 /// come from the running greenlet and stay valid until the receiver has read
 /// it (it does, if it lives in the caller's frame: the caller is suspended).
 #[inline(always)]
-unsafe fn jump(to: &Inner, msg: *mut Message) -> Transfer {
+unsafe fn jump(to: &Inner, msg: usize) -> Transfer {
     let context = match to.saved.take() {
         Some(context) => context,
         None => first_context(to),
@@ -583,7 +619,7 @@ unsafe fn jump(to: &Inner, msg: *mut Message) -> Transfer {
     // SAFETY: `context` is `to`'s saved registers (taken, so used once) or a
     // fresh context on its own stack; the receiver stores our registers in
     // `(*msg).from` before anything else runs.
-    unsafe { context.resume(msg as usize) }
+    unsafe { context.resume(msg) }
 }
 
 /// The context a fresh greenlet starts from: its entry function at the top
@@ -612,17 +648,23 @@ fn first_context(to: &Inner) -> Context {
 /// `transfer` must be what `jump` (or a fresh greenlet's entry) received.
 #[inline(always)]
 unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
-    // SAFETY: every jump in this module passes a pointer to a `Message` in
-    // the sender's frame, and the sender is suspended until we return.
-    let msg = unsafe { &*(transfer.data as *const Message) };
-    if msg.kind == Kind::Value {
+    // SAFETY: every jump in this module passes a pointer to a message in
+    // the sender's frame, which starts with a `Header`, and the sender is
+    // suspended until we return.
+    let header = unsafe { &*(transfer.data as *const Header) };
+    if header.kind == Kind::Value {
         // SAFETY: the sender is alive: it is suspended in `jump`, so held by
         // whoever will resume or kill it.
-        unsafe { (*msg.from).saved.set(Some(transfer.context)) };
-        // SAFETY: `msg` describes an `Option<U>` slot in the suspended
-        // sender's frame: the sender checked its `T` against the `U` we
-        // recorded in `expects` before suspending, so the types agree.
-        return unsafe { take_sent::<U>(msg) };
+        unsafe { (*header.from).saved.set(Some(transfer.context)) };
+        // SAFETY: a `Value` is a `Message<T>` whose sender checked its `T`
+        // against the `U` we recorded in `expects` before suspending, so it
+        // is a `Message<U>`; its value is read once, here, and the sender
+        // never drops it.
+        return Ok(unsafe {
+            (*(transfer.data as *const Message<U>))
+                .value
+                .assume_init_read()
+        });
     }
     // SAFETY: the caller's guarantee, passed on.
     unsafe { receive_other::<U>(transfer) }
@@ -635,10 +677,11 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
 #[cold]
 #[inline(never)]
 unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
-    // SAFETY: every jump in this module passes a pointer to a `Message` in
-    // the sender's frame, and the sender is suspended (or dead but with its
-    // stack not yet released) until we are done with it.
-    let msg = unsafe { &*(transfer.data as *const Message) };
+    // SAFETY: every jump in this module passes a pointer to a message in
+    // the sender's frame, which starts with a `Header`, and the sender is
+    // suspended (or dead but with its stack not yet released) until we are
+    // done with it.
+    let msg = unsafe { &*(transfer.data as *const Header) };
     match msg.kind {
         Kind::Value => unreachable_state("a plain value on the slow path"),
         Kind::Throw => {
@@ -660,17 +703,20 @@ unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError
             // jump here, so it is owned as every running greenlet is.
             let from = unsafe { owned(msg.from) };
             let result = match msg.kind {
-                // SAFETY: as above; the slot is in the dead sender's frame,
-                // which stays mapped until `finish_dead`.
-                Kind::Returned => unsafe { take_value::<U>(msg) },
+                // SAFETY: `finish` sends `Returned` as a `Returned<R>` in the
+                // dead sender's frame, which stays mapped until `finish_dead`.
+                Kind::Returned => unsafe { take_returned::<U>(transfer.data as *mut Header) },
                 Kind::Panicked => {
-                    // SAFETY: `finish` sends `Panicked` with an
-                    // `Option<Box<dyn Any + Send>>` slot.
-                    let payload =
-                        unsafe { (*msg.value.cast::<Option<Box<dyn Any + Send>>>()).take() };
+                    // SAFETY: `finish` sends `Panicked` as a
+                    // `Message<Box<dyn Any + Send>>`, read once, here.
+                    let payload = unsafe {
+                        (*(transfer.data as *const Message<Box<dyn Any + Send>>))
+                            .value
+                            .assume_init_read()
+                    };
                     Err(SwitchError::Panicked {
                         greenlet: from.display_name(),
-                        payload: payload.unwrap_or_else(|| Box::new("(payload lost)")),
+                        payload,
                     })
                 }
                 _ => Err(SwitchError::Killed {
@@ -683,41 +729,25 @@ unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError
     }
 }
 
-/// Move the value out of the sender's slot if its type is `U`.
+/// Move a finished greenlet's return value out of its message if its type
+/// is `U`, else drop it there.
 ///
 /// # Safety
-/// `msg.value` must point at a live `Option<T>`, where `msg.table` is
-/// `TypeOf::<T>::TABLE`.
-#[inline(always)]
-unsafe fn take_value<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
-    if (msg.table.id)() == TypeId::of::<U>() {
-        // SAFETY: the type ids are equal, so the slot is an `Option<U>`.
-        match unsafe { (*msg.value.cast::<Option<U>>()).take() } {
-            Some(value) => Ok(value),
-            None => unreachable_state("a value taken twice"),
-        }
+/// `msg` must point at a live `Returned<T>` whose value was not moved out.
+unsafe fn take_returned<U: 'static>(msg: *mut Header) -> Result<U, SwitchError> {
+    // SAFETY: the table sits at the same offset in every `Returned<T>`.
+    let table = unsafe { (*msg.cast::<Returned<()>>()).table };
+    if (table.id)() == TypeId::of::<U>() {
+        // SAFETY: the type ids are equal, so it is a `Returned<U>`; its
+        // value is read once, here.
+        Ok(unsafe { (*msg.cast::<Returned<U>>()).value.assume_init_read() })
     } else {
-        // SAFETY: `discard` was made for the slot's real type.
-        unsafe { (msg.table.discard)(msg.value) };
+        // SAFETY: `discard` was made for the message's real type.
+        unsafe { (table.discard)(msg) };
         Err(SwitchError::WrongType {
             expected: type_name::<U>(),
-            found: (msg.table.name)(),
+            found: (table.name)(),
         })
-    }
-}
-
-/// Move a `switch`ed value out of the sender's slot; its type was checked by
-/// the sender against our `expects`.
-///
-/// # Safety
-/// `msg.value` must point at a live `Option<U>`.
-#[inline(always)]
-unsafe fn take_sent<U: 'static>(msg: &Message) -> Result<U, SwitchError> {
-    debug_assert!((msg.table.id)() == TypeId::of::<U>());
-    // SAFETY: the caller's guarantee.
-    match unsafe { (*msg.value.cast::<Option<U>>()).take() } {
-        Some(value) => Ok(value),
-        None => unreachable_state("a value taken twice"),
     }
 }
 
@@ -796,19 +826,6 @@ where
 /// # Safety
 /// `me` must be the running greenlet, called from its `entry`.
 unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) -> ! {
-    let mut returned: Option<R> = None;
-    let mut payload: Option<Box<dyn Any + Send>> = None;
-    let mut msg = match outcome {
-        Ok(value) => {
-            returned = Some(value);
-            Message::new::<R>(me, Kind::Returned, &mut returned)
-        }
-        Err(p) if p.is::<GreenletExit>() => Message::new::<()>(me, Kind::Killed, ptr::null_mut()),
-        Err(p) => {
-            payload = Some(p);
-            Message::new::<Box<dyn Any + Send>>(me, Kind::Panicked, &mut payload)
-        }
-    };
     // SAFETY: `me` is alive (see `current`) until the receiver's `finish_dead`.
     let inner = unsafe { &*me };
     mark_dead(inner);
@@ -816,19 +833,51 @@ unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) 
         hook::report(SwitchKind::Exit, inner, live_ancestor(inner));
     }
     let target = live_ancestor(inner);
-    // SAFETY: `target` is a suspended ancestor, kept alive by the parent
-    // chain `me` holds; `msg` and the slots stay put because this frame never
-    // returns and the stack is released only after the receiver read them.
-    unsafe {
-        let context = match target.saved.take() {
-            Some(context) => context,
-            None => unreachable_state("a suspended ancestor without saved registers"),
-        };
-        CURRENT.with(|c| c.set(target));
-        context.resume(&mut msg as *mut Message as usize);
+    // Each message lives in this frame, which never returns: the stack is
+    // released only after the receiver has read it (`finish_dead`).
+    match outcome {
+        Ok(value) => {
+            let mut msg = Returned {
+                header: Header {
+                    from: me,
+                    kind: Kind::Returned,
+                },
+                table: TypeOf::<R>::TABLE,
+                value: MaybeUninit::new(value),
+            };
+            // SAFETY: `target` is a suspended ancestor, kept alive by the
+            // parent chain `me` holds; `msg` stays put (see above).
+            unsafe { leave(target, &mut msg as *mut Returned<R> as usize) }
+        }
+        Err(payload) if payload.is::<GreenletExit>() => {
+            drop(payload);
+            let mut msg = Message::new(me, Kind::Killed, ());
+            // SAFETY: as above.
+            unsafe { leave(target, msg.data()) }
+        }
+        Err(payload) => {
+            let mut msg = Message::new(me, Kind::Panicked, payload);
+            // SAFETY: as above.
+            unsafe { leave(target, msg.data()) }
+        }
     }
-    // Keep the slots alive (and visibly so) up to the jump.
-    drop((returned, payload));
+}
+
+/// A dead greenlet's last jump: to `target`, never to come back.
+///
+/// # Safety
+/// `target` must be a suspended greenlet of this thread, and `msg` a
+/// message from the dying running greenlet that stays valid until the
+/// receiver has read it.
+unsafe fn leave(target: &Inner, msg: usize) -> ! {
+    let context = match target.saved.take() {
+        Some(context) => context,
+        None => unreachable_state("a suspended ancestor without saved registers"),
+    };
+    CURRENT.with(|c| c.set(target));
+    // SAFETY: `context` is `target`'s saved registers, taken so used once;
+    // the receiver reads `msg` before our stack is released.
+    unsafe { context.resume(msg) };
     unreachable_state("a dead greenlet was resumed")
 }
 
