@@ -108,32 +108,12 @@ pub(crate) enum State {
     Dead,
 }
 
-/// The type a suspended greenlet's pending `switch` accepts (or, before it
-/// starts, its function's argument type).
-#[derive(Clone, Copy)]
-struct Expect {
+/// A type, as the switch needs to know it: one static table per type, so
+/// that what a suspended greenlet waits for (`expects`) and what a finished
+/// greenlet returns are each one pointer.
+struct ValueType {
     id: TypeId,
     /// `type_name::<T>`, called only to word an error.
-    name: fn() -> &'static str,
-}
-
-impl Expect {
-    #[inline(always)]
-    fn of<T: 'static>() -> Self {
-        Expect {
-            id: TypeId::of::<T>(),
-            name: type_name::<T>,
-        }
-    }
-}
-
-/// What the receiver of a finished greenlet's return value needs to know
-/// about its type: one static table per type, so the message carries one
-/// pointer. (A plain `switch` was type-checked by its sender.)
-struct ValueType {
-    /// `TypeId::of::<T>`: a function, because `TypeId::of` is not `const`
-    /// on the oldest Rust we support.
-    id: fn() -> TypeId,
     name: fn() -> &'static str,
     /// Drops the value of a `Returned<T>` message the receiver does not want.
     discard: unsafe fn(*mut Header),
@@ -143,10 +123,19 @@ struct TypeOf<T>(std::marker::PhantomData<T>);
 
 impl<T: 'static> TypeOf<T> {
     const TABLE: &'static ValueType = &ValueType {
-        id: TypeId::of::<T>,
+        id: TypeId::of::<T>(),
         name: type_name::<T>,
         discard: discard::<T>,
     };
+
+    /// Whether `table` is `T`'s. By the type ids, not the tables' addresses:
+    /// a constant's address is not unique (each codegen unit that uses
+    /// `TABLE` may have its own copy, and the two sides of a switch are
+    /// usually compiled in different ones).
+    #[inline(always)]
+    fn is(table: &ValueType) -> bool {
+        table.id == TypeId::of::<T>()
+    }
 }
 
 /// One greenlet's state. Handles ([`Greenlet`]) are `Rc`s to this; so are
@@ -158,7 +147,9 @@ pub(crate) struct Inner {
     state: Cell<State>,
     /// The saved registers of a suspended greenlet (`None` otherwise).
     saved: Cell<Option<Context>>,
-    expects: Cell<Expect>,
+    /// The type its pending switch accepts (before it starts: its
+    /// function's argument type; once dead: a type no value has).
+    expects: Cell<&'static ValueType>,
     /// Not a handle: a child does not keep its parent from being killed.
     pub(crate) parent: RefCell<Option<Rc<Inner>>>,
     /// How many [`Greenlet`] handles exist. When it drops to zero a
@@ -333,7 +324,7 @@ fn init_main() -> *const Inner {
         name: None,
         state: Cell::new(State::Started),
         saved: Cell::new(None),
-        expects: Cell::new(Expect::of::<()>()),
+        expects: Cell::new(TypeOf::<()>::TABLE),
         parent: RefCell::new(None),
         handles: Cell::new(0),
         start: Cell::new(None),
@@ -409,7 +400,7 @@ where
         name,
         state: Cell::new(State::Fresh),
         saved: Cell::new(None),
-        expects: Cell::new(Expect::of::<A>()),
+        expects: Cell::new(TypeOf::<A>::TABLE),
         parent: RefCell::new(Some(parent)),
         handles: Cell::new(0),
         start: Cell::new(Some(Box::new(f))),
@@ -446,7 +437,7 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     // be sent as (see `mark_dead`), so this also refuses the dead; why it
     // refused is sorted out in a cold function. (`target` is not the current
     // greenlet, so if started it is suspended.)
-    if target.expects.get().id != TypeId::of::<T>() {
+    if !TypeOf::<T>::is(target.expects.get()) {
         return Err(refused::<T>(target));
     }
     // The switch hook (see `hook`): with none installed, this test is all
@@ -459,7 +450,7 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     // live suspended or fresh greenlet of this thread (we hold `target`), and
     // `msg` lives in this frame until the jump returns.
     unsafe {
-        (*cur).expects.set(Expect::of::<U>());
+        (*cur).expects.set(TypeOf::<U>::TABLE);
         let transfer = jump(&*to, msg.data());
         receive::<U>(transfer)
     }
@@ -502,7 +493,7 @@ pub(crate) fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, Sw
 fn reported<T: 'static>(cur: *const Inner, target: &Inner) -> Result<(), SwitchError> {
     // SAFETY: `cur` is the running greenlet: alive (see `current`).
     hook::report(SwitchKind::Switch, unsafe { &*cur }, target);
-    if target.expects.get().id != TypeId::of::<T>() {
+    if !TypeOf::<T>::is(target.expects.get()) {
         return Err(refused::<T>(target));
     }
     Ok(())
@@ -560,7 +551,7 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
     let mut msg = Message::new(cur, Kind::Throw, ());
     // SAFETY: as in `switch`: both greenlets alive, `msg` in this frame.
     let received = unsafe {
-        (*cur).expects.set(Expect::of::<()>());
+        (*cur).expects.set(TypeOf::<()>::TABLE);
         let transfer = jump(&*to, msg.data());
         receive::<()>(transfer)
     };
@@ -737,7 +728,7 @@ unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError
 unsafe fn take_returned<U: 'static>(msg: *mut Header) -> Result<U, SwitchError> {
     // SAFETY: the table sits at the same offset in every `Returned<T>`.
     let table = unsafe { (*msg.cast::<Returned<()>>()).table };
-    if (table.id)() == TypeId::of::<U>() {
+    if TypeOf::<U>::is(table) {
         // SAFETY: the type ids are equal, so it is a `Returned<U>`; its
         // value is read once, here.
         Ok(unsafe { (*msg.cast::<Returned<U>>()).value.assume_init_read() })
@@ -768,7 +759,7 @@ fn discard_fresh(inner: &Inner) {
 /// Mark a greenlet dead: it never runs again and no switch reaches it.
 fn mark_dead(inner: &Inner) {
     inner.state.set(State::Dead);
-    inner.expects.set(Expect::of::<NothingCanBeSent>());
+    inner.expects.set(TypeOf::<NothingCanBeSent>::TABLE);
 }
 
 /// Release a dead greenlet's stack and, if the thread was keeping it alive,
