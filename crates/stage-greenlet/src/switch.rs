@@ -643,22 +643,18 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
     // the sender's frame, which starts with a `Header`, and the sender is
     // suspended until we return.
     let header = unsafe { &*(transfer.data as *const Header) };
-    if header.kind == Kind::Value {
-        // SAFETY: the sender is alive: it is suspended in `jump`, so held by
-        // whoever will resume or kill it.
-        unsafe { (*header.from).saved.set(Some(transfer.context)) };
-        // SAFETY: a `Value` is a `Message<T>` whose sender checked its `T`
-        // against the `U` we recorded in `expects` before suspending, so it
-        // is a `Message<U>`; its value is read once, here, and the sender
-        // never drops it.
-        return Ok(unsafe {
-            (*(transfer.data as *const Message<U>))
-                .value
-                .assume_init_read()
-        });
+    if header.kind != Kind::Value {
+        // SAFETY: the caller's guarantee, passed on.
+        return unsafe { receive_other::<U>(transfer.context, transfer.data) };
     }
-    // SAFETY: the caller's guarantee, passed on.
-    unsafe { receive_other::<U>(transfer) }
+    // SAFETY: the sender is alive: it is suspended in `jump`, so held by
+    // whoever will resume or kill it.
+    unsafe { (*header.from).saved.set(Some(transfer.context)) };
+    // SAFETY: a `Value` is a `Message<T>` whose sender checked its `T`
+    // against the `U` we recorded in `expects` before suspending, so it is
+    // a `Message<U>`; its value is read once, here, and the sender never
+    // drops it.
+    Ok(unsafe { (*(transfer.data as *const Message<U>)).value.assume_init_read() })
 }
 
 /// Everything but a plain value: a kill, or a greenlet's last message.
@@ -667,7 +663,8 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
 /// As for [`receive`].
 #[cold]
 #[inline(never)]
-unsafe fn receive_other<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
+unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, SwitchError> {
+    let transfer = Transfer::new(context, data);
     // SAFETY: every jump in this module passes a pointer to a message in
     // the sender's frame, which starts with a `Header`, and the sender is
     // suspended (or dead but with its stack not yet released) until we are
