@@ -237,6 +237,14 @@ mod tests {
     }
 
     #[test]
+    fn a_switch_to_yourself_is_not_reported() {
+        let log = logging();
+        assert_eq!(crate::current().switch::<u8, u8>(3).unwrap(), 3);
+        settrace(None);
+        assert!(log.borrow().is_empty(), "{:?}", log.borrow());
+    }
+
+    #[test]
     fn a_hook_that_panics_is_removed_and_the_switch_does_not_happen() {
         let g = Greenlet::new(|x: u8| x).unwrap();
         settrace(Some(Rc::new(|_: &SwitchEvent<'_>| panic!("hook failed"))));

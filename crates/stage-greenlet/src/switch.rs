@@ -429,29 +429,33 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     value: T,
 ) -> Result<U, SwitchError> {
     let cur = current_ptr();
-    let to = Rc::as_ptr(target);
-    if cur == to {
-        return to_self(value);
-    }
     // One test on the fast path: a dead greenlet expects a type nothing can
     // be sent as (see `mark_dead`), so this also refuses the dead; why it
-    // refused is sorted out in a cold function. (`target` is not the current
-    // greenlet, so if started it is suspended.)
+    // refused is sorted out in a cold function.
     if !TypeOf::<T>::is(target.expects.get()) {
-        return Err(refused::<T>(target));
+        return refused(cur, target, value);
     }
     // The switch hook (see `hook`): with none installed, this test is all
     // a switch pays for it.
     if hook::on() {
         reported::<T>(cur, target)?;
     }
+    // The target's saved registers. None are saved for a fresh greenlet,
+    // nor for the running one: a switch to ourselves, which is tested here
+    // rather than first, where every switch would pay for it.
+    let context = match target.saved.take() {
+        Some(context) => context,
+        None if ptr::eq(cur, &**target) => return to_self(value),
+        None => first_context(target),
+    };
     let mut msg = Message::new(cur, Kind::Value, value);
-    // SAFETY: `cur` is the running greenlet (alive, see `current`), `to` is a
-    // live suspended or fresh greenlet of this thread (we hold `target`), and
-    // `msg` lives in this frame until the jump returns.
+    // SAFETY: `cur` is the running greenlet (alive, see `current`), `target`
+    // a live suspended or fresh greenlet of this thread (we hold it) whose
+    // registers `context` is, and `msg` lives in this frame until the jump
+    // returns.
     unsafe {
         (*cur).expects.set(TypeOf::<U>::TABLE);
-        let transfer = jump(&*to, msg.data());
+        let transfer = jump(target, context, msg.data());
         receive::<U>(transfer)
     }
 }
@@ -487,22 +491,41 @@ pub(crate) fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, Sw
 
 /// Tell the switch hook that `cur` switches to `target`, then check again
 /// that `target` takes a `T`: the hook is arbitrary code, and may have
-/// ended it meanwhile.
+/// ended it meanwhile. A switch to ourselves is not a transfer of control:
+/// it is not reported (and `switch` hands the value back).
 #[cold]
 #[inline(never)]
 fn reported<T: 'static>(cur: *const Inner, target: &Inner) -> Result<(), SwitchError> {
+    if ptr::eq(cur, target) {
+        return Ok(());
+    }
     // SAFETY: `cur` is the running greenlet: alive (see `current`).
     hook::report(SwitchKind::Switch, unsafe { &*cur }, target);
     if !TypeOf::<T>::is(target.expects.get()) {
-        return Err(refused::<T>(target));
+        return Err(refusal::<T>(target));
     }
     Ok(())
+}
+
+/// A switch that failed the type test: to the running greenlet itself
+/// (whose `expects` is stale while it runs), else refused.
+#[cold]
+#[inline(never)]
+fn refused<T: 'static, U: 'static>(
+    cur: *const Inner,
+    target: &Inner,
+    value: T,
+) -> Result<U, SwitchError> {
+    if ptr::eq(cur, target) {
+        return to_self(value);
+    }
+    Err(refusal::<T>(target))
 }
 
 /// Why `target` cannot take a `T` now: it is dead, or waits for another type.
 #[cold]
 #[inline(never)]
-fn refused<T: 'static>(target: &Inner) -> SwitchError {
+fn refusal<T: 'static>(target: &Inner) -> SwitchError {
     match target.state.get() {
         State::Dead => SwitchError::Dead {
             greenlet: target.display_name(),
@@ -548,11 +571,16 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
             return Ok(());
         }
     }
+    let context = match target.saved.take() {
+        Some(context) => context,
+        None => unreachable_state("a suspended greenlet without saved registers"),
+    };
     let mut msg = Message::new(cur, Kind::Throw, ());
-    // SAFETY: as in `switch`: both greenlets alive, `msg` in this frame.
+    // SAFETY: as in `switch`: both greenlets alive, `context` the target's
+    // registers, `msg` in this frame.
     let received = unsafe {
         (*cur).expects.set(TypeOf::<()>::TABLE);
-        let transfer = jump(&*to, msg.data());
+        let transfer = jump(target, context, msg.data());
         receive::<()>(transfer)
     };
     match received {
@@ -594,22 +622,19 @@ pub(crate) fn kill_here(target: &Rc<Inner>) -> Result<(), SwitchError> {
 }
 
 /// Switch the CPU from the running greenlet (the message's `from`) to `to`,
-/// passing `msg`, the address of a message.
+/// whose registers `context` is, passing `msg`, the address of a message.
 ///
 /// # Safety
-/// `to` must be a fresh or suspended greenlet of this thread; `msg` must
-/// come from the running greenlet and stay valid until the receiver has read
-/// it (it does, if it lives in the caller's frame: the caller is suspended).
+/// `to` must be a fresh or suspended greenlet of this thread and `context`
+/// its saved registers, taken from `saved` (so used once), or a fresh
+/// greenlet's first context; `msg` must come from the running greenlet and
+/// stay valid until the receiver has read it (it does, if it lives in the
+/// caller's frame: the caller is suspended).
 #[inline(always)]
-unsafe fn jump(to: &Inner, msg: usize) -> Transfer {
-    let context = match to.saved.take() {
-        Some(context) => context,
-        None => first_context(to),
-    };
+unsafe fn jump(to: &Inner, context: Context, msg: usize) -> Transfer {
     CURRENT.with(|c| c.set(to));
-    // SAFETY: `context` is `to`'s saved registers (taken, so used once) or a
-    // fresh context on its own stack; the receiver stores our registers in
-    // `(*msg).from` before anything else runs.
+    // SAFETY: the caller's guarantee; the receiver stores our registers in
+    // the message's `from` before anything else runs.
     unsafe { context.resume(msg) }
 }
 
@@ -654,7 +679,11 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
     // against the `U` we recorded in `expects` before suspending, so it is
     // a `Message<U>`; its value is read once, here, and the sender never
     // drops it.
-    Ok(unsafe { (*(transfer.data as *const Message<U>)).value.assume_init_read() })
+    Ok(unsafe {
+        (*(transfer.data as *const Message<U>))
+            .value
+            .assume_init_read()
+    })
 }
 
 /// Everything but a plain value: a kill, or a greenlet's last message.

@@ -414,6 +414,23 @@ fn switching_to_yourself_hands_the_value_back() {
             .unwrap(),
         "me"
     );
+    // Whatever type the running greenlet last waited for (here `()`, its
+    // argument): a switch to itself is decided by the two types it names.
+    let g = Greenlet::new(|()| {
+        let same = current().switch::<u32, u32>(5);
+        let other = current().switch::<u32, u8>(6);
+        (same, other)
+    })
+    .unwrap();
+    type Both = (Result<u32, SwitchError>, Result<u8, SwitchError>);
+    let (same, other) = g.switch::<(), Both>(()).unwrap();
+    assert_eq!(same.unwrap(), 5);
+    match other {
+        Err(SwitchError::WrongType { expected, found }) => {
+            assert_eq!((expected, found), ("u8", "u32"))
+        }
+        other => panic!("expected WrongType, got {other:?}"),
+    }
 }
 
 #[test]
