@@ -45,6 +45,16 @@ struct Cli {
     /// Run only the stages named (e.g. --only stage-generator); repeatable
     #[arg(long, value_name = "STAGE", value_parser = stage_names())]
     only: Vec<String>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run the lessons once at full scale and write the book's figures
+    /// (results JSON, tables, values, SVG charts and timelines) into DIR.
+    Figures(coroutines::figures::FiguresArgs),
 }
 
 /// Every group a stage counts instructions of, by name.
@@ -66,6 +76,15 @@ fn main() -> ExitCode {
         return code;
     }
     let cli: Cli = harness::cli::parse("coroutines");
+    if let Some(Command::Figures(args)) = &cli.command {
+        return match coroutines::figures::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("coroutines figures: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let common = CommonArgs {
         quick: true,
         json: cli.json,

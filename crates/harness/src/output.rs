@@ -19,6 +19,8 @@ enum Mode {
     Json,
     /// Nothing at all (tests, the tour's inner runs).
     Silent,
+    /// Nothing but progress bars (`figures`, whose results go to files).
+    Quiet,
 }
 
 /// Where narration, tables and JSON lines are written.
@@ -43,6 +45,12 @@ impl Output {
         Output { mode: Mode::Silent }
     }
 
+    /// Print nothing but progress bars: for a long run whose figures are
+    /// written elsewhere (`cargo run --release -- figures`).
+    pub fn quiet() -> Self {
+        Output { mode: Mode::Quiet }
+    }
+
     /// Whether the report is JSON lines.
     pub fn is_json(&self) -> bool {
         self.mode == Mode::Json
@@ -60,7 +68,7 @@ impl Output {
         match self.mode {
             Mode::Human => above_the_bar(|| println!("{line}")),
             Mode::Json => above_the_bar(|| eprintln!("{line}")),
-            Mode::Silent => {}
+            Mode::Silent | Mode::Quiet => {}
         }
     }
 

@@ -104,6 +104,39 @@ pub fn greenlet_round_trips(n: u64) -> u64 {
 }
 // ANCHOR_END: round_trip
 
+/// One switch through a function the compiler must not inline into its
+/// caller: what `switch` would cost if it were an ordinary call.
+#[inline(never)]
+fn switch_not_inlined(to: &Greenlet, x: u64) -> Result<u64, SwitchError> {
+    to.switch::<u64, u64>(x)
+}
+
+/// [`greenlet_round_trips`] with both sides switching through
+/// [`switch_not_inlined`]: each resumed side then leaves the switch by a
+/// `ret` whose target the CPU's return-stack predictor has never seen (it
+/// predicts the *other* stack's caller), which is why the real `switch` is
+/// `#[inline(always)]`.
+pub fn round_trips_not_inlined(n: u64) -> u64 {
+    let Ok(echo) = Greenlet::new(|mut x: u64| {
+        let Some(main) = current().parent() else {
+            return;
+        };
+        while let Ok(next) = switch_not_inlined(&main, x + 1) {
+            x = next;
+        }
+    }) else {
+        return u64::MAX;
+    };
+    let mut acc: u64 = 0;
+    for _ in 0..n {
+        match switch_not_inlined(&echo, acc) {
+            Ok(v) => acc = black_box(v),
+            Err(_) => return u64::MAX,
+        }
+    }
+    acc
+}
+
 /// [`greenlet_round_trips`] with a switch hook installed that does nothing:
 /// what the hook's call costs once one is installed (with none, a switch
 /// tests one flag).
@@ -220,6 +253,8 @@ fn greenlet_py(listing: &str, n: u64) -> Script {
 
 /// The greenlet round-trip case of the switch-cost table (no hook installed).
 pub const GREENLET_CASE: &str = "greenlet switch";
+/// The same round trip through a `switch` that is not inlined.
+pub const NOT_INLINED_CASE: &str = "greenlet switch, not inlined";
 /// The same round trip with a switch hook that does nothing.
 pub const NOOP_HOOK_CASE: &str = "greenlet switch, no-op hook";
 /// The same round trip recorded into a trace (`--trace`).
@@ -243,6 +278,13 @@ pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
                 greenlet_round_trips(round_trips)
             })
             .baseline("raw context resume")
+            .expect(round_trips),
+        )
+        .case(
+            Case::new(NOT_INLINED_CASE, round_trips, move || {
+                round_trips_not_inlined(round_trips)
+            })
+            .baseline(GREENLET_CASE)
             .expect(round_trips),
         )
         .case(
@@ -362,6 +404,7 @@ mod tests {
         assert_eq!(greenlet_round_trips(1000), 1000);
         assert_eq!(create_run_drop(100), 5050);
         assert_eq!(round_trips_with_noop_hook(100), 100);
+        assert_eq!(round_trips_not_inlined(100), 100);
         assert_eq!(round_trips_traced(100), 100);
         assert!(hook::gettrace().is_none(), "the hook is put back as it was");
     }

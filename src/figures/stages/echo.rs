@@ -1,0 +1,231 @@
+//! The echo servers side by side: `echo-bench` (each server in a process of
+//! its own under `echo-load`) at several client counts, for the throughput
+//! and p99 charts, the table, and the memory chart with the hub's sleepers.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{json, Value};
+use stage_hub::echo::bench::{self, BenchPlan};
+use stage_hub::echo::Flavor;
+
+use super::{Made, Run, Stage};
+use crate::figures::charts::{self, Bar, Series};
+use crate::figures::results::{num, Results};
+use crate::figures::snippets::{bytes, count, nanos, ratio};
+
+pub(super) const STAGE: Stage = Stage {
+    name: "echo-bench",
+    about: "three echo servers at five client counts, each in its own process (about two minutes)",
+    run,
+    make,
+};
+
+/// Client counts the charts span.
+const CLIENTS: [usize; 5] = [10, 100, 500, 2_000, 10_000];
+const QUICK_CLIENTS: [usize; 2] = [5, 20];
+
+/// The `stage-hub` binary of this build, built first if it is missing or
+/// stale (cargo is a no-op when it is fresh).
+fn stage_hub_binary() -> Result<PathBuf, Box<dyn Error>> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "-p", "stage-hub", "--bin", "stage-hub"])
+        .args(["--message-format", "json-render-diagnostics"]);
+    if harness::Profile::current().optimized {
+        cmd.arg("--release");
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run cargo to build stage-hub for echo-bench: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building stage-hub for echo-bench failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == "stage-hub")
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .ok_or_else(|| "cargo built stage-hub but named no executable".into())
+}
+
+fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
+    let exe = stage_hub_binary()?;
+    let plan = BenchPlan {
+        clients: if r.quick {
+            QUICK_CLIENTS.to_vec()
+        } else {
+            CLIENTS.to_vec()
+        },
+        seconds: if r.quick { 0.3 } else { 3.0 },
+        size: 64,
+        flavors: Flavor::ALL.to_vec(),
+    };
+    let measured = bench::run(&exe, &plan, r.output())?;
+    let mut report = harness::Report::new("echo-bench", r.output());
+    report.push_rows(None, bench::rows("echo-bench", &measured));
+    let mut results = r.results(&report);
+    results.stage = "echo-bench".into();
+    results.extra.insert("seconds".into(), json!(plan.seconds));
+    Ok(results)
+}
+
+fn field(row: &Value, f: &str) -> f64 {
+    row[f].as_f64().unwrap_or(0.0)
+}
+
+fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
+    let res = m.get("echo-bench")?;
+    let mut out = m.out("echo-bench")?;
+    let rows = res.group("echo-bench");
+    let servers = ["hub", "threads", "tokio"];
+    let of = |server: &str| -> Vec<&Value> {
+        rows.iter()
+            .copied()
+            .filter(|r| r["server"] == server)
+            .collect()
+    };
+    // The table.
+    let mut table = String::from(
+        "| server | clients | messages/s | p50 | p99 | max | peak RSS | RSS per connection | failed | wrong |\n\
+         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for row in &rows {
+        let us = |f: &str| nanos(field(row, f) * 1e3);
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row["server"].as_str().unwrap_or("?"),
+            count(field(row, "clients")),
+            count(field(row, "messages_per_s")),
+            us("p50_us"),
+            us("p99_us"),
+            us("max_us"),
+            bytes(field(row, "server_peak_rss_bytes")),
+            bytes(field(row, "server_rss_bytes_per_connection")),
+            row["failed_connections"],
+            row["wrong_replies"],
+        );
+    }
+    out.text("servers", &table)?;
+    // The charts.
+    let series = |f: &dyn Fn(&Value) -> f64| -> Vec<Series> {
+        servers
+            .iter()
+            .map(|s| Series {
+                name: match *s {
+                    "hub" => "hub: a greenlet per connection".to_string(),
+                    "threads" => "a thread per connection".to_string(),
+                    _ => "tokio current-thread: a future per connection".to_string(),
+                },
+                points: of(s).iter().map(|r| (field(r, "clients"), f(r))).collect(),
+            })
+            .collect()
+    };
+    charts::lines(
+        &out.path("throughput.svg"),
+        "Echo round trips per second, one server process each",
+        "concurrent clients (log scale)",
+        "messages per second (log scale)",
+        &series(&|r| field(r, "messages_per_s")),
+    )?;
+    charts::lines(
+        &out.path("p99.svg"),
+        "Echo latency: the 99th percentile round trip",
+        "concurrent clients (log scale)",
+        "p99 round trip, ms (log scale)",
+        &series(&|r| field(r, "p99_us") / 1e3),
+    )?;
+    // The values the chapter states: at the largest and a middle count.
+    let most = rows.iter().map(|r| field(r, "clients")).fold(0.0, f64::max);
+    let at = |server: &str, clients: f64| {
+        rows.iter()
+            .find(|r| r["server"] == server && field(r, "clients") == clients)
+            .copied()
+            .ok_or_else(|| format!("echo-bench: no {server} run at {clients} clients"))
+    };
+    let middle = if rows.iter().any(|r| field(r, "clients") == 500.0) {
+        500.0
+    } else {
+        most
+    };
+    for (key, clients) in [("most", most), ("middle", middle)] {
+        let (hub, threads, tokio) = (
+            at("hub", clients)?,
+            at("threads", clients)?,
+            at("tokio", clients)?,
+        );
+        out.value(&format!("{key}_clients"), count(clients));
+        out.value(
+            &format!("{key}_hub_rate"),
+            count(field(hub, "messages_per_s")),
+        );
+        out.value(
+            &format!("{key}_hub_vs_threads"),
+            ratio(field(hub, "messages_per_s") / field(threads, "messages_per_s")),
+        );
+        out.value(
+            &format!("{key}_hub_vs_tokio"),
+            ratio(field(hub, "messages_per_s") / field(tokio, "messages_per_s")),
+        );
+        for (name, row) in [("hub", hub), ("threads", threads), ("tokio", tokio)] {
+            out.value(
+                &format!("{key}_{name}_rss"),
+                bytes(field(row, "server_rss_bytes_per_connection")),
+            );
+        }
+    }
+    out.value(
+        "seconds",
+        format!(
+            "{}",
+            res.extra
+                .get("seconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0)
+        ),
+    );
+    out.finish()?;
+    // Memory per waiting task: a sleeping greenlet, and a connection.
+    let hub = m.get("stage-hub")?;
+    let sleeper = hub
+        .rows_like("sleepers", "run each until it parks")
+        .first()
+        .map(|r| num(r, "rss_bytes_per_op"))
+        .transpose()?;
+    let mut bars = Vec::new();
+    if let Some(b) = sleeper {
+        bars.push(Bar::measured(
+            "a sleeping greenlet (hub lesson)",
+            b / 1024.0,
+            bytes(b),
+        ));
+    }
+    for (server, label) in [
+        ("hub", "a hub connection (greenlet)"),
+        ("threads", "a thread-per-connection connection"),
+        ("tokio", "a tokio connection (future)"),
+    ] {
+        let b = field(at(server, most)?, "server_rss_bytes_per_connection");
+        bars.push(Bar::measured(
+            format!("{label}, {} clients", count(most)),
+            b / 1024.0,
+            bytes(b),
+        ));
+    }
+    charts::bars(
+        &out.path("memory.svg"),
+        "Resident memory per waiting task",
+        "KiB (log scale)",
+        0.5,
+        &bars,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Stage 2: generators. Tables of the three groups, the CPU ratio's spread
+//! over repeated runs, and a timeline of the interleaved loops.
+
+use std::error::Error;
+
+use harness::Report;
+use serde_json::json;
+use stage_generator::{
+    cpu_group, interleave, Listing, Settings, CALL_CASE, INTERLEAVED_CASE, ITERATOR_CASE,
+    ROUND_TRIP_CASE, SEND_CASE,
+};
+use stage_serial::CPU_CASE;
+
+use super::{ratio_of, spread, Made, Run, Stage};
+use crate::figures::capture::capture;
+use crate::figures::results::{num, Results};
+use crate::figures::snippets::{count, nanos, ratio, seconds};
+use crate::figures::timelines;
+
+pub(super) const STAGE: Stage = Stage {
+    name: "stage-generator",
+    about: "the lesson, the CPU loops again for their spread, a timeline (seconds)",
+    run,
+    make,
+};
+
+fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
+    let settings = Settings::from_common(&r.common());
+    let report = stage_generator::run(&Listing::ALL, &settings, r.output())?;
+    let mut results = r.results(&report);
+    let mut ratios = Vec::new();
+    for _ in 0..r.repeats() {
+        let mut again = Report::new("stage-generator", r.output());
+        let rows = again.measure(cpu_group(settings.count), &settings.plan)?;
+        if let Some(row) = rows.iter().find(|x| x.case == INTERLEAVED_CASE) {
+            ratios.extend(row.ratio);
+        }
+    }
+    results.extra.insert("cpu_ratio_runs".into(), json!(ratios));
+    results.extra.insert("count".into(), json!(settings.count));
+    let file = r.folder("generator")?.join("interleave.trace.json");
+    capture(
+        &file,
+        "stage-generator cpu (narrated: 3 iterations)",
+        "lesson",
+        1_000,
+        || {
+            interleave::interleaved(3, &interleave::unwatched);
+            Ok(())
+        },
+    )?;
+    Ok(results)
+}
+
+fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
+    let res = m.get("stage-generator")?;
+    let mut out = m.out("generator")?;
+    for group in ["producer-consumer", "cpu", "switch-cost"] {
+        out.table(group, &res.group(group))?;
+    }
+    let n = res
+        .extra
+        .get("count")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    out.value("count", count(n));
+    // Producer/consumer.
+    out.value(
+        "pc_send_ratio",
+        ratio(ratio_of(res.row("producer-consumer", SEND_CASE)?)?),
+    );
+    out.value(
+        "pc_iterator_ratio",
+        ratio(ratio_of(res.row("producer-consumer", ITERATOR_CASE)?)?),
+    );
+    out.value(
+        "notes_pc_ratio",
+        ratio(ratio_of(res.quoted("producer-consumer", SEND_CASE)?)?),
+    );
+    // The CPU loops.
+    let serial = res.row("cpu", CPU_CASE)?;
+    let switching = res.row("cpu", INTERLEAVED_CASE)?;
+    out.value("cpu_ratio", ratio(ratio_of(switching)?));
+    let runs: Vec<f64> = res
+        .extra
+        .get("cpu_ratio_runs")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let (median, lo, hi) = spread(runs.clone());
+    out.value("cpu_ratio_repeats", runs.len().to_string());
+    out.value("cpu_ratio_median", ratio(median));
+    out.value("cpu_ratio_min", ratio(lo));
+    out.value("cpu_ratio_max", ratio(hi));
+    let notes_serial = res.quoted("cpu", CPU_CASE)?;
+    let notes_switching = res.quoted("cpu", INTERLEAVED_CASE)?;
+    out.value("notes_cpu_ratio", ratio(ratio_of(notes_switching)?));
+    out.value(
+        "notes_serial_seconds",
+        seconds(num(notes_serial, "median_seconds")?),
+    );
+    out.value(
+        "notes_switching_seconds",
+        seconds(num(notes_switching, "median_seconds")?),
+    );
+    let (ours_work, ours_total) = (num(serial, "ns_per_op")?, num(switching, "ns_per_op")?);
+    let (notes_work, notes_total) = (
+        num(notes_serial, "ns_per_op")?,
+        num(notes_switching, "ns_per_op")?,
+    );
+    out.value("serial_per_op", nanos(ours_work));
+    out.value("notes_serial_per_op", nanos(notes_work));
+    out.value("switch_added_per_op", nanos(ours_total - ours_work));
+    out.value("notes_switch_added_per_op", nanos(notes_total - notes_work));
+    out.value(
+        "notes_over_ours_work",
+        format!("{:.0}", notes_work / ours_work),
+    );
+    // One round trip.
+    let trip = res.row("switch-cost", ROUND_TRIP_CASE)?;
+    out.value("round_trip", nanos(num(trip, "ns_per_op")?));
+    out.value("round_trip_ratio", ratio(ratio_of(trip)?));
+    out.value(
+        "call",
+        nanos(num(res.row("switch-cost", CALL_CASE)?, "ns_per_op")?),
+    );
+    // A round trip of the interleaved loops serves two iterations.
+    let loop_trip = (num(switching, "median_seconds")? - num(serial, "median_seconds")?) * 1e9 / n;
+    out.value("loop_round_trip", nanos(loop_trip));
+    out.value("loop_serial", seconds(num(serial, "median_seconds")?));
+    out.value("loop_switching", seconds(num(switching, "median_seconds")?));
+    let notes_next = res.quoted("switch-cost", "next(g) over a plain loop")?;
+    out.value("notes_next", nanos(num(notes_next, "ns_per_op")?));
+    out.finish()?;
+    // The timeline.
+    let rec = trace::read::Recorded::read(&out.path("interleave.trace.json"))?;
+    let lanes = timelines::lanes(&rec, &[("main", Some("func2 (main)")), ("func1", None)])?;
+    timelines::draw(
+        &out.path("interleave.svg"),
+        "func1 and func2 take turns: a switch on every iteration (3 each)",
+        &rec,
+        &lanes,
+        timelines::extent(&rec, &lanes),
+    )?;
+    Ok(())
+}

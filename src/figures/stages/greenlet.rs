@@ -1,0 +1,321 @@
+//! Stage 3: greenlets. The switching and switch-cost tables (and the
+//! notes' full count), the greenlet/raw ratio's spread, CPython's greenlet
+//! measured here when it is installed, the switch-cost chart, and the
+//! eat/play and test1/test2 timelines.
+
+use std::error::Error;
+use std::process::Command;
+
+use harness::Report;
+use serde_json::{json, Value};
+use stage_greenlet::cost::{self, GREENLET_CASE, NOOP_HOOK_CASE, NOT_INLINED_CASE, TRACED_CASE};
+use stage_greenlet::{lesson, listings};
+
+use super::{ratio_of, spread, Made, Run, Stage};
+use crate::figures::capture::capture;
+use crate::figures::charts::{self, Bar};
+use crate::figures::results::{num, Results};
+use crate::figures::snippets::{count, nanos, ratio, seconds};
+use crate::figures::timelines;
+
+pub(super) const STAGE: Stage = Stage {
+    name: "stage-greenlet",
+    about: "the lesson, the notes' 100,000,000 iterations, the switch cost again for its spread, CPython's greenlet, two timelines (under a minute)",
+    run,
+    make,
+};
+
+/// CPython's greenlet: `n` round trips main -> echo -> main, best of five
+/// runs, printed in ns per round trip.
+const CPYTHON_ROUND_TRIP: &str = r#"
+import time, greenlet
+n = 200000
+def echo(x):
+    while True:
+        x = main.switch(x + 1)
+main = greenlet.getcurrent()
+best = None
+for _ in range(5):
+    g = greenlet.greenlet(echo)
+    acc = 0
+    t = time.perf_counter()
+    for _ in range(n):
+        acc = g.switch(acc)
+    dt = time.perf_counter() - t
+    assert acc == n
+    best = dt if best is None else min(best, dt)
+print(best / n * 1e9, greenlet.__version__)
+"#;
+
+/// CPython greenlet's round trip here, if a python3 has greenlet (the one
+/// on the PATH, else the system's): (ns, version).
+fn cpython_greenlet() -> Option<(f64, String)> {
+    ["python3", "/usr/bin/python3"]
+        .into_iter()
+        .find_map(|python| {
+            let out = Command::new(python)
+                .args(["-c", CPYTHON_ROUND_TRIP])
+                .output()
+                .ok()?;
+            let text = String::from_utf8(out.stdout).ok()?;
+            let mut words = text.split_whitespace();
+            let ns = words.next()?.parse().ok()?;
+            Some((ns, words.next().unwrap_or("?").to_string()))
+        })
+}
+
+fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
+    let common = r.common();
+    let mut report = Report::new("stage-greenlet", r.output());
+    lesson::switching(&mut report, &common, lesson::iterations(r.quick, false))?;
+    lesson::switch_cost(&mut report, &common)?;
+    let mut results = r.results(&report);
+    if !r.quick {
+        // The notes' own count, as `--full` runs it.
+        let mut full = Report::new("stage-greenlet", r.output());
+        let rows = full.measure(
+            cost::switching_group(lesson::iterations(false, true)),
+            &common.plan(),
+        )?;
+        for row in rows {
+            let mut v = serde_json::to_value(row)?;
+            v["group"] = "switching-full".into();
+            results.rows.push(v);
+        }
+    }
+    let (round_trips, lives) = cost::cost_counts(r.quick);
+    let (mut vs_raw, mut lives_ratio) = (Vec::new(), Vec::new());
+    for _ in 0..r.repeats() {
+        let mut again = Report::new("stage-greenlet", r.output());
+        let rows = again.measure(cost::switch_cost_group(round_trips, lives), &common.plan())?;
+        let per_op = |case: &str| rows.iter().find(|x| x.case == case).map(|x| x.ns_per_op);
+        if let (Some(raw), Some(ours), Some(life)) = (
+            per_op("raw context resume"),
+            per_op(GREENLET_CASE),
+            per_op("greenlet create+run+drop"),
+        ) {
+            vs_raw.push(ours / raw);
+            lives_ratio.push(life / ours);
+        }
+    }
+    results.extra.insert("vs_raw_runs".into(), json!(vs_raw));
+    results.extra.insert("life_runs".into(), json!(lives_ratio));
+    results.extra.insert(
+        "cpython_greenlet".into(),
+        match cpython_greenlet() {
+            Some((ns, version)) => json!({"ns_per_round_trip": ns, "version": version}),
+            None => Value::Null,
+        },
+    );
+    let dir = r.folder("greenlet")?;
+    capture(
+        &dir.join("eat-play.trace.json"),
+        "stage-greenlet eat-play",
+        "main",
+        1_000,
+        || {
+            listings::eat_and_play("egon")
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    capture(
+        &dir.join("test1-test2.trace.json"),
+        "stage-greenlet test1-test2",
+        "main",
+        1_000,
+        || {
+            listings::test1_and_test2()
+                .map(drop)
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    Ok(results)
+}
+
+fn runs(res: &Results, key: &str) -> Vec<f64> {
+    res.extra
+        .get(key)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
+    let res = m.get("stage-greenlet")?;
+    let mut out = m.out("greenlet")?;
+    out.table("switching", &res.group("switching"))?;
+    out.table("switch-cost", &res.group("switch-cost"))?;
+    // The switching listing.
+    let seq = res.row("switching", "f1 then f2")?;
+    let sw = res.row("switching", "f1 <-> f2, switch per iteration")?;
+    out.value("switching_ratio", ratio(ratio_of(sw)?));
+    out.value(
+        "switch_added",
+        nanos(num(sw, "ns_per_op")? - num(seq, "ns_per_op")?),
+    );
+    out.value("switching_iterations", count(num(seq, "ops")? / 2.0));
+    let notes = res.quoted("switching", "f1 <-> f2 (CPython greenlet)")?;
+    let notes_seq = res.quoted("switching", "f1 then f2 (CPython)")?;
+    out.value("notes_switching_ratio", ratio(ratio_of(notes)?));
+    out.value(
+        "notes_switching_seconds",
+        seconds(num(notes, "median_seconds")?),
+    );
+    out.value(
+        "notes_sequential_seconds",
+        seconds(num(notes_seq, "median_seconds")?),
+    );
+    out.value("notes_iteration", nanos(num(notes_seq, "ns_per_op")?));
+    out.value("notes_per_switch", nanos(num(notes, "ns_per_op")?));
+    match (
+        res.row("switching-full", "f1 then f2"),
+        res.row("switching-full", "f1 <-> f2, switch per iteration"),
+    ) {
+        (Ok(a), Ok(b)) => {
+            out.value("full_sequential", seconds(num(a, "median_seconds")?));
+            out.value("full_switching", seconds(num(b, "median_seconds")?));
+            out.value("full_ratio", ratio(ratio_of(b)?));
+        }
+        _ => {
+            for v in ["full_sequential", "full_switching", "full_ratio"] {
+                out.value(v, "(not measured at quick scale)");
+            }
+        }
+    }
+    // One switch.
+    let group = "switch-cost";
+    let per_op = |case: &str| -> Result<f64, String> { num(res.row(group, case)?, "ns_per_op") };
+    let ratio_row = |case: &str| -> Result<f64, String> { ratio_of(res.row(group, case)?) };
+    out.value("raw", nanos(per_op("raw context resume")?));
+    out.value("round_trip", nanos(per_op(GREENLET_CASE)?));
+    out.value("vs_raw", ratio(ratio_row(GREENLET_CASE)?));
+    out.value("not_inlined", nanos(per_op(NOT_INLINED_CASE)?));
+    out.value("not_inlined_ratio", ratio(ratio_row(NOT_INLINED_CASE)?));
+    out.value("noop_hook", nanos(per_op(NOOP_HOOK_CASE)?));
+    out.value("noop_hook_ratio", ratio(ratio_row(NOOP_HOOK_CASE)?));
+    out.value("traced", nanos(per_op(TRACED_CASE)?));
+    out.value("traced_ratio", ratio(ratio_row(TRACED_CASE)?));
+    out.value("generator_ratio", ratio(ratio_row("generator send")?));
+    out.value("corosensei_ratio", ratio(ratio_row("corosensei resume")?));
+    out.value("life", nanos(per_op("greenlet create+run+drop")?));
+    out.value(
+        "life_ratio",
+        format!("{:.1}", ratio_row("greenlet create+run+drop")?),
+    );
+    let quoted = res.quoted(group, "one switch (CPython greenlet)")?;
+    out.value("cpython_quoted", nanos(num(quoted, "ns_per_op")?));
+    let (median, lo, hi) = spread(runs(res, "vs_raw_runs"));
+    out.value("repeats", runs(res, "vs_raw_runs").len().to_string());
+    out.value("vs_raw_median", ratio(median));
+    out.value("vs_raw_min", ratio(lo));
+    out.value("vs_raw_max", ratio(hi));
+    let (_, lo, hi) = spread(runs(res, "life_runs"));
+    out.value("life_min", format!("{lo:.1}"));
+    out.value("life_max", format!("{hi:.1}"));
+    let cpython = res.extra.get("cpython_greenlet").filter(|v| !v.is_null());
+    out.value(
+        "cpython",
+        match cpython {
+            Some(c) => format!(
+                "CPython's greenlet {} measured here: {} per round trip",
+                c["version"].as_str().unwrap_or("?"),
+                nanos(c["ns_per_round_trip"].as_f64().unwrap_or(0.0))
+            ),
+            None => format!(
+                "CPython's greenlet was not installed where these figures were made, so its \
+                 figure is quoted: {} per switch",
+                nanos(num(quoted, "ns_per_op")?)
+            ),
+        },
+    );
+    out.finish()?;
+    // The chart: one round trip by every mechanism.
+    let mut bars = vec![
+        Bar::measured(
+            "corosensei resume",
+            per_op("corosensei resume")?,
+            nanos(per_op("corosensei resume")?),
+        ),
+        Bar::measured(
+            "raw context resume",
+            per_op("raw context resume")?,
+            nanos(per_op("raw context resume")?),
+        ),
+        Bar::measured(
+            "generator send",
+            per_op("generator send")?,
+            nanos(per_op("generator send")?),
+        ),
+        Bar::measured(
+            "greenlet switch",
+            per_op(GREENLET_CASE)?,
+            nanos(per_op(GREENLET_CASE)?),
+        ),
+        Bar::measured(
+            "... with a no-op hook",
+            per_op(NOOP_HOOK_CASE)?,
+            nanos(per_op(NOOP_HOOK_CASE)?),
+        ),
+        Bar::measured(
+            "... not inlined",
+            per_op(NOT_INLINED_CASE)?,
+            nanos(per_op(NOT_INLINED_CASE)?),
+        ),
+        Bar::measured(
+            "... recorded by --trace",
+            per_op(TRACED_CASE)?,
+            nanos(per_op(TRACED_CASE)?),
+        ),
+    ];
+    bars.push(match cpython {
+        Some(c) => {
+            let ns = c["ns_per_round_trip"].as_f64().unwrap_or(0.0);
+            Bar::measured("CPython greenlet", ns, nanos(ns))
+        }
+        None => {
+            let ns = num(quoted, "ns_per_op")?;
+            Bar::quoted("CPython greenlet, one switch", ns, nanos(ns))
+        }
+    });
+    charts::bars(
+        &out.path("switch-cost.svg"),
+        "One switch round trip (main -> other -> main), by mechanism",
+        "nanoseconds per round trip (log scale)",
+        1.0,
+        &bars,
+    )?;
+    // The timelines.
+    let rec = trace::read::Recorded::read(&out.path("eat-play.trace.json"))?;
+    let lanes = timelines::lanes(
+        &rec,
+        &[
+            ("main", None),
+            ("g1", Some("g1 (eat)")),
+            ("g2", Some("g2 (play)")),
+        ],
+    )?;
+    timelines::draw(
+        &out.path("eat-play.svg"),
+        "eat/play: each switch hands the CPU to the other greenlet",
+        &rec,
+        &lanes,
+        timelines::extent(&rec, &lanes),
+    )?;
+    let rec = trace::read::Recorded::read(&out.path("test1-test2.trace.json"))?;
+    let lanes = timelines::lanes(
+        &rec,
+        &[
+            ("main", None),
+            ("gr1", Some("gr1 (test1)")),
+            ("gr2", Some("gr2 (test2)")),
+        ],
+    )?;
+    timelines::draw(
+        &out.path("test1-test2.svg"),
+        "test1/test2: gr2 is never switched back to; dropping it unwinds it",
+        &rec,
+        &lanes,
+        timelines::extent(&rec, &lanes),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `cargo run --release -- figures [DIR]` is how the book gets its figures.
+//! Here it runs at quick scale into a temporary folder (the whole lesson in
+//! seconds, echo-bench included), and every file the committed figures have
+//! must be made again, with the results naming their machine: a figure the
+//! code can no longer make fails here, not in front of a reader.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn files(dir: &Path) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).expect("a readable folder") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).expect("below dir");
+                found.insert(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn figures_at_quick_scale_remakes_every_committed_figure() {
+    let dir: PathBuf =
+        std::env::temp_dir().join(format!("coroutines-figures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_coroutines"))
+        .args(["figures", "--quick"])
+        .arg(&dir)
+        .output()
+        .expect("run coroutines figures");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("figures [1/"),
+        "no progress shown: {stderr}"
+    );
+    let made = files(&dir);
+    let committed = files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/src/figures"));
+    let missing: Vec<_> = committed.difference(&made).collect();
+    assert!(
+        missing.is_empty(),
+        "committed figures that `figures` no longer makes (remove them, or make them again): {missing:?}"
+    );
+    let not_committed: Vec<_> = made.difference(&committed).collect();
+    assert!(
+        not_committed.is_empty(),
+        "figures made but not committed: run `cargo run --release -- figures` and commit docs/src/figures: {not_committed:?}"
+    );
+    for name in made
+        .iter()
+        .filter(|f| f.ends_with(".json") && !f.contains('/'))
+    {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap();
+        for field in ["cpu", "cores", "os", "rustc", "profile", "date"] {
+            assert!(!v["machine"][field].is_null(), "{name}: no machine {field}");
+        }
+        assert_eq!(v["scale"], "quick", "{name}");
+        assert!(!v["rows"].as_array().unwrap().is_empty(), "{name}: no rows");
+    }
+    for name in made.iter().filter(|f| f.ends_with(".svg")) {
+        let svg = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+        assert!(svg.contains("<text"), "{name} has no labels");
+    }
+    let machine = std::fs::read_to_string(dir.join("machine.md")).unwrap();
+    assert!(machine.contains("quick scale"), "{machine}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_folder_is_one_clear_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_coroutines"))
+        .args(["figures", "--quick", "/proc/no-such-place/figures"])
+        .output()
+        .expect("run coroutines figures");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot create /proc/no-such-place/figures"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
