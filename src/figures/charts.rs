@@ -98,7 +98,9 @@ pub fn bars(
             SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .y_label_style(("sans-serif", 13))
+        .y_label_style(("sans-serif", 14))
+        .x_label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 13))
         .x_label_formatter(&|v| short_number(*v))
         .x_desc(axis)
         .light_line_style(WHITE.mix(0.0))
@@ -178,6 +180,8 @@ pub fn lines(
         .configure_mesh()
         .x_desc(x_desc)
         .y_desc(y_desc)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 13))
         .x_label_formatter(&|v| short_number(*v))
         .y_label_formatter(&|v| short_number(*v))
         .light_line_style(WHITE.mix(0.0))

@@ -28,15 +28,19 @@
 //! 2. In the stage's file under `src/figures/stages/`, add it in `make`:
 //!    `out.table("group", &res.group("group"))` for a table,
 //!    `out.value("name", text)` for a value (format it with
-//!    `snippets::{nanos, seconds, ratio, bytes, count}`), `charts::bars` /
-//!    `charts::lines` for a chart, `capture` (in `run`) and
-//!    `timelines::draw` (in `make`) for a timeline.
+//!    `snippets::{nanos, seconds, ratio, bytes, count}`),
+//!    `out.transcript("name", text)` for what a listing printed,
+//!    `charts::bars` / `charts::lines` for a chart, `capture` (in `run`)
+//!    and `timelines::draw` (in `make`) for a timeline.
 //! 3. Run `cargo run --release -- figures --only <stage>` and commit what
 //!    changed under `docs/src/figures/`.
 //! 4. In the chapter, include it: a table on a line of its own,
 //!    `{{#include figures/<folder>/<group>.md}}`; a value inside a
-//!    sentence, `{{#include figures/<folder>/values.md:<name>}}`; a picture,
-//!    `![what it shows](figures/<folder>/<name>.svg)`.
+//!    sentence, `{{#include figures/<folder>/values.md:<name>}}`; a
+//!    transcript inside a ```` ```text ```` block,
+//!    `{{#include figures/<folder>/<name>.txt}}`; a picture,
+//!    `![what it shows](figures/<folder>/<name>.svg)`. A figure quoted
+//!    from the notes that no stage records goes in `<q>…</q>`.
 //!
 //! `tests/book.rs` holds the book to this: every SVG here is shown by a
 //! chapter, every include resolves, and no chapter types a measured figure

@@ -114,7 +114,9 @@ pub fn draw(
             SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
             _ => String::new(),
         })
-        .y_label_style(("sans-serif", 13))
+        .y_label_style(("sans-serif", 14))
+        .x_label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 13))
         .x_desc(format!("time since the trace began ({unit_name})"))
         .x_label_formatter(&|v| super::charts::short_number(*v))
         .light_line_style(WHITE.mix(0.0))
@@ -199,7 +201,7 @@ pub fn draw(
         "solid: running (red: unwound by a kill) · pale: waiting, and on what · \
          thin dark: the hub polling · bar: the function ended",
         (12, height as i32 - 12),
-        ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)),
+        ("sans-serif", 13).into_font().color(&BLACK.mix(0.6)),
     ))?;
     root.present()?;
     Ok(())

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use harness::Report;
 use serde_json::{json, Value};
+use stage_generator::ROUND_TRIP_CASE;
 use stage_greenlet::cost::{self, GREENLET_CASE, NOOP_HOOK_CASE, NOT_INLINED_CASE, TRACED_CASE};
 use stage_greenlet::{lesson, listings};
 
@@ -195,7 +196,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     out.value("noop_hook_ratio", ratio(ratio_row(NOOP_HOOK_CASE)?));
     out.value("traced", nanos(per_op(TRACED_CASE)?));
     out.value("traced_ratio", ratio(ratio_row(TRACED_CASE)?));
-    out.value("generator_ratio", ratio(ratio_row("generator send")?));
+    out.value("generator_ratio", ratio(ratio_row(ROUND_TRIP_CASE)?));
     out.value("corosensei_ratio", ratio(ratio_row("corosensei resume")?));
     out.value("life", nanos(per_op("greenlet create+run+drop")?));
     out.value(
@@ -243,8 +244,8 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         ),
         Bar::measured(
             "generator send",
-            per_op("generator send")?,
-            nanos(per_op("generator send")?),
+            per_op(ROUND_TRIP_CASE)?,
+            nanos(per_op(ROUND_TRIP_CASE)?),
         ),
         Bar::measured(
             "greenlet switch",

@@ -113,7 +113,7 @@ fn transcript(res: &Results, name: &str) -> String {
 fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     let res = m.get("stage-hub")?;
     let mut out = m.out("hub")?;
-    for group in ["sleeps", "tasks", "hub-costs", "sleepers"] {
+    for group in ["sleeps", "tasks", "hub-costs", "sleepers", "tls-handshakes"] {
         out.table(group, &res.group(group))?;
     }
     for name in ["eat-play", "blocking", "names"] {
