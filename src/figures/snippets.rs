@@ -11,7 +11,7 @@ use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use harness::report::{human_bytes, human_seconds};
+use harness::report::{human_bytes, human_seconds, INSTRUCTIONS_PER_OP};
 use serde_json::Value;
 
 /// A ratio as the book prints it: `9.71×`.
@@ -57,11 +57,18 @@ pub fn count(n: f64) -> String {
 /// memory, if any row has it); rows quoted from the notes say so.
 pub fn table(rows: &[&Value]) -> String {
     let with_rss = rows.iter().any(|r| r["rss_bytes"].is_number());
+    let with_instructions = rows.iter().any(|r| r[INSTRUCTIONS_PER_OP].is_number());
     let mut out = String::from("| case | median | per op | ratio |");
+    if with_instructions {
+        out.push_str(" instructions per op |");
+    }
     if with_rss {
         out.push_str(" resident memory | per op |");
     }
     out.push_str("\n|:--|--:|--:|--:|");
+    if with_instructions {
+        out.push_str("--:|");
+    }
     if with_rss {
         out.push_str("--:|--:|");
     }
@@ -83,6 +90,12 @@ pub fn table(rows: &[&Value]) -> String {
             nanos(r["ns_per_op"].as_f64().unwrap_or(0.0)),
             r["ratio"].as_f64().map_or_else(|| "–".to_string(), ratio),
         );
+        if with_instructions {
+            let cell = r[INSTRUCTIONS_PER_OP]
+                .as_f64()
+                .map_or_else(|| "–".to_string(), |i| format!("{i:.0}"));
+            let _ = write!(out, " {cell} |");
+        }
         if with_rss {
             let cell = |f: &str| r[f].as_f64().map_or_else(|| "–".to_string(), bytes);
             let _ = write!(

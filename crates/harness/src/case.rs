@@ -278,6 +278,14 @@ impl Group {
         self
     }
 
+    /// Time the group without counting its instructions: for a repeat of a
+    /// group already counted once in the run (the count does not change;
+    /// `figures` repeats groups to state their timings' spread).
+    pub fn timed_only(mut self) -> Self {
+        self.counted = false;
+        self
+    }
+
     /// Whether [`Group::count_instructions`] was asked for.
     pub fn counts_instructions(&self) -> bool {
         self.counted

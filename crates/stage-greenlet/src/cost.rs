@@ -111,8 +111,8 @@ fn switch_not_inlined(to: &Greenlet, x: u64) -> Result<u64, SwitchError> {
     to.switch::<u64, u64>(x)
 }
 
-/// [`greenlet_round_trips`] with both sides switching through
-/// [`switch_not_inlined`]: each resumed side then leaves the switch by a
+/// [`greenlet_round_trips`] with both sides switching through a function
+/// that is `#[inline(never)]`: each resumed side then leaves the switch by a
 /// `ret` whose target the CPU's return-stack predictor has never seen (it
 /// predicts the *other* stack's caller), which is why the real `switch` is
 /// `#[inline(always)]`.

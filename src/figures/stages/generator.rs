@@ -31,7 +31,7 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     let mut ratios = Vec::new();
     for _ in 0..r.repeats() {
         let mut again = Report::new("stage-generator", r.output());
-        let rows = again.measure(cpu_group(settings.count), &settings.plan)?;
+        let rows = again.measure(cpu_group(settings.count).timed_only(), &settings.plan)?;
         if let Some(row) = rows.iter().find(|x| x.case == INTERLEAVED_CASE) {
             ratios.extend(row.ratio);
         }

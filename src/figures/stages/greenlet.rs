@@ -88,7 +88,8 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     let (mut vs_raw, mut lives_ratio) = (Vec::new(), Vec::new());
     for _ in 0..r.repeats() {
         let mut again = Report::new("stage-greenlet", r.output());
-        let rows = again.measure(cost::switch_cost_group(round_trips, lives), &common.plan())?;
+        let group = cost::switch_cost_group(round_trips, lives).timed_only();
+        let rows = again.measure(group, &common.plan())?;
         let per_op = |case: &str| rows.iter().find(|x| x.case == case).map(|x| x.ns_per_op);
         if let (Some(raw), Some(ours), Some(life)) = (
             per_op("raw context resume"),
