@@ -208,10 +208,22 @@ fn shared(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     };
     let ratio = |row: &serde_json::Value| num(row, "ratio");
     let label = snippets::ratio;
+    // CPython's rows: measured here, or quoted when python3 could not.
+    let python = |row: &serde_json::Value, what: &str| -> Result<Bar, String> {
+        let r = ratio(row)?;
+        Ok(if results::measured_here(row) {
+            Bar::measured(format!("{what} (measured here)"), r, label(r))
+        } else {
+            Bar::quoted(what, r, label(r))
+        })
+    };
     let gen_cpu = ratio(generator.row("cpu", stage_generator::INTERLEAVED_CASE)?)?;
-    let gen_notes = ratio(generator.quoted("cpu", stage_generator::INTERLEAVED_CASE)?)?;
+    let gen_py = generator.cpython(
+        "cpu",
+        &format!("{} (CPython)", stage_generator::INTERLEAVED_CASE),
+    )?;
     let gl_cpu = ratio(greenlet.row("switching", "f1 <-> f2, switch per iteration")?)?;
-    let gl_notes = ratio(greenlet.quoted("switching", "f1 <-> f2 (CPython greenlet)")?)?;
+    let gl_py = greenlet.cpython("switching", stage_greenlet::cost::CPYTHON_SWITCHING)?;
     let naps = ratio(hub.row("sleeps", "hub: the three naps overlap")?)?;
     let tasks = ratio(hub.row("tasks", "hub: 10 tasks spawned, then joined")?)?;
     let bars = [
@@ -220,13 +232,13 @@ fn shared(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             gen_cpu,
             label(gen_cpu),
         ),
-        Bar::quoted("CPython generator, the same", gen_notes, label(gen_notes)),
+        python(gen_py, "CPython generator, the same")?,
         Bar::measured(
             "greenlet: CPU loops, a switch per iteration",
             gl_cpu,
             label(gl_cpu),
         ),
-        Bar::quoted("CPython greenlet, the same", gl_notes, label(gl_notes)),
+        python(gl_py, "CPython greenlet, the same")?,
         Bar::measured("hub: three naps in greenlets", naps, label(naps)),
         Bar::measured("hub: ten tasks spawned, then joined", tasks, label(tasks)),
     ];

@@ -99,7 +99,14 @@ impl Results {
         self.find(group, case, "measured")
     }
 
-    /// The row `case` of `group` the notes' figures were quoted into.
+    /// CPython's row `case` of `group`: measured here (`source: "cpython"`)
+    /// when python3 could run the listing, else the quoted figure.
+    pub fn cpython(&self, group: &str, case: &str) -> Result<&Value, String> {
+        self.find(group, case, "cpython")
+            .or_else(|_| self.find(group, case, "quoted"))
+    }
+
+    /// The row `case` of `group` quoted from elsewhere (the notes).
     pub fn quoted(&self, group: &str, case: &str) -> Result<&Value, String> {
         self.find(group, case, "quoted")
     }
@@ -132,6 +139,11 @@ impl Results {
             })
             .collect()
     }
+}
+
+/// Whether a CPython row was measured here (rather than quoted).
+pub fn measured_here(row: &Value) -> bool {
+    row["source"] == "cpython"
 }
 
 /// A number field of a row.

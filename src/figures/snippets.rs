@@ -53,6 +53,20 @@ pub fn count(n: f64) -> String {
     out
 }
 
+/// Where a CPython row's figure comes from, in words for a sentence:
+/// "measured here (CPython 3.11.7)" or "quoted (CPython, the notes)".
+pub fn source_words(row: &Value) -> String {
+    let profile = row["profile"].as_str().unwrap_or("CPython");
+    if row["source"] == "cpython" {
+        format!(
+            "measured here ({})",
+            profile.trim_end_matches(", measured here")
+        )
+    } else {
+        format!("quoted ({profile})")
+    }
+}
+
 /// A report's rows as a markdown table: case, median, per op, ratio (and
 /// memory, if any row has it); rows quoted from the notes say so.
 pub fn table(rows: &[&Value]) -> String {
@@ -75,13 +89,11 @@ pub fn table(rows: &[&Value]) -> String {
     out.push('\n');
     for r in rows {
         let case = r["case"].as_str().unwrap_or("?").replace('|', "\\|");
-        let case = if r["source"] == "quoted" {
-            format!(
-                "{case} *(quoted: {})*",
-                r["profile"].as_str().unwrap_or("the notes")
-            )
-        } else {
-            case
+        let profile = r["profile"].as_str().unwrap_or("CPython");
+        let case = match r["source"].as_str() {
+            Some("quoted") => format!("{case} *(quoted: {profile})*"),
+            Some("cpython") => format!("{case} *({profile})*"),
+            _ => case,
         };
         let _ = write!(
             out,

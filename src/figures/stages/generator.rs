@@ -6,10 +6,10 @@ use std::error::Error;
 use harness::Report;
 use serde_json::json;
 use stage_generator::{
-    cpu_group, interleave, Listing, Settings, CALL_CASE, INTERLEAVED_CASE, ITERATOR_CASE,
-    ROUND_TRIP_CASE, SEND_CASE,
+    cpu_group, interleave, notes_cpu_ratio, Listing, Settings, CALL_CASE, INTERLEAVED_CASE,
+    ITERATOR_CASE, NOTES_CPU_SWITCHING_SECONDS, NOTES_PC_SEND_SECONDS, ROUND_TRIP_CASE, SEND_CASE,
 };
-use stage_serial::CPU_CASE;
+use stage_serial::{CPU_CASE, FULL_COUNT, NOTES_CPU_SERIAL_SECONDS, NOTES_PC_SERIAL_SECONDS};
 
 use super::{ratio_of, spread, Made, Run, Stage};
 use crate::figures::capture::capture;
@@ -73,9 +73,10 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         "pc_iterator_ratio",
         ratio(ratio_of(res.row("producer-consumer", ITERATOR_CASE)?)?),
     );
+    // The notes' figures, as the code quotes them.
     out.value(
         "notes_pc_ratio",
-        ratio(ratio_of(res.quoted("producer-consumer", SEND_CASE)?)?),
+        ratio(NOTES_PC_SEND_SECONDS / NOTES_PC_SERIAL_SECONDS),
     );
     // The CPU loops.
     let serial = res.row("cpu", CPU_CASE)?;
@@ -91,21 +92,18 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     out.value("cpu_ratio_median", ratio(median));
     out.value("cpu_ratio_min", ratio(lo));
     out.value("cpu_ratio_max", ratio(hi));
-    let notes_serial = res.quoted("cpu", CPU_CASE)?;
-    let notes_switching = res.quoted("cpu", INTERLEAVED_CASE)?;
-    out.value("notes_cpu_ratio", ratio(ratio_of(notes_switching)?));
-    out.value(
-        "notes_serial_seconds",
-        seconds(num(notes_serial, "median_seconds")?),
-    );
+    out.value("notes_cpu_ratio", ratio(notes_cpu_ratio()));
+    out.value("notes_serial_seconds", seconds(NOTES_CPU_SERIAL_SECONDS));
     out.value(
         "notes_switching_seconds",
-        seconds(num(notes_switching, "median_seconds")?),
+        seconds(NOTES_CPU_SWITCHING_SECONDS),
     );
     let (ours_work, ours_total) = (num(serial, "ns_per_op")?, num(switching, "ns_per_op")?);
+    // Per iteration: the notes ran 2 x 10,000,000 of them.
+    let per_iteration = |s: f64| s * 1e9 / (2 * FULL_COUNT) as f64;
     let (notes_work, notes_total) = (
-        num(notes_serial, "ns_per_op")?,
-        num(notes_switching, "ns_per_op")?,
+        per_iteration(NOTES_CPU_SERIAL_SECONDS),
+        per_iteration(NOTES_CPU_SWITCHING_SECONDS),
     );
     out.value("serial_per_op", nanos(ours_work));
     out.value("notes_serial_per_op", nanos(notes_work));
@@ -128,8 +126,10 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     out.value("loop_round_trip", nanos(loop_trip));
     out.value("loop_serial", seconds(num(serial, "median_seconds")?));
     out.value("loop_switching", seconds(num(switching, "median_seconds")?));
-    let notes_next = res.quoted("switch-cost", "next(g) over a plain loop")?;
-    out.value("notes_next", nanos(num(notes_next, "ns_per_op")?));
+    out.value(
+        "notes_next",
+        nanos((NOTES_CPU_SWITCHING_SECONDS - NOTES_CPU_SERIAL_SECONDS) * 1e9 / FULL_COUNT as f64),
+    );
     out.finish()?;
     // The timeline.
     let rec = trace::read::Recorded::read(&out.path("interleave.trace.json"))?;

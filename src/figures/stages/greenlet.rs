@@ -1,69 +1,31 @@
 //! Stage 3: greenlets. The switching and switch-cost tables (and the
-//! notes' full count), the greenlet/raw ratio's spread, CPython's greenlet
-//! measured here when it is installed, the switch-cost chart, and the
+//! notes' full count), the greenlet/raw ratio's spread, the switch-cost chart, and the
 //! eat/play and test1/test2 timelines.
 
 use std::error::Error;
-use std::process::Command;
 
 use harness::Report;
-use serde_json::{json, Value};
+use serde_json::json;
 use stage_generator::ROUND_TRIP_CASE;
-use stage_greenlet::cost::{self, GREENLET_CASE, NOOP_HOOK_CASE, NOT_INLINED_CASE, TRACED_CASE};
+use stage_greenlet::cost::{
+    self, CPYTHON_ROUND_TRIP, GREENLET_CASE, NOOP_HOOK_CASE, NOTES_IN_TURN_SECONDS,
+    NOTES_ITERATIONS, NOTES_SWITCHING_SECONDS, NOT_INLINED_CASE, TRACED_CASE,
+};
 use stage_greenlet::{lesson, listings};
 
 use super::{ratio_of, spread, Made, Run, Stage};
 use crate::figures::capture::capture;
 use crate::figures::charts::{self, Bar};
-use crate::figures::results::{num, Results};
-use crate::figures::snippets::{count, nanos, ratio, seconds};
+use crate::figures::results::{measured_here, num, Results};
+use crate::figures::snippets::{count, nanos, ratio, seconds, source_words};
 use crate::figures::timelines;
 
 pub(super) const STAGE: Stage = Stage {
     name: "stage-greenlet",
-    about: "the lesson, the notes' 100,000,000 iterations, the switch cost again for its spread, CPython's greenlet, two timelines (under a minute)",
+    about: "the lesson, the notes' 100,000,000 iterations, the switch cost again for its spread, two timelines (under a minute)",
     run,
     make,
 };
-
-/// CPython's greenlet: `n` round trips main -> echo -> main, best of five
-/// runs, printed in ns per round trip.
-const CPYTHON_ROUND_TRIP: &str = r#"
-import time, greenlet
-n = 200000
-def echo(x):
-    while True:
-        x = main.switch(x + 1)
-main = greenlet.getcurrent()
-best = None
-for _ in range(5):
-    g = greenlet.greenlet(echo)
-    acc = 0
-    t = time.perf_counter()
-    for _ in range(n):
-        acc = g.switch(acc)
-    dt = time.perf_counter() - t
-    assert acc == n
-    best = dt if best is None else min(best, dt)
-print(best / n * 1e9, greenlet.__version__)
-"#;
-
-/// CPython greenlet's round trip here, if a python3 has greenlet (the one
-/// on the PATH, else the system's): (ns, version).
-fn cpython_greenlet() -> Option<(f64, String)> {
-    ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find_map(|python| {
-            let out = Command::new(python)
-                .args(["-c", CPYTHON_ROUND_TRIP])
-                .output()
-                .ok()?;
-            let text = String::from_utf8(out.stdout).ok()?;
-            let mut words = text.split_whitespace();
-            let ns = words.next()?.parse().ok()?;
-            Some((ns, words.next().unwrap_or("?").to_string()))
-        })
-}
 
 fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     let common = r.common();
@@ -102,13 +64,6 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     }
     results.extra.insert("vs_raw_runs".into(), json!(vs_raw));
     results.extra.insert("life_runs".into(), json!(lives_ratio));
-    results.extra.insert(
-        "cpython_greenlet".into(),
-        match cpython_greenlet() {
-            Some((ns, version)) => json!({"ns_per_round_trip": ns, "version": version}),
-            None => Value::Null,
-        },
-    );
     let dir = r.folder("greenlet")?;
     capture(
         &dir.join("eat-play.trace.json"),
@@ -156,19 +111,22 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         nanos(num(sw, "ns_per_op")? - num(seq, "ns_per_op")?),
     );
     out.value("switching_iterations", count(num(seq, "ops")? / 2.0));
-    let notes = res.quoted("switching", "f1 <-> f2 (CPython greenlet)")?;
-    let notes_seq = res.quoted("switching", "f1 then f2 (CPython)")?;
-    out.value("notes_switching_ratio", ratio(ratio_of(notes)?));
+    // The notes' own figures, as the code quotes them.
+    let per_iteration = |s: f64| s * 1e9 / (2 * NOTES_ITERATIONS) as f64;
     out.value(
-        "notes_switching_seconds",
-        seconds(num(notes, "median_seconds")?),
+        "notes_switching_ratio",
+        ratio(NOTES_SWITCHING_SECONDS / NOTES_IN_TURN_SECONDS),
+    );
+    out.value("notes_switching_seconds", seconds(NOTES_SWITCHING_SECONDS));
+    out.value("notes_sequential_seconds", seconds(NOTES_IN_TURN_SECONDS));
+    out.value(
+        "notes_iteration",
+        nanos(per_iteration(NOTES_IN_TURN_SECONDS)),
     );
     out.value(
-        "notes_sequential_seconds",
-        seconds(num(notes_seq, "median_seconds")?),
+        "notes_per_switch",
+        nanos(per_iteration(NOTES_SWITCHING_SECONDS)),
     );
-    out.value("notes_iteration", nanos(num(notes_seq, "ns_per_op")?));
-    out.value("notes_per_switch", nanos(num(notes, "ns_per_op")?));
     match (
         res.row("switching-full", "f1 then f2"),
         res.row("switching-full", "f1 <-> f2, switch per iteration"),
@@ -204,8 +162,8 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         "life_ratio",
         format!("{:.1}", ratio_row("greenlet create+run+drop")?),
     );
-    let quoted = res.quoted(group, "one switch (CPython greenlet)")?;
-    out.value("cpython_quoted", nanos(num(quoted, "ns_per_op")?));
+    let python = res.cpython(group, CPYTHON_ROUND_TRIP)?;
+    let python_ns = num(python, "ns_per_op")?;
     let (median, lo, hi) = spread(runs(res, "vs_raw_runs"));
     out.value("repeats", runs(res, "vs_raw_runs").len().to_string());
     out.value("vs_raw_median", ratio(median));
@@ -214,21 +172,13 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     let (_, lo, hi) = spread(runs(res, "life_runs"));
     out.value("life_min", format!("{lo:.1}"));
     out.value("life_max", format!("{hi:.1}"));
-    let cpython = res.extra.get("cpython_greenlet").filter(|v| !v.is_null());
     out.value(
         "cpython",
-        match cpython {
-            Some(c) => format!(
-                "CPython's greenlet {} measured here: {} per round trip",
-                c["version"].as_str().unwrap_or("?"),
-                nanos(c["ns_per_round_trip"].as_f64().unwrap_or(0.0))
-            ),
-            None => format!(
-                "CPython's greenlet was not installed where these figures were made, so its \
-                 figure is quoted: {} per switch",
-                nanos(num(quoted, "ns_per_op")?)
-            ),
-        },
+        format!(
+            "CPython's greenlet round trip, {}: {}",
+            source_words(python),
+            nanos(python_ns)
+        ),
     );
     out.finish()?;
     // The chart: one round trip by every mechanism.
@@ -269,15 +219,14 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             nanos(per_op(TRACED_CASE)?),
         ),
     ];
-    bars.push(match cpython {
-        Some(c) => {
-            let ns = c["ns_per_round_trip"].as_f64().unwrap_or(0.0);
-            Bar::measured("CPython greenlet", ns, nanos(ns))
-        }
-        None => {
-            let ns = num(quoted, "ns_per_op")?;
-            Bar::quoted("CPython greenlet, one switch", ns, nanos(ns))
-        }
+    bars.push(if measured_here(python) {
+        Bar::measured(
+            "CPython greenlet (measured here)",
+            python_ns,
+            nanos(python_ns),
+        )
+    } else {
+        Bar::quoted("CPython greenlet", python_ns, nanos(python_ns))
     });
     charts::bars(
         &out.path("switch-cost.svg"),

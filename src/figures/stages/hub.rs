@@ -20,7 +20,7 @@ use stage_serial::{Transcript, SLEEPS_CASE};
 use super::{ratio_of, Made, Run, Stage};
 use crate::figures::capture::capture;
 use crate::figures::results::{num, Results};
-use crate::figures::snippets::{bytes, count, nanos, ratio, seconds};
+use crate::figures::snippets::{bytes, count, nanos, ratio, seconds, source_words};
 use crate::figures::timelines;
 
 pub(super) const STAGE: Stage = Stage {
@@ -126,17 +126,15 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         "naps_serial",
         seconds(num(res.row("sleeps", SLEEPS_CASE)?, "median_seconds")?),
     );
-    let notes = res
-        .headlines
-        .iter()
-        .find(|h| {
-            h["claim"]
-                .as_str()
-                .is_some_and(|c| c.starts_with("naps of"))
-        })
-        .and_then(|h| h["notes"].as_str())
-        .ok_or("stage-hub: the naps headline has no notes' figure")?;
-    out.value("naps_notes", notes.to_string());
+    let gevent = res.cpython("sleeps", lesson::GEVENT_NAPS_CASE)?;
+    out.value(
+        "naps_gevent",
+        format!(
+            "{} with gevent, {}",
+            seconds(num(gevent, "median_seconds")?),
+            source_words(gevent)
+        ),
+    );
     let sync = res.row("tasks", SYNC_CASE)?;
     let spawned = res.row("tasks", "hub: 10 tasks spawned, then joined")?;
     out.value("tasks_sync", seconds(num(sync, "median_seconds")?));
