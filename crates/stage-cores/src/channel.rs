@@ -251,8 +251,8 @@ impl<T: Send> Receiver<T> {
                 st.waiting = Some(wakeup.remote());
             }
             match wakeup.wait_until(deadline) {
-                Ok(true) => {}
-                Ok(false) => {
+                Ok(()) => {}
+                Err(e) if e.is_timeout() => {
                     self.shared.lock().waiting = None;
                     return self.try_recv()?.ok_or(RecvError::TimedOut);
                 }

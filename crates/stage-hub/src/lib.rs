@@ -84,4 +84,6 @@ pub use hub::{
     DEFAULT_BLOCKING_THRESHOLD,
 };
 pub use lesson::{groups, lesson, Listing, Settings, STAGE};
-pub use sync::{Event, Pool, Queue, Semaphore, SemaphoreGuard};
+pub use sync::{
+    Channel, Event, LifoQueue, Pool, PriorityQueue, PutError, Queue, Semaphore, SemaphoreGuard,
+};

@@ -187,15 +187,15 @@ impl SoakRun {
 fn one_round(f: &Fixture) -> Result<u64, HubError> {
     let zero = Duration::ZERO;
     // Timed waits that time out.
-    assert_eq!(f.empty.get_timeout(zero)?, None);
-    assert!(!f.never.wait_timeout(zero)?);
+    assert!(f.empty.get_timeout(zero).is_err_and(|e| e.is_timeout()));
+    assert!(f.never.wait_timeout(zero).is_err_and(|e| e.is_timeout()));
     assert!(f.sleeper.join_timeout(zero).is_err());
     assert!(joinall(
         std::slice::from_ref(&*f.sleeper),
         JoinAll::new().timeout(zero)
     )
     .is_err());
-    assert!(!f.wakeup.wait_timeout(zero)?);
+    assert!(f.wakeup.wait_timeout(zero).is_err_and(|e| e.is_timeout()));
     let mut buf = [0u8; 8];
     let read = f.quiet.borrow_mut().read(&mut buf);
     assert!(matches!(read, Err(e) if e.kind() == ErrorKind::TimedOut));

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use harness::report::human_seconds;
 
@@ -46,6 +46,25 @@ pub enum HubError {
 }
 
 impl HubError {
+    /// The error of a wait whose `deadline` passed; it began at `start`.
+    pub(crate) fn timed_out(deadline: Option<Instant>, start: Instant) -> HubError {
+        HubError::TimedOut {
+            limit: deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(start)),
+            elapsed: start.elapsed(),
+        }
+    }
+
+    /// A timeout's error restated with the caller's own `limit` and start.
+    pub(crate) fn with_limit(self, limit: Duration, start: Instant) -> HubError {
+        match self {
+            HubError::TimedOut { .. } => HubError::TimedOut {
+                limit,
+                elapsed: start.elapsed(),
+            },
+            other => other,
+        }
+    }
+
     /// Whether this is the "nothing can wake you" error.
     pub fn is_deadlock(&self) -> bool {
         matches!(self, HubError::Deadlock(_))

@@ -178,6 +178,8 @@ pub(crate) enum WaitOn {
     Event(u64),
     QueueGet(u64),
     QueuePut(u64),
+    QueuePeek(u64),
+    QueueJoin(u64),
     Semaphore(u64),
     PoolIdle(u64),
     Io(usize, mio::Interest),

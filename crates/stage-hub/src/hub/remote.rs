@@ -137,20 +137,24 @@ impl Wakeup {
     /// Wait until woken (at once if a wake is pending). A deadlock error if
     /// nothing at all could wake the hub's greenlets any more.
     pub fn wait(&self) -> Result<(), HubError> {
-        self.wait_until(None).map(|_| ())
+        self.wait_until(None)
     }
 
-    /// Wait at most `limit`; `Ok(false)` if no wake came in time.
-    pub fn wait_timeout(&self, limit: Duration) -> Result<bool, HubError> {
-        self.wait_until(Some(Instant::now() + limit))
+    /// Wait at most `limit`; [`HubError::TimedOut`] if no wake came in time.
+    pub fn wait_timeout(&self, limit: Duration) -> Result<(), HubError> {
+        let start = Instant::now();
+        self.wait_until(Some(start + limit))
+            .map_err(|e| e.with_limit(limit, start))
     }
 
-    /// Wait until woken or until `deadline`; `Ok(false)` if it passed first.
-    pub fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, HubError> {
+    /// Wait until woken or until `deadline`; [`HubError::TimedOut`] if it
+    /// passed first.
+    pub fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
         let id = self.shared.id;
+        let start = Instant::now();
         loop {
             if self.shared.pending.swap(false, Ordering::AcqRel) {
-                return Ok(true);
+                return Ok(());
             }
             // Counted while some thread could still end the wait, so the
             // hub polls for it instead of calling it a deadlock. Undone
@@ -192,7 +196,10 @@ impl Wakeup {
             });
             drop(waiting);
             if matches!(wake?, Wake::TimedOut) {
-                return Ok(self.shared.pending.swap(false, Ordering::AcqRel));
+                return match self.shared.pending.swap(false, Ordering::AcqRel) {
+                    true => Ok(()),
+                    false => Err(HubError::timed_out(deadline, start)),
+                };
             }
         }
     }

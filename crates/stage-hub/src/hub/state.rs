@@ -115,6 +115,8 @@ impl State {
             WaitOn::Event(id) => format!("Event #{id}"),
             WaitOn::QueueGet(id) => format!("Queue #{id} (get: it is empty)"),
             WaitOn::QueuePut(id) => format!("Queue #{id} (put: it is full)"),
+            WaitOn::QueuePeek(id) => format!("Queue #{id} (peek: it is empty)"),
+            WaitOn::QueueJoin(id) => format!("Queue #{id} (join: tasks not done)"),
             WaitOn::Semaphore(id) => format!("Semaphore #{id} (acquire)"),
             WaitOn::PoolIdle(id) => format!("Pool #{id} (join)"),
             WaitOn::Io(token, interest) => {

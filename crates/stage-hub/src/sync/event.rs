@@ -4,11 +4,16 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{park_on, WaitList};
+use super::{wait_for_grant, WaitList, Waited};
 use crate::hub::{next_object_id, Hub, HubError, WaitOn, Wake};
 
 /// A flag greenlets can wait for: `set` wakes every waiter, and later waits
 /// return at once until `clear`. Clones share the flag.
+///
+/// As in gevent, a wait that was woken by `set` succeeds even if the flag
+/// is cleared again before the waiter runs: all it can know is that the
+/// flag was set at least once while it waited (check [`Event::is_set`] if
+/// it matters whether it still is).
 ///
 /// ```
 /// use stage_hub::{spawn, Event};
@@ -43,10 +48,11 @@ impl Event {
         }
     }
 
-    /// Set the flag and wake every waiter.
+    /// Set the flag and wake every greenlet waiting now: each of their
+    /// waits returns `Ok`, whatever happens to the flag before they run.
     pub fn set(&self) {
         self.inner.set.set(true);
-        self.inner.waiters.borrow_mut().wake_all();
+        self.inner.waiters.borrow_mut().grant_all(|| ());
     }
 
     /// Lower the flag: later waits park again.
@@ -59,31 +65,42 @@ impl Event {
         self.inner.set.get()
     }
 
+    /// gevent's name for [`Event::is_set`] (what `wait` over several
+    /// objects asks).
+    pub fn ready(&self) -> bool {
+        self.is_set()
+    }
+
     /// Wait until the flag is set. [`HubError::Deadlock`] if nothing could
     /// ever set it.
     pub fn wait(&self) -> Result<(), HubError> {
-        self.wait_until(None).map(|_| ())
+        self.wait_until(None)
     }
 
-    /// Wait at most `limit`; `Ok(false)` if the flag was still not set.
-    pub fn wait_timeout(&self, limit: Duration) -> Result<bool, HubError> {
-        self.wait_until(Some(Instant::now() + limit))
+    /// Wait at most `limit`; [`HubError::TimedOut`] if the flag was not set
+    /// in time.
+    pub fn wait_timeout(&self, limit: Duration) -> Result<(), HubError> {
+        let start = Instant::now();
+        self.wait_until(Some(start + limit))
+            .map_err(|e| e.with_limit(limit, start))
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> Result<bool, HubError> {
+    /// Wait until the flag is set or `deadline` passes.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
+        let start = Instant::now();
         while !self.is_set() {
             let hub = Hub::get()?;
-            let wake = park_on(
-                &hub,
-                &self.inner.waiters,
-                WaitOn::Event(self.inner.id),
-                deadline,
-            )?;
-            if matches!(wake, Wake::TimedOut) {
-                return Ok(self.is_set());
+            let on = WaitOn::Event(self.inner.id);
+            match wait_for_grant(&hub, &self.inner.waiters, on, deadline, (), drop) {
+                Waited::Granted(()) => return Ok(()),
+                Waited::Ended((), Wake::TimedOut) if !self.is_set() => {
+                    return Err(HubError::timed_out(deadline, start));
+                }
+                Waited::Ended(..) => {}
+                Waited::Failed(e, _) => return Err(e),
             }
         }
-        Ok(true)
+        Ok(())
     }
 }
 

@@ -3,7 +3,9 @@
 //! hub run the others; none of them is `Send` (they belong to one hub).
 //!
 //! - [`Event`]: a flag greenlets wait to see set.
-//! - [`Queue`]: items passed between greenlets, bounded or not.
+//! - [`Queue`], [`LifoQueue`], [`PriorityQueue`], [`Channel`]: items passed
+//!   between greenlets, bounded or not, first in first out, last in first
+//!   out, lowest first, or handed over in a rendezvous.
 //! - [`Semaphore`]: at most N holders at once.
 //! - [`Pool`]: spawn greenlets, at most N running at once.
 
@@ -14,7 +16,7 @@ mod semaphore;
 
 pub use event::Event;
 pub use pool::Pool;
-pub use queue::Queue;
+pub use queue::{Channel, LifoQueue, PriorityQueue, PutError, Queue, TaskDoneTooOften};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 
 use std::cell::{Cell, RefCell};
@@ -23,83 +25,154 @@ use std::time::Instant;
 
 use crate::hub::{existing, Hub, HubError, Ticket, WaitOn, Wake};
 
-/// Greenlets parked on one object, oldest first: keyed by their wait's
-/// sequence number, which the hub hands out in order. A wait leaves the list
-/// however it ends (see [`park_on`]); tickets of waits that ended anyway
-/// are skipped when woken.
-#[derive(Debug, Default)]
-pub(crate) struct WaitList {
-    tickets: BTreeMap<u64, Ticket>,
+// ANCHOR: wait_list
+/// Greenlets parked on one object, oldest first (keyed by their wait's
+/// sequence number, which the hub hands out in order), each with a payload
+/// `P` (a putter's item, say).
+///
+/// Waking is *handing over*: [`grant_oldest`](WaitList::grant_oldest) gives
+/// the oldest waiter a `G` (a permit, an item, "the event was set") and
+/// wakes it; the grant is its own, kept aside until it runs. A woken waiter
+/// can therefore never lose what woke it to a greenlet that asks first, so
+/// every object built on this is first come, first served. A waiter that
+/// ends some other way (its deadline, a kill) leaves the list, and passes on
+/// a grant it got but never used: see [`wait_for_grant`].
+#[derive(Debug)]
+pub(crate) struct WaitList<P = (), G = ()> {
+    waiting: BTreeMap<u64, (Ticket, P)>,
+    /// Grants handed to waiters that have not run yet, by wait number.
+    granted: BTreeMap<u64, G>,
 }
 
-impl WaitList {
-    pub(crate) fn push(&mut self, ticket: Ticket) {
-        self.tickets.insert(ticket.seq, ticket);
+impl<P, G> Default for WaitList<P, G> {
+    fn default() -> Self {
+        WaitList {
+            waiting: BTreeMap::new(),
+            granted: BTreeMap::new(),
+        }
     }
+}
 
-    /// Take `ticket` off the list (its wait ended some other way).
-    pub(crate) fn remove(&mut self, ticket: Ticket) {
-        self.tickets.remove(&ticket.seq);
+impl<P, G> WaitList<P, G> {
+    /// Whether nobody waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
     }
 
     /// How many wait here.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.tickets.len()
+        self.waiting.len()
     }
 
-    /// Wake the oldest greenlet still waiting; `false` if there was none.
-    pub(crate) fn wake_one(&mut self) -> bool {
-        let Some(hub) = existing() else {
-            return false;
-        };
-        while let Some((_, ticket)) = self.tickets.pop_first() {
-            if hub.unpark(ticket) {
-                return true;
-            }
-        }
-        false
+    /// The oldest waiter's payload, without waking it.
+    pub(crate) fn oldest(&self) -> Option<&P> {
+        self.waiting.values().next().map(|(_, p)| p)
     }
 
-    /// Wake every greenlet waiting.
-    pub(crate) fn wake_all(&mut self) {
-        let Some(hub) = existing() else {
-            return;
+    /// Hand `grant` to the oldest waiter and wake it; its payload comes
+    /// back. `Err(grant)` if nobody waits.
+    pub(crate) fn grant_oldest(&mut self, grant: G) -> Result<P, G> {
+        let Some((seq, (ticket, payload))) = self.waiting.pop_first() else {
+            return Err(grant);
         };
-        for (_, ticket) in std::mem::take(&mut self.tickets) {
+        self.granted.insert(seq, grant);
+        if let Some(hub) = existing() {
+            // Already woken by its deadline? Then it finds the grant anyway.
             hub.unpark(ticket);
         }
+        Ok(payload)
+    }
+
+    /// Grant every greenlet waiting now, oldest first.
+    pub(crate) fn grant_all(&mut self, mut grant: impl FnMut() -> G) {
+        while self.grant_oldest(grant()).is_ok() {}
     }
 }
+// ANCHOR_END: wait_list
 
-/// Park the running greenlet on `list` until something wakes it, `deadline`
-/// passes or an interrupt unwinds it. Its entry leaves the list however the
-/// wait ends, so timed-out and killed waits leave nothing behind.
-pub(crate) fn park_on(
+/// How a [`wait_for_grant`] ended.
+pub(crate) enum Waited<P, G> {
+    /// Something was handed over: the wait succeeded (the payload went to
+    /// whoever granted).
+    Granted(G),
+    /// Woken without a grant (`Wake::TimedOut` at its deadline, or a
+    /// spurious wake): the payload comes back, and the caller decides.
+    Ended(P, Wake),
+    /// The wait failed (a deadlock, the hub closing, an interrupt that could
+    /// not unwind): the payload, if it was still ours.
+    Failed(HubError, Option<P>),
+}
+
+/// Park the running greenlet on `list` with `payload` until something is
+/// granted to it, its `deadline` passes or it is interrupted. However the
+/// wait ends it leaves the list, so timed-out and killed waits leave
+/// nothing behind; and a grant it received but cannot use (it was killed
+/// after being woken, say) goes to `pass_on`, so a permit or an item is
+/// never stranded.
+pub(crate) fn wait_for_grant<P, G>(
     hub: &Hub,
-    list: &RefCell<WaitList>,
+    list: &RefCell<WaitList<P, G>>,
     on: WaitOn,
     deadline: Option<Instant>,
-) -> Result<Wake, HubError> {
-    struct Leave<'a> {
-        list: &'a RefCell<WaitList>,
-        ticket: Cell<Option<Ticket>>,
+    payload: P,
+    pass_on: impl FnOnce(G),
+) -> Waited<P, G> {
+    /// Armed for the unwinding path: leave the list, pass a grant on.
+    struct Leave<'a, P, G, F: FnOnce(G)> {
+        list: &'a RefCell<WaitList<P, G>>,
+        seq: Cell<Option<u64>>,
+        pass_on: Option<F>,
     }
-    impl Drop for Leave<'_> {
+    impl<P, G, F: FnOnce(G)> Leave<'_, P, G, F> {
+        /// Take our entry and our grant out of the list.
+        fn take(&self) -> (Option<P>, Option<G>) {
+            let Some(seq) = self.seq.take() else {
+                return (None, None);
+            };
+            let mut list = self.list.borrow_mut();
+            let payload = list.waiting.remove(&seq).map(|(_, p)| p);
+            (payload, list.granted.remove(&seq))
+        }
+    }
+    impl<P, G, F: FnOnce(G)> Drop for Leave<'_, P, G, F> {
         fn drop(&mut self) {
-            if let Some(ticket) = self.ticket.get() {
-                self.list.borrow_mut().remove(ticket);
+            let (payload, grant) = self.take();
+            drop(payload);
+            if let (Some(grant), Some(pass_on)) = (grant, self.pass_on.take()) {
+                pass_on(grant);
             }
         }
     }
-    let leave = Leave {
+    let mut leave = Leave {
         list,
-        ticket: Cell::new(None),
+        seq: Cell::new(None),
+        pass_on: Some(pass_on),
     };
-    hub.park(on, deadline, |ticket| {
-        leave.ticket.set(Some(ticket));
-        list.borrow_mut().push(ticket);
-    })
+    let mut payload = Some(payload);
+    let woke = hub.park(on, deadline, |ticket| {
+        leave.seq.set(Some(ticket.seq));
+        if let Some(payload) = payload.take() {
+            list.borrow_mut()
+                .waiting
+                .insert(ticket.seq, (ticket, payload));
+        }
+    });
+    let (ours, grant) = leave.take();
+    let pass_on = leave.pass_on.take();
+    drop(leave);
+    match (woke, grant) {
+        (Ok(_), Some(grant)) => Waited::Granted(grant),
+        (Err(error), grant) => {
+            if let (Some(grant), Some(pass_on)) = (grant, pass_on) {
+                pass_on(grant);
+            }
+            Waited::Failed(error, ours.or(payload))
+        }
+        (Ok(wake), None) => match ours {
+            Some(p) => Waited::Ended(p, wake),
+            None => unreachable!("a waiter's entry leaves the list only with a grant"),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -118,7 +191,7 @@ mod tests {
     fn queue_get_timeouts_leave_no_getters_behind() {
         let q: Queue<u32> = Queue::unbounded();
         for _ in 0..ROUNDS {
-            assert_eq!(q.get_timeout(Duration::ZERO).unwrap(), None);
+            assert!(q.get_timeout(Duration::ZERO).unwrap_err().is_timeout());
         }
         assert_eq!(q.inner_getters(), 0);
         q.try_put(1).unwrap();
@@ -129,7 +202,7 @@ mod tests {
     fn event_wait_timeouts_leave_no_waiters_behind() {
         let ev = Event::new();
         for _ in 0..ROUNDS {
-            assert!(!ev.wait_timeout(Duration::ZERO).unwrap());
+            assert!(ev.wait_timeout(Duration::ZERO).unwrap_err().is_timeout());
         }
         assert_eq!(ev.inner_waiters(), 0);
     }

@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use super::{park_on, Semaphore, SemaphoreGuard, WaitList};
+use super::{wait_for_grant, Semaphore, SemaphoreGuard, WaitList, Waited};
 use crate::hub::{next_object_id, Builder, Handle, Hub, HubError, WaitOn};
 
 /// Caps how many greenlets run at once: [`Pool::spawn`] waits
@@ -46,7 +46,7 @@ impl Drop for Slot {
         let left = self.pool.running.get() - 1;
         self.pool.running.set(left);
         if left == 0 {
-            self.pool.idle.borrow_mut().wake_all();
+            self.pool.idle.borrow_mut().grant_all(|| ());
         }
     }
 }
@@ -103,12 +103,11 @@ impl Pool {
     pub fn join(&self) -> Result<(), HubError> {
         while self.running() > 0 {
             let hub = Hub::get()?;
-            park_on(
-                &hub,
-                &self.inner.idle,
-                WaitOn::PoolIdle(self.inner.id),
-                None,
-            )?;
+            let on = WaitOn::PoolIdle(self.inner.id);
+            if let Waited::Failed(e, _) = wait_for_grant(&hub, &self.inner.idle, on, None, (), drop)
+            {
+                return Err(e);
+            }
         }
         Ok(())
     }

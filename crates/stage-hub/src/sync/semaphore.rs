@@ -1,13 +1,19 @@
-//! `Semaphore`: at most N holders at once.
+//! `Semaphore`: at most N holders at once, served first come, first served.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use super::{park_on, WaitList};
-use crate::hub::{next_object_id, Hub, HubError, WaitOn};
+use super::{wait_for_grant, WaitList, Waited};
+use crate::hub::{next_object_id, Hub, HubError, WaitOn, Wake};
 
 /// A counter of permits: `acquire` takes one (waiting cooperatively while
 /// none is free), dropping the guard gives it back. Clones share the permits.
+///
+/// Strictly first come, first served: a permit given back while greenlets
+/// wait goes to the one that has waited longest, and is its own from then
+/// on, even if the releaser (or anyone) asks for a permit again before the
+/// woken waiter runs. (gevent's `Semaphore` is fair in the same way.)
 ///
 /// ```
 /// let sem = stage_hub::Semaphore::new(1);
@@ -25,8 +31,20 @@ pub struct Semaphore {
 #[derive(Debug)]
 struct Inner {
     id: u64,
+    /// Free permits. While anyone waits this is 0: a permit given back goes
+    /// straight to the oldest waiter.
     permits: Cell<usize>,
     waiters: RefCell<WaitList>,
+}
+
+impl Inner {
+    /// Give a permit back: to the oldest waiter if there is one.
+    fn release(&self) {
+        let handed = self.waiters.borrow_mut().grant_oldest(()).is_ok();
+        if !handed {
+            self.permits.set(self.permits.get() + 1);
+        }
+    }
 }
 
 /// A permit, given back when dropped.
@@ -52,7 +70,7 @@ impl Semaphore {
         self.inner.permits.get()
     }
 
-    /// Take a permit if one is free.
+    /// Take a permit if one is free (never ahead of a greenlet that waits).
     pub fn try_acquire(&self) -> Option<SemaphoreGuard> {
         let free = self.inner.permits.get();
         if free == 0 {
@@ -67,36 +85,47 @@ impl Semaphore {
     /// Take a permit, waiting cooperatively until one is free.
     /// [`HubError::Deadlock`] if none can ever be given back.
     pub fn acquire(&self) -> Result<SemaphoreGuard, HubError> {
-        // If this wait unwinds (a kill, a timeout) after a release woke it,
-        // pass the wake-up on, so the free permit is not stranded.
-        struct PassOn<'a>(&'a Inner);
-        impl Drop for PassOn<'_> {
-            fn drop(&mut self) {
-                if std::thread::panicking() && self.0.permits.get() > 0 {
-                    self.0.waiters.borrow_mut().wake_one();
-                }
-            }
-        }
+        self.acquire_until(None)
+    }
+
+    /// Take a permit, waiting at most `limit`; [`HubError::TimedOut`] if
+    /// none was free in time.
+    pub fn acquire_timeout(&self, limit: Duration) -> Result<SemaphoreGuard, HubError> {
+        let start = Instant::now();
+        self.acquire_until(Some(start + limit))
+            .map_err(|e| e.with_limit(limit, start))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphoreGuard, HubError> {
+        let start = Instant::now();
         loop {
             if let Some(guard) = self.try_acquire() {
                 return Ok(guard);
             }
             let hub = Hub::get()?;
-            let _pass_on = PassOn(&self.inner);
-            park_on(
-                &hub,
-                &self.inner.waiters,
-                WaitOn::Semaphore(self.inner.id),
-                None,
-            )?;
+            let on = WaitOn::Semaphore(self.inner.id);
+            // A permit handed to us that we cannot use (killed after being
+            // woken) goes to the next in line.
+            let inner = &self.inner;
+            match wait_for_grant(&hub, &inner.waiters, on, deadline, (), |()| inner.release()) {
+                Waited::Granted(()) => {
+                    return Ok(SemaphoreGuard {
+                        inner: self.inner.clone(),
+                    })
+                }
+                Waited::Ended((), Wake::TimedOut) => {
+                    return Err(HubError::timed_out(deadline, start))
+                }
+                Waited::Ended(..) => {}
+                Waited::Failed(e, _) => return Err(e),
+            }
         }
     }
 }
 
 impl Drop for SemaphoreGuard {
     fn drop(&mut self) {
-        self.inner.permits.set(self.inner.permits.get() + 1);
-        self.inner.waiters.borrow_mut().wake_one();
+        self.inner.release();
     }
 }
 
