@@ -40,7 +40,7 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use crate::switch::Inner;
+use crate::switch::{self, Inner};
 
 /// What kind of transfer a [`SwitchEvent`] reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +102,8 @@ pub struct SwitchEvent<'a> {
 pub type Tracer = Rc<dyn Fn(&SwitchEvent<'_>)>;
 
 thread_local! {
-    /// Whether a tracer is installed: the one flag a switch tests.
-    static ON: Cell<bool> = const { Cell::new(false) };
+    /// Set while the tracer runs: the switches it makes are not reported.
+    static IN_TRACER: Cell<bool> = const { Cell::new(false) };
     static TRACER: RefCell<Option<Tracer>> = const { RefCell::new(None) };
 }
 
@@ -112,7 +112,7 @@ thread_local! {
 pub fn settrace(tracer: Option<Tracer>) -> Option<Tracer> {
     let on = tracer.is_some();
     let old = TRACER.with(|t| t.replace(tracer));
-    ON.with(|o| o.set(on));
+    switch::set_reporting(on);
     old
 }
 
@@ -151,10 +151,12 @@ pub fn record(trace: &trace::Trace) -> Option<Tracer> {
 }
 // ANCHOR_END: record
 
-/// Whether a tracer is installed on this thread: what every switch tests.
+/// Whether a tracer is installed on this thread. The flag lives with the
+/// switch's own per-thread state: a switch tests it together with that in
+/// one byte.
 #[inline(always)]
 pub(crate) fn on() -> bool {
-    ON.with(Cell::get)
+    switch::reporting()
 }
 
 /// Call this thread's tracer for one transfer. Reports made while it runs
@@ -162,19 +164,20 @@ pub(crate) fn on() -> bool {
 #[cold]
 #[inline(never)]
 pub(crate) fn report(kind: SwitchKind, origin: &Inner, target: &Inner) {
+    if IN_TRACER.try_with(Cell::get).unwrap_or(true) {
+        return;
+    }
     let Some(tracer) = TRACER.try_with(|t| t.borrow().clone()).ok().flatten() else {
         return;
     };
-    /// Turns reports back on once the tracer is done, however it ends, if
-    /// a tracer is (still, or by then) installed.
+    /// Turns reports back on once the tracer is done, however it ends.
     struct Resume;
     impl Drop for Resume {
         fn drop(&mut self) {
-            let installed = TRACER.try_with(|t| t.borrow().is_some()).unwrap_or(false);
-            let _ = ON.try_with(|o| o.set(installed));
+            let _ = IN_TRACER.try_with(|t| t.set(false));
         }
     }
-    ON.with(|o| o.set(false));
+    IN_TRACER.with(|t| t.set(true));
     let resume = Resume;
     let event = SwitchEvent {
         kind,
@@ -185,6 +188,7 @@ pub(crate) fn report(kind: SwitchKind, origin: &Inner, target: &Inner) {
     drop(tracer);
     if let Err(payload) = outcome {
         let _ = TRACER.try_with(|t| t.replace(None));
+        switch::set_reporting(false);
         drop(resume);
         if kind == SwitchKind::Exit {
             eprintln!(

@@ -285,21 +285,48 @@ struct ThreadGreenlets {
 
 impl Drop for ThreadGreenlets {
     fn drop(&mut self) {
-        // The thread is exiting. Forget CURRENT first, so nothing reads it
-        // after `main` is freed and no suspended orphan is "killed" by
-        // switching stacks in the middle of thread teardown (their stacks
-        // are leaked instead, see `Inner::drop`).
-        let _ = CURRENT.try_with(|c| c.set(ptr::null()));
+        // The thread is exiting. Forget the current greenlet first, so
+        // nothing reads it after `main` is freed and no suspended orphan is
+        // "killed" by switching stacks in the middle of thread teardown
+        // (their stacks are leaked instead, see `Inner::drop`).
+        let _ = THIS.try_with(|t| t.set_current(ptr::null()));
         drop(std::mem::take(self.orphans.get_mut()));
         drop(self.main.get_mut().take());
     }
 }
 
-thread_local! {
-    /// The running greenlet. Not counted as a reference: the running
+/// What every switch reads first, side by side so that it finds them at
+/// one address.
+struct ThisThread {
+    /// The running greenlet: null before the thread's first greenlet and
+    /// once the thread is exiting. Not counted as a reference: the running
     /// greenlet is kept alive by its handles, or by `orphans` once its last
     /// handle is gone, or (main) by `THREAD.main`.
-    static CURRENT: Cell<*const Inner> = const { Cell::new(ptr::null()) };
+    current: Cell<*const Inner>,
+    /// Whether the switch hook is to be called (see `hook`).
+    reporting: Cell<bool>,
+    /// `current` is null or `reporting` is set: whether a switch must leave
+    /// its fast path. One flag for the two, so the fast path tests one byte.
+    detour: Cell<bool>,
+}
+
+impl ThisThread {
+    /// Set `current` where it may become null or stop being null (a jump
+    /// between two greenlets, which never does, writes it directly).
+    fn set_current(&self, p: *const Inner) {
+        self.current.set(p);
+        self.detour.set(p.is_null() || self.reporting.get());
+    }
+}
+
+thread_local! {
+    static THIS: ThisThread = const {
+        ThisThread {
+            current: Cell::new(ptr::null()),
+            reporting: Cell::new(false),
+            detour: Cell::new(true),
+        }
+    };
     static THREAD: ThreadGreenlets = const {
         ThreadGreenlets { main: RefCell::new(None), orphans: RefCell::new(Vec::new()) }
     };
@@ -309,12 +336,27 @@ thread_local! {
 /// The running greenlet, creating the thread's main greenlet on first use.
 #[inline(always)]
 fn current_ptr() -> *const Inner {
-    let p = CURRENT.with(Cell::get);
+    let p = THIS.with(|t| t.current.get());
     if p.is_null() {
         init_main()
     } else {
         p
     }
+}
+
+/// Whether the switch hook is to be called: what `hook` turns on and off.
+#[inline(always)]
+pub(crate) fn reporting() -> bool {
+    THIS.with(|t| t.reporting.get())
+}
+
+/// Turn calls to the switch hook on or off for this thread (nothing, once
+/// the thread is exiting).
+pub(crate) fn set_reporting(on: bool) {
+    let _ = THIS.try_with(|t| {
+        t.reporting.set(on);
+        t.set_current(t.current.get());
+    });
 }
 
 #[cold]
@@ -337,20 +379,20 @@ fn init_main() -> *const Inner {
     });
     let p = Rc::as_ptr(&main);
     THREAD.with(|t| *t.main.borrow_mut() = Some(Greenlet::from_inner(main)));
-    CURRENT.with(|c| c.set(p));
+    THIS.with(|t| t.set_current(p));
     p
 }
 
 /// The running greenlet without creating anything: for the signal handler.
 pub(crate) fn current_raw() -> *const Inner {
-    CURRENT.try_with(Cell::get).unwrap_or(ptr::null())
+    THIS.try_with(|t| t.current.get()).unwrap_or(ptr::null())
 }
 
 /// The running greenlet's id, without creating anything: `None` before the
 /// thread's first greenlet and once the thread is exiting.
 pub(crate) fn current_id() -> Option<u64> {
     let p = current_raw();
-    // SAFETY: a non-null CURRENT is the running greenlet, which is alive
+    // SAFETY: a non-null current is the running greenlet, which is alive
     // (see `current`).
     (!p.is_null()).then(|| unsafe { (*p).id })
 }
@@ -428,17 +470,18 @@ pub(crate) fn switch<T: 'static, U: 'static>(
     target: &Rc<Inner>,
     value: T,
 ) -> Result<U, SwitchError> {
-    let cur = current_ptr();
+    // One test for two rare cases: the thread's main greenlet is not made
+    // yet, or the switch hook (see `hook`) is to be called. With neither,
+    // this test is all a switch pays for them.
+    let (mut cur, detour) = THIS.with(|t| (t.current.get(), t.detour.get()));
+    if detour {
+        cur = detoured::<T>(target)?;
+    }
     // One test on the fast path: a dead greenlet expects a type nothing can
     // be sent as (see `mark_dead`), so this also refuses the dead; why it
     // refused is sorted out in a cold function.
     if !TypeOf::<T>::is(target.expects.get()) {
         return refused(cur, target, value);
-    }
-    // The switch hook (see `hook`): with none installed, this test is all
-    // a switch pays for it.
-    if hook::on() {
-        reported::<T>(cur, target)?;
     }
     // The target's saved registers. None are saved for a fresh greenlet,
     // nor for the running one: a switch to ourselves, which is tested here
@@ -489,26 +532,30 @@ pub(crate) fn switch_to_parent<T: 'static, U: 'static>(value: T) -> Result<U, Sw
     }
 }
 
-/// Tell the switch hook that `cur` switches to `target`, then check again
-/// that `target` takes a `T`: the hook is arbitrary code, and may have
-/// ended it meanwhile. A switch to ourselves is not a transfer of control:
-/// it is not reported (and `switch` hands the value back).
+/// A switch off the fast path: make the thread's main greenlet if there is
+/// none yet, and tell the switch hook, if it is on, that the running
+/// greenlet switches to `target` — unless the switch will be refused (the
+/// caller sorts that out), or goes to the running greenlet itself (not a
+/// transfer of control). Then check again that `target` takes a `T`: the
+/// hook is arbitrary code, and may have ended it meanwhile. Returns the
+/// running greenlet.
 #[cold]
 #[inline(never)]
-fn reported<T: 'static>(cur: *const Inner, target: &Inner) -> Result<(), SwitchError> {
-    if ptr::eq(cur, target) {
-        return Ok(());
+fn detoured<T: 'static>(target: &Inner) -> Result<*const Inner, SwitchError> {
+    let cur = current_ptr();
+    if reporting() && !ptr::eq(cur, target) && TypeOf::<T>::is(target.expects.get()) {
+        // SAFETY: `cur` is the running greenlet: alive (see `current`).
+        hook::report(SwitchKind::Switch, unsafe { &*cur }, target);
+        if !TypeOf::<T>::is(target.expects.get()) {
+            return Err(refusal::<T>(target));
+        }
     }
-    // SAFETY: `cur` is the running greenlet: alive (see `current`).
-    hook::report(SwitchKind::Switch, unsafe { &*cur }, target);
-    if !TypeOf::<T>::is(target.expects.get()) {
-        return Err(refusal::<T>(target));
-    }
-    Ok(())
+    Ok(cur)
 }
 
-/// A switch that failed the type test: to the running greenlet itself
-/// (whose `expects` is stale while it runs), else refused.
+/// A switch that failed the type test: to the running greenlet `cur` itself
+/// (whose `expects` is stale while it runs), else refused. (`cur` is null
+/// before the thread's main greenlet is made.)
 #[cold]
 #[inline(never)]
 fn refused<T: 'static, U: 'static>(
@@ -632,7 +679,7 @@ pub(crate) fn kill_here(target: &Rc<Inner>) -> Result<(), SwitchError> {
 /// caller's frame: the caller is suspended).
 #[inline(always)]
 unsafe fn jump(to: &Inner, context: Context, msg: usize) -> Transfer {
-    CURRENT.with(|c| c.set(to));
+    THIS.with(|t| t.current.set(to));
     // SAFETY: the caller's guarantee; the receiver stores our registers in
     // the message's `from` before anything else runs.
     unsafe { context.resume(msg) }
@@ -822,7 +869,7 @@ where
     R: 'static,
 {
     let me = current_raw();
-    // SAFETY: the starting `jump` set CURRENT to this greenlet and its
+    // SAFETY: the starting `jump` made this greenlet the current one and its
     // `Message` is live in the starter's frame; the first message to a
     // fresh greenlet is always a `Value` checked against `A`.
     let arg = unsafe { receive::<A>(transfer) };
@@ -891,7 +938,7 @@ unsafe fn leave(target: &Inner, msg: usize) -> ! {
         Some(context) => context,
         None => unreachable_state("a suspended ancestor without saved registers"),
     };
-    CURRENT.with(|c| c.set(target));
+    THIS.with(|t| t.current.set(target));
     // SAFETY: `context` is `target`'s saved registers, taken so used once;
     // the receiver reads `msg` before our stack is released.
     unsafe { context.resume(msg) };
