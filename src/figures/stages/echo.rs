@@ -94,7 +94,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     };
     // The table.
     let mut table = String::from(
-        "| server | clients | messages/s | p50 | p99 | max | peak RSS | RSS per connection | failed | wrong |\n\
+        "| server | clients | messages/s | p50 | p99 | max | peak RSS | per client | failed | wrong |\n\
          |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in &rows {

@@ -203,15 +203,20 @@ fn make_net(m: &Made<'_>, res: &Results) -> Result<(), Box<dyn Error>> {
     let mut out = m.out("hub-net")?;
     let echo = res.group("echo-load");
     let mut table = String::from(
-        "| clients | messages/s | p50 | p99 | max | failed connections | wrong replies |\n\
-         |:--|--:|--:|--:|--:|--:|--:|\n",
+        "| clients | each one | messages/s | p50 | p99 | max | failed | wrong |\n\
+         |--:|:--|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in &echo {
         let us = |f: &str| nanos(row[f].as_f64().unwrap_or(0.0) * 1e3);
+        let kind = if row["case"].as_str().is_some_and(|c| c.contains("greenlet")) {
+            "a greenlet"
+        } else {
+            "a thread"
+        };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            row["case"].as_str().unwrap_or("?"),
+            "| {} | {kind} | {} | {} | {} | {} | {} | {} |",
+            count(row["clients"].as_f64().unwrap_or(0.0)),
             count(row["messages_per_s"].as_f64().unwrap_or(0.0)),
             us("p50_us"),
             us("p99_us"),
