@@ -36,6 +36,8 @@ pub struct Bar {
     pub text: String,
     /// Quoted rather than measured here (drawn grey).
     pub quoted: bool,
+    /// CPython's, measured here (drawn in the second colour, apart from ours).
+    pub python: bool,
 }
 
 impl Bar {
@@ -46,6 +48,16 @@ impl Bar {
             value,
             text: text.into(),
             quoted: false,
+            python: false,
+        }
+    }
+
+    /// CPython's figure, measured here (its label says so).
+    pub fn python(label: impl Into<String>, value: f64, text: impl Into<String>) -> Bar {
+        Bar {
+            label: format!("{} (measured here)", label.into()),
+            python: true,
+            ..Bar::measured("", value, text)
         }
     }
 
@@ -56,6 +68,7 @@ impl Bar {
             value,
             text: text.into(),
             quoted: true,
+            python: false,
         }
     }
 }
@@ -106,7 +119,11 @@ pub fn bars(
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     for (i, bar) in bars.iter().rev().enumerate() {
-        let color = if bar.quoted { QUOTED } else { PALETTE[0] };
+        let color = match (bar.quoted, bar.python) {
+            (true, _) => QUOTED,
+            (false, true) => PALETTE[1],
+            (false, false) => PALETTE[0],
+        };
         let mut rect = Rectangle::new(
             [
                 (from, SegmentValue::Exact(i)),

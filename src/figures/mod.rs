@@ -212,7 +212,7 @@ fn shared(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     let python = |row: &serde_json::Value, what: &str| -> Result<Bar, String> {
         let r = ratio(row)?;
         Ok(if results::measured_here(row) {
-            Bar::measured(format!("{what} (measured here)"), r, label(r))
+            Bar::python(what, r, label(r))
         } else {
             Bar::quoted(what, r, label(r))
         })
