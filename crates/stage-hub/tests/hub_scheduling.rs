@@ -1,7 +1,7 @@
 //! The hub's scheduling: spawn order, join, joinall, kill, sleep order,
 //! yield fairness, timeouts, deadlocks, panics and the blocking detector.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -281,24 +281,27 @@ fn an_inner_timeout_does_not_swallow_the_outer_one() {
 }
 
 #[test]
-fn both_limits_passing_in_one_turn_still_ends_the_outer_block() {
-    // The inner limit is shorter, but the body blocks the thread past both
-    // before it waits: the hub fires both timers in one turn. The outer
-    // block's limit has passed too, so it must end; the code after the
-    // inner block must not run on as if only the inner one had expired.
-    let ran_on = Rc::new(Cell::new(false));
-    let flag = ran_on.clone();
+fn nested_limits_expiring_together_fire_the_inner_one_first() {
+    // As in gevent: both timers fire in one turn of the loop (the body
+    // blocks the thread past both before it waits). The inner block's limit
+    // (the earlier deadline) is raised first, the code after the inner block
+    // runs, and the outer limit is raised at the next wait.
+    let log = log();
+    let l = log.clone();
     let outer = with_timeout(MS(30), move || {
         let inner = with_timeout(MS(10), || {
             std::thread::sleep(MS(60)); // past both limits, without waiting
             sleep(Duration::from_secs(60));
         });
-        flag.set(true);
-        sleep(MS(100)); // a wait at which the outer limit would still apply
-        inner.is_ok()
+        say(
+            &l,
+            format!("after the inner block: timed out = {}", inner.is_err()),
+        );
+        sleep(Duration::from_secs(60)); // the outer limit is raised here
+        say(&l, "not reached");
     });
     assert!(outer.unwrap_err().is_timeout());
-    assert!(!ran_on.get(), "the outer block ran on past its limit");
+    assert_eq!(*log.borrow(), ["after the inner block: timed out = true"]);
 }
 
 #[test]

@@ -246,8 +246,9 @@ struct Task {
     started: bool,
     /// The wait in progress and what it is on, while parked.
     parked: Option<(u64, WaitOn)>,
-    /// A kill or an expired timeout to raise when its wait returns.
-    interrupt: Option<Interrupt>,
+    /// Kills and expired timeouts to raise at its waits, in the order they
+    /// came (a kill first, whenever it came): see `State::interrupt`.
+    interrupts: Vec<Interrupt>,
     /// It is unwinding (killed, timed out or panicking) as far as the hub
     /// knows: a destructor that waits must not be unwound a second time.
     unwinding: bool,
@@ -444,7 +445,7 @@ impl Hub {
                 .tasks
                 .get_mut(&me)
                 .expect("the current task was just registered");
-            if task.interrupt.is_some() {
+            if !task.interrupts.is_empty() {
                 drop(st);
                 // Unwinds, or ends this wait with the interrupt's error.
                 self.raise_interrupt(me)?;
@@ -482,7 +483,7 @@ impl Hub {
             match st.tasks.get_mut(&me) {
                 Some(task) => {
                     task.parked = None;
-                    let interrupted = task.interrupt.is_some();
+                    let interrupted = !task.interrupts.is_empty();
                     if task.is_done_waiting() {
                         st.tasks.remove(&me);
                     }
@@ -538,13 +539,19 @@ impl Hub {
         let Some(task) = st.tasks.get_mut(&me) else {
             return Ok(());
         };
-        let Some(interrupt) = task.interrupt else {
+        // A kill goes first; timeouts in the order they expired.
+        let at = task
+            .interrupts
+            .iter()
+            .position(|i| *i == Interrupt::Kill)
+            .unwrap_or(0);
+        let Some(&interrupt) = task.interrupts.get(at) else {
             return Ok(());
         };
         if task.unwinding && std::thread::panicking() {
             return Err(interrupt.error(task.status.status().name()));
         }
-        task.interrupt = None;
+        task.interrupts.remove(at);
         task.unwinding = true;
         drop(st);
         unwind(interrupt)
@@ -587,12 +594,10 @@ impl Hub {
         self.state.borrow_mut().timers.cancel(timer);
     }
 
-    /// Forget a pending interrupt if it is still `interrupt`.
+    /// Forget `interrupt` if it is still pending (its block has ended).
     pub(crate) fn clear_interrupt(&self, task: TaskId, interrupt: Interrupt) {
         if let Some(task) = self.state.borrow_mut().tasks.get_mut(&task) {
-            if task.interrupt == Some(interrupt) {
-                task.interrupt = None;
-            }
+            task.interrupts.retain(|i| *i != interrupt);
         }
     }
 
@@ -674,7 +679,7 @@ impl Task {
             open_timeouts: 0,
             started: false,
             parked: None,
-            interrupt: None,
+            interrupts: Vec::new(),
             unwinding: false,
             done_waiters: Vec::new(),
         }
@@ -692,7 +697,7 @@ impl Task {
             open_timeouts: 0,
             started: true,
             parked: None,
-            interrupt: None,
+            interrupts: Vec::new(),
             unwinding: false,
             done_waiters: Vec::new(),
         }
@@ -701,7 +706,7 @@ impl Task {
     /// A foreign greenlet whose wait ended, with nothing pending for it:
     /// its entry can go (the next wait makes a new one).
     fn is_done_waiting(&self) -> bool {
-        !self.resident && self.open_timeouts == 0 && self.interrupt.is_none()
+        !self.resident && self.open_timeouts == 0 && self.interrupts.is_empty()
     }
 }
 

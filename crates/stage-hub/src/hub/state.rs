@@ -24,16 +24,14 @@ impl State {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
         };
-        // A kill beats a timeout. Of two expired timeouts, the outer block's
-        // wins: unwinding to it passes through the inner block too, while
-        // ending only the inner one would let the outer run on past its
-        // limit. A greenlet's open blocks nest, and ids grow, so the outer
-        // one has the smaller id.
-        match (task.interrupt, interrupt) {
-            (Some(Interrupt::Kill), _) => {}
-            (Some(Interrupt::Timeout { id: pending, .. }), Interrupt::Timeout { id: new, .. })
-                if pending < new => {}
-            _ => task.interrupt = Some(interrupt),
+        // Kept in the order they come, and raised in that order at its
+        // waits (a kill first): when an inner and an outer `with_timeout`
+        // both expire while the greenlet holds the hub, the inner one
+        // (earlier deadline, so its timer fired first) ends its block, the
+        // code after it runs, and the outer one is raised at the next wait —
+        // as in gevent, where each expired timeout is thrown in turn.
+        if !task.interrupts.contains(&interrupt) {
+            task.interrupts.push(interrupt);
         }
         if task.parked.take().is_some() {
             self.ready.push_back((id, Wake::Ready));
