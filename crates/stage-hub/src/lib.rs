@@ -78,12 +78,13 @@ pub mod soak;
 pub mod sync;
 
 pub use hub::{
-    blocking_threshold, current_name, joinall, reset_diagnostic_hook, set_blocking_threshold,
-    set_diagnostic_hook, sleep, sleep_until, spawn, spawn_blocking, spawn_later, with_timeout,
-    yield_now, Builder, Deadlock, Diagnostic, Handle, HubError, JoinAll,
-    DEFAULT_BLOCKING_THRESHOLD,
+    blocking_threshold, current_name, iwait, joinall, reset_diagnostic_hook,
+    set_blocking_threshold, set_diagnostic_hook, sleep, sleep_until, spawn, spawn_blocking,
+    spawn_later, wait, with_timeout, yield_now, Builder, Deadlock, Diagnostic, Handle, HubError,
+    JoinAll, LinkId, Member, Timeout, Wait, Waitable, DEFAULT_BLOCKING_THRESHOLD,
 };
 pub use lesson::{groups, lesson, Listing, Settings, STAGE};
 pub use sync::{
-    Channel, Event, LifoQueue, Pool, PriorityQueue, PutError, Queue, Semaphore, SemaphoreGuard,
+    AsyncResult, Channel, Event, Group, LifoQueue, Pool, PriorityQueue, PutError, Queue, Semaphore,
+    SemaphoreGuard, TaskDoneTooOften,
 };

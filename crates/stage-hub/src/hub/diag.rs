@@ -41,6 +41,14 @@ pub enum Diagnostic {
         /// The threshold it crossed.
         threshold: Duration,
     },
+    /// A callback linked to `name`'s end (`Handle::link`) panicked; the
+    /// hub carried on with the others.
+    LinkPanicked {
+        /// The greenlet the callback was linked to.
+        name: String,
+        /// The panic message.
+        message: String,
+    },
     /// `name` failed and its handle was dropped without anyone looking at
     /// the error.
     Unjoined {
@@ -65,6 +73,10 @@ impl fmt::Display for Diagnostic {
                  spawn_blocking) so others can run meanwhile",
                 human_seconds(held.as_secs_f64()),
                 human_seconds(threshold.as_secs_f64())
+            ),
+            Diagnostic::LinkPanicked { name, message } => write!(
+                f,
+                "a callback linked to greenlet `{name}` panicked (the others still ran): {message}"
             ),
             Diagnostic::Unjoined { name, error } => match error {
                 HubError::Panicked { message, .. } => write!(

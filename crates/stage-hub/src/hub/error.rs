@@ -39,6 +39,13 @@ pub enum HubError {
     /// the greenlet crate's, and says what to do (for instance how to raise
     /// `vm.max_map_count`).
     Spawn(String),
+    /// Another handle's `join` already took the greenlet's return value (a
+    /// value moves out once; `Handle::get` clones it, for any number of
+    /// handles).
+    ValueTaken {
+        /// The greenlet whose value was taken.
+        name: String,
+    },
     /// The thread is exiting and its hub is closed: its greenlets are being
     /// killed, and nothing can wait or spawn there any more. (A destructor
     /// of a greenlet killed at thread exit sees this from its waits.)
@@ -93,6 +100,11 @@ impl fmt::Display for HubError {
                 human_seconds(elapsed.as_secs_f64())
             ),
             HubError::Spawn(why) => write!(f, "cannot start a greenlet: {why}"),
+            HubError::ValueTaken { name } => write!(
+                f,
+                "the value of greenlet `{name}` was already taken by another handle's join: \
+                 use get() to read it from several handles"
+            ),
             HubError::Closed => write!(
                 f,
                 "this thread's hub is closed: the thread is exiting and its greenlets are \

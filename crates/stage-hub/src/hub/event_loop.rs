@@ -30,7 +30,7 @@ impl Hub {
                 st.notify(waiter, failed);
             }
         }
-        let reported = status.report_if_orphaned();
+        let reported = task.status.clone().finished(id);
         drop(task.owned); // a never-started body is dropped here, outside any borrow
         reported
     }
@@ -42,6 +42,12 @@ impl Hub {
         loop {
             {
                 let mut st = self.state.borrow_mut();
+                if let Some(callback) = st.callbacks.pop_front() {
+                    drop(st);
+                    run_callback(callback);
+                    polled = true; // the hub's own time: read the clock again
+                    continue;
+                }
                 if st.batch > 0 {
                     st.batch -= 1;
                     if let Some((id, wake)) = st.ready.pop_front() {
@@ -74,7 +80,7 @@ impl Hub {
             }
             let remote = !st.jobs.is_empty() || st.remote_waiters > 0;
             let watching = !st.io.is_empty() || remote;
-            let timeout = if !st.ready.is_empty() {
+            let timeout = if !st.ready.is_empty() || !st.callbacks.is_empty() {
                 if polled || !watching {
                     st.batch = st.ready.len();
                     return polled;
@@ -182,6 +188,17 @@ impl Hub {
             slow |= self.finish(id);
         }
         slow
+    }
+}
+
+/// Run a hub callback (a link): a panic in it is reported, and the hub
+/// goes on.
+fn run_callback(callback: Box<dyn FnOnce()>) {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(callback)) {
+        diag::report(&Diagnostic::LinkPanicked {
+            name: "Hub".into(),
+            message: super::task::payload_text(&*payload),
+        });
     }
 }
 

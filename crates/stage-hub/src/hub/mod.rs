@@ -27,7 +27,9 @@ mod close;
 mod diag;
 mod error;
 mod event_loop;
+mod handle;
 pub mod io;
+mod join;
 mod remote;
 mod state;
 mod task;
@@ -53,9 +55,12 @@ pub use diag::{
     Diagnostic, DEFAULT_BLOCKING_THRESHOLD,
 };
 pub use error::{Deadlock, HubError};
+pub use handle::{Handle, LinkId, Member};
+pub(crate) use join::joinall_members;
+pub use join::{iwait, joinall, wait, JoinAll, Wait, Waitable};
 pub use remote::{RemoteWakeup, Wakeup};
-pub use task::{current_name, joinall, spawn, spawn_later, Builder, Handle, JoinAll};
-pub use time::{sleep, sleep_until, with_timeout, yield_now};
+pub use task::{current_name, spawn, spawn_later, Builder};
+pub use time::{sleep, sleep_until, with_timeout, yield_now, Timeout};
 
 pub(crate) use task::HasStatus;
 use timer::{TimerId, Timers};
@@ -176,12 +181,15 @@ pub(crate) enum WaitOn {
     Sleep,
     Yield,
     Event(u64),
+    AsyncResult(u64),
     QueueGet(u64),
     QueuePut(u64),
     QueuePeek(u64),
     QueueJoin(u64),
     Semaphore(u64),
     PoolIdle(u64),
+    /// `wait`/`iwait` over this many objects.
+    Wait(usize),
     Io(usize, mio::Interest),
     Blocking,
     Remote(u64),
@@ -259,6 +267,8 @@ struct Task {
 /// The hub's mutable half. Never borrowed across a switch.
 pub(crate) struct State {
     tasks: IdMap<TaskId, Task>,
+    /// Functions to run on the hub's stack at its next turn (link callbacks).
+    callbacks: VecDeque<Box<dyn FnOnce()>>,
     /// The next wait's [`Ticket::seq`].
     next_seq: u64,
     ready: VecDeque<(TaskId, Wake)>,
@@ -379,6 +389,7 @@ impl Hub {
             closing: Cell::new(false),
             state: RefCell::new(State {
                 tasks: IdMap::default(),
+                callbacks: VecDeque::new(),
                 next_seq: 0,
                 ready: VecDeque::new(),
                 batch: 0,
@@ -579,6 +590,12 @@ impl Hub {
         self.state.borrow_mut().unpark(ticket, Wake::Ready)
     }
 
+    /// Run `f` on the hub's stack at its next turn, before the greenlets
+    /// that are ready (gevent's `loop.run_callback`). It must not wait.
+    pub(crate) fn call_soon(&self, f: Box<dyn FnOnce()>) {
+        self.state.borrow_mut().callbacks.push_back(f);
+    }
+
     /// The eventfd other threads ring, to hand to one of them (`None` once
     /// the hub is closed).
     pub(crate) fn waker(&self) -> Option<Arc<mio::Waker>> {
@@ -588,6 +605,11 @@ impl Hub {
 
     pub(crate) fn add_timer(&self, deadline: Instant, action: TimerAction) -> TimerId {
         self.state.borrow_mut().timers.add(deadline, action)
+    }
+
+    /// Whether `timer` is still to fire.
+    pub(crate) fn timer_pending(&self, timer: TimerId) -> bool {
+        self.state.borrow().timers.is_pending(timer)
     }
 
     pub(crate) fn cancel_timer(&self, timer: TimerId) {

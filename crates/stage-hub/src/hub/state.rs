@@ -111,12 +111,14 @@ impl State {
             WaitOn::Sleep => "sleep".into(),
             WaitOn::Yield => "yield_now".into(),
             WaitOn::Event(id) => format!("Event #{id}"),
+            WaitOn::AsyncResult(id) => format!("AsyncResult #{id} (get: not set yet)"),
             WaitOn::QueueGet(id) => format!("Queue #{id} (get: it is empty)"),
             WaitOn::QueuePut(id) => format!("Queue #{id} (put: it is full)"),
             WaitOn::QueuePeek(id) => format!("Queue #{id} (peek: it is empty)"),
             WaitOn::QueueJoin(id) => format!("Queue #{id} (join: tasks not done)"),
             WaitOn::Semaphore(id) => format!("Semaphore #{id} (acquire)"),
             WaitOn::PoolIdle(id) => format!("Pool #{id} (join)"),
+            WaitOn::Wait(n) => format!("wait ({n} objects)"),
             WaitOn::Io(token, interest) => {
                 let what = match (interest.is_readable(), interest.is_writable()) {
                     (true, true) => "read or write",

@@ -85,6 +85,11 @@ impl<A> Timers<A> {
         self.actions.len()
     }
 
+    /// Whether `id` is still to fire.
+    pub(crate) fn is_pending(&self, id: TimerId) -> bool {
+        self.actions.contains_key(&id)
+    }
+
     /// Heap entries, cancelled ones not yet cleared included.
     pub(crate) fn entries(&self) -> usize {
         self.heap.len()

@@ -104,6 +104,12 @@ impl Event {
     }
 }
 
+impl<'a> From<&'a Event> for crate::hub::Waitable<'a> {
+    fn from(event: &'a Event) -> Self {
+        crate::hub::Waitable::listed(&event.inner.waiters, move || event.is_set())
+    }
+}
+
 impl Default for Event {
     fn default() -> Self {
         Event::new()

@@ -3,19 +3,24 @@
 //! hub run the others; none of them is `Send` (they belong to one hub).
 //!
 //! - [`Event`]: a flag greenlets wait to see set.
+//! - [`AsyncResult`]: a value or a failure that arrives once, for any number
+//!   of waiters.
 //! - [`Queue`], [`LifoQueue`], [`PriorityQueue`], [`Channel`]: items passed
 //!   between greenlets, bounded or not, first in first out, last in first
 //!   out, lowest first, or handed over in a rendezvous.
 //! - [`Semaphore`]: at most N holders at once.
-//! - [`Pool`]: spawn greenlets, at most N running at once.
+//! - [`Group`], [`Pool`]: greenlets handled together (joined, killed,
+//!   mapped over), and in a pool at most N running at once.
 
+mod async_result;
 mod event;
-mod pool;
+mod group;
 mod queue;
 mod semaphore;
 
+pub use async_result::AsyncResult;
 pub use event::Event;
-pub use pool::Pool;
+pub use group::{Group, Pool};
 pub use queue::{Channel, LifoQueue, PriorityQueue, PutError, Queue, TaskDoneTooOften};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 
@@ -86,6 +91,19 @@ impl<P, G> WaitList<P, G> {
     /// Grant every greenlet waiting now, oldest first.
     pub(crate) fn grant_all(&mut self, mut grant: impl FnMut() -> G) {
         while self.grant_oldest(grant()).is_ok() {}
+    }
+}
+impl<G> WaitList<(), G> {
+    /// Add `ticket` without parking through [`wait_for_grant`]: one wait on
+    /// several objects registers with each (see `hub::wait`).
+    pub(crate) fn watch(&mut self, ticket: Ticket) {
+        self.waiting.insert(ticket.seq, (ticket, ()));
+    }
+
+    /// Take a watch back out; whether it was granted meanwhile.
+    pub(crate) fn unwatch(&mut self, seq: u64) -> bool {
+        self.waiting.remove(&seq);
+        self.granted.remove(&seq).is_some()
     }
 }
 // ANCHOR_END: wait_list
@@ -230,7 +248,7 @@ mod tests {
             spawn(move || drop(p.put(1))),
             spawn(move || drop(e.wait())),
             spawn(move || drop(s.acquire())),
-            spawn(move || drop(pl.join())),
+            spawn(move || drop(pl.wait_available())),
         ];
         yield_now(); // each parks
         let counts = |what: &str| {

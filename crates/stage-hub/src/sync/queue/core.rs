@@ -216,6 +216,10 @@ impl<T, S: Store<T>> Core<T, S> {
         self.unfinished.get()
     }
 
+    pub(crate) fn watchers(&self) -> &RefCell<WaitList> {
+        &self.watchers
+    }
+
     /// Add `item` if a getter waits for it or there is room; else hand it back.
     pub(crate) fn try_put(&self, item: T) -> Result<(), T> {
         let item = match self.getters.borrow_mut().grant_oldest(item) {

@@ -30,6 +30,12 @@ macro_rules! queue_type {
             core: Rc<Core<T, $store>>,
         }
 
+        impl<'a, T $(: $bound)?> From<&'a $name<T>> for crate::hub::Waitable<'a> {
+            fn from(queue: &'a $name<T>) -> Self {
+                crate::hub::Waitable::listed(queue.core.watchers(), move || queue.ready())
+            }
+        }
+
         impl<T $(: $bound)?> Clone for $name<T> {
             fn clone(&self) -> Self {
                 $name { core: self.core.clone() }
@@ -177,7 +183,8 @@ macro_rules! queue_type {
             }
 
             /// Whether a `get` would return at once: an item is there (or,
-            /// for a rendezvous, a putter waits with one).
+            /// for a rendezvous, a putter waits with one). What
+            /// [`wait`](crate::hub::wait) looks at.
             pub fn ready(&self) -> bool {
                 self.core.has_item()
             }

@@ -1,0 +1,598 @@
+//! `Group` and `Pool`: greenlets handled together — joined, killed, mapped
+//! over — and, in a pool, at most N of them running at once (gevent's
+//! `gevent.pool`).
+
+use std::cell::RefCell;
+use std::ops::Deref;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::{wait_for_grant, Queue, Semaphore, SemaphoreGuard, WaitList, Waited};
+use crate::hub::{self, next_object_id, Builder, Handle, Hub, HubError, JoinAll, Member, WaitOn};
+
+/// A set of greenlets to handle together (gevent's `Group`): spawn into it
+/// or add to it, join them all, kill them all, map a function over items
+/// with one greenlet each. A greenlet leaves the group once it has
+/// finished. Clones share the group.
+///
+/// ```
+/// use std::time::Duration;
+/// use stage_hub::{sleep, Group};
+/// let group = Group::new();
+/// let sleepers: Vec<_> = [30, 10, 20]
+///     .into_iter()
+///     .map(|ms| group.spawn(move || sleep(Duration::from_millis(ms))))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(group.len(), 3);
+/// group.join()?;
+/// assert!(group.is_empty() && sleepers.iter().all(|s| s.is_dead()));
+/// # Ok::<(), stage_hub::HubError>(())
+/// ```
+#[derive(Clone)]
+pub struct Group {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    id: u64,
+    /// Greenlets in the group, in the order they joined it, each with its
+    /// pool slot (a finished one leaves, giving its slot back, through a
+    /// link the hub runs).
+    members: RefCell<Vec<(Member, Option<SemaphoreGuard>)>>,
+    /// A pool's bound: a permit per greenlet running.
+    slots: Option<Semaphore>,
+    /// `wait_available`: told when a slot frees.
+    freed: RefCell<WaitList>,
+}
+
+impl Group {
+    /// An empty group with no bound.
+    pub fn new() -> Group {
+        Group::with_slots(None)
+    }
+
+    fn with_slots(slots: Option<Semaphore>) -> Group {
+        Group {
+            inner: Rc::new(Inner {
+                id: next_object_id(),
+                members: RefCell::new(Vec::new()),
+                slots,
+                freed: RefCell::new(WaitList::default()),
+            }),
+        }
+    }
+
+    /// Greenlets in the group now (a finished one leaves).
+    pub fn len(&self) -> usize {
+        self.inner
+            .members
+            .borrow()
+            .iter()
+            .filter(|(m, _)| !m.is_dead())
+            .count()
+    }
+
+    /// Whether no greenlet of the group is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The greenlets in the group now, in the order they joined it.
+    pub fn members(&self) -> Vec<Member> {
+        self.inner
+            .members
+            .borrow()
+            .iter()
+            .filter(|(m, _)| !m.is_dead())
+            .map(|(m, _)| m.clone())
+            .collect()
+    }
+
+    /// Whether `handle`'s greenlet is in the group.
+    pub fn contains<T: 'static>(&self, handle: &Handle<T>) -> bool {
+        self.inner
+            .members
+            .borrow()
+            .iter()
+            .any(|(m, _)| m.id() == handle.id() && !m.is_dead())
+    }
+
+    /// Spawn `f` into the group (in a pool, once a slot is free, waiting
+    /// cooperatively until then, as gevent's `Pool.spawn` does).
+    pub fn spawn<T, F>(&self, f: F) -> Result<Handle<T>, HubError>
+    where
+        T: 'static,
+        F: FnOnce() -> T + 'static,
+    {
+        let slot = self.take_slot(None)?;
+        let handle = Builder::new().spawn(f)?;
+        self.enlist(&handle, slot);
+        Ok(handle)
+    }
+
+    /// Wait for a slot (a pool's), until `deadline`; `None` for a group
+    /// without a bound.
+    fn take_slot(&self, deadline: Option<Instant>) -> Result<Option<SemaphoreGuard>, HubError> {
+        match (&self.inner.slots, deadline) {
+            (None, _) => Ok(None),
+            (Some(slots), None) => slots.acquire().map(Some),
+            (Some(slots), Some(deadline)) => slots
+                .acquire_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map(Some),
+        }
+    }
+
+    /// Add a greenlet spawned elsewhere. (A [`Pool`]'s own `add` waits for
+    /// a slot first: the greenlet counts against its bound.)
+    pub fn add<T: 'static>(&self, handle: &Handle<T>) {
+        self.enlist(handle, None);
+    }
+
+    fn enlist<T: 'static>(&self, handle: &Handle<T>, slot: Option<SemaphoreGuard>) {
+        if handle.is_dead() || self.contains(handle) {
+            return; // a slot taken for it goes back here
+        }
+        self.inner
+            .members
+            .borrow_mut()
+            .push((Member::from(handle), slot));
+        let group = Rc::downgrade(&self.inner);
+        handle.link(move |done| {
+            if let Some(group) = group.upgrade() {
+                Group { inner: group }.forget(done.id());
+            }
+        });
+    }
+
+    /// Take a greenlet out of the group (it keeps running).
+    pub fn discard<T: 'static>(&self, handle: &Handle<T>) {
+        self.forget(handle.id());
+    }
+
+    /// Take greenlet `id` out, giving its slot back.
+    fn forget(&self, id: u64) {
+        let gone: Vec<_> = {
+            let mut members = self.inner.members.borrow_mut();
+            let (gone, kept) = std::mem::take(&mut *members)
+                .into_iter()
+                .partition(|(m, _)| m.id() == id);
+            *members = kept;
+            gone
+        };
+        let freed = gone.iter().any(|(_, slot)| slot.is_some());
+        drop(gone); // outside the borrow: a slot given back wakes a waiter
+        if freed {
+            self.inner.freed.borrow_mut().grant_all(|| ());
+        }
+    }
+
+    /// Wait until every greenlet in the group has finished, including any
+    /// added meanwhile.
+    pub fn join(&self) -> Result<(), HubError> {
+        self.join_until(None)
+    }
+
+    /// [`join`](Self::join), waiting at most `limit`;
+    /// [`HubError::TimedOut`] if some are still running.
+    pub fn join_timeout(&self, limit: Duration) -> Result<(), HubError> {
+        self.join_until(Some(Instant::now() + limit))
+            .map_err(|e| e.with_limit(limit, Instant::now() - limit))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
+        loop {
+            let members = self.members();
+            if members.is_empty() {
+                return Ok(());
+            }
+            let mut opts = JoinAll::new();
+            if let Some(deadline) = deadline {
+                opts = opts.timeout(deadline.saturating_duration_since(Instant::now()));
+            }
+            hub::joinall_members(&members, opts)?;
+        }
+    }
+
+    /// Kill every greenlet in the group and wait until all are dead.
+    pub fn kill(&self) {
+        let members = self.members();
+        for m in &members {
+            m.kill_nowait();
+        }
+        for m in &members {
+            let _ = m.wait();
+        }
+    }
+
+    /// Kill every greenlet in the group, waiting at most `limit` for them to
+    /// die; [`HubError::TimedOut`] if some are still unwinding.
+    pub fn kill_timeout(&self, limit: Duration) -> Result<(), HubError> {
+        for m in self.members() {
+            m.kill_nowait();
+        }
+        self.join_timeout(limit)
+    }
+
+    /// Kill every greenlet in the group without waiting.
+    pub fn kill_nowait(&self) {
+        for m in self.members() {
+            m.kill_nowait();
+        }
+    }
+
+    // ANCHOR: map
+    /// Run `f` on every item, a greenlet each (a pool runs at most its size
+    /// at once), and return the results in the items' order; the first
+    /// failure, in that order, if any failed (gevent's `map`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = stage_hub::Pool::new(2);
+    /// let doubled = pool.map(
+    ///     |ms: u64| {
+    ///         stage_hub::sleep(Duration::from_millis(ms));
+    ///         ms * 2
+    ///     },
+    ///     [30, 10, 20],
+    /// )?;
+    /// assert_eq!(doubled, [60, 20, 40]); // in the items' order
+    /// # Ok::<(), stage_hub::HubError>(())
+    /// ```
+    pub fn map<I, R, F>(&self, f: F, items: I) -> Result<Vec<R>, HubError>
+    where
+        I: IntoIterator,
+        I::Item: 'static,
+        R: 'static,
+        F: Fn(I::Item) -> R + Clone + 'static,
+    {
+        let handles = items
+            .into_iter()
+            .map(|item| {
+                let f = f.clone();
+                self.spawn(move || f(item))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        handles.into_iter().map(Handle::join).collect()
+    }
+    // ANCHOR_END: map
+
+    /// Like [`map`](Self::map), but lazily: the results come out in the
+    /// items' order as an iterator, while a feeder greenlet spawns (in a
+    /// pool, as slots free up). A failure is its item's `Err`; the others
+    /// still come.
+    ///
+    /// ```
+    /// let pool = stage_hub::Pool::new(2);
+    /// let squares = pool.imap(|x: u32| x * x, 1..=4);
+    /// assert_eq!(squares.collect::<Result<Vec<_>, _>>()?, [1, 4, 9, 16]);
+    /// # Ok::<(), stage_hub::HubError>(())
+    /// ```
+    pub fn imap<I, R, F>(&self, f: F, items: I) -> impl Iterator<Item = Result<R, HubError>>
+    where
+        I: IntoIterator + 'static,
+        I::Item: 'static,
+        R: 'static,
+        F: Fn(I::Item) -> R + Clone + 'static,
+    {
+        let spawned: Queue<Option<Result<Handle<R>, HubError>>> = Queue::unbounded();
+        let (each, end) = (spawned.clone(), spawned.clone());
+        let fed = self.feed(
+            f,
+            items,
+            move |handle| drop(each.try_put(Some(handle))),
+            move || drop(end.try_put(None)),
+        );
+        if let Err(e) = fed {
+            let _ = spawned.try_put(Some(Err(e)));
+            let _ = spawned.try_put(None);
+        }
+        let mut over = false;
+        std::iter::from_fn(move || {
+            if over {
+                return None;
+            }
+            match spawned.get() {
+                Ok(Some(Ok(handle))) => Some(handle.join()),
+                // A spawn failed: the feeder stopped, and sends the end next.
+                Ok(Some(Err(e))) => Some(Err(e)),
+                Ok(None) => {
+                    over = true;
+                    None
+                }
+                Err(e) => {
+                    over = true; // the wait itself failed: nothing more will come
+                    Some(Err(e))
+                }
+            }
+        })
+    }
+
+    /// Like [`imap`](Self::imap), but each result comes out as soon as its
+    /// greenlet finishes, whatever the items' order.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let group = stage_hub::Group::new();
+    /// let first_done: Vec<u64> = group
+    ///     .imap_unordered(
+    ///         |ms: u64| {
+    ///             stage_hub::sleep(Duration::from_millis(ms));
+    ///             ms
+    ///         },
+    ///         [30, 1, 15],
+    ///     )
+    ///     .collect::<Result<_, _>>()?;
+    /// assert_eq!(first_done, [1, 15, 30]);
+    /// # Ok::<(), stage_hub::HubError>(())
+    /// ```
+    pub fn imap_unordered<I, R, F>(
+        &self,
+        f: F,
+        items: I,
+    ) -> impl Iterator<Item = Result<R, HubError>>
+    where
+        I: IntoIterator + 'static,
+        I::Item: 'static,
+        R: 'static,
+        F: Fn(I::Item) -> R + Clone + 'static,
+    {
+        // Each result is sent, by a link, as its greenlet finishes; `None`
+        // after the last, once the feeder has spawned them all.
+        let results: Queue<Option<Result<R, HubError>>> = Queue::unbounded();
+        let tally = Rc::new(Tally::default());
+        let (out, t) = (results.clone(), tally.clone());
+        let each = move |spawned: Result<Handle<R>, HubError>| match spawned {
+            Ok(handle) => {
+                t.running.set(t.running.get() + 1);
+                let (out, t) = (out.clone(), t.clone());
+                handle.link(move |done| {
+                    let _ = out.try_put(Some(done.clone().join()));
+                    t.running.set(t.running.get() - 1);
+                    if t.running.get() == 0 && t.fed.get() {
+                        let _ = out.try_put(None);
+                    }
+                });
+            }
+            Err(e) => drop(out.try_put(Some(Err(e)))),
+        };
+        let (out, t) = (results.clone(), tally);
+        let end = move || {
+            t.fed.set(true);
+            if t.running.get() == 0 {
+                let _ = out.try_put(None);
+            }
+        };
+        if let Err(e) = self.feed(f, items, each, end) {
+            let _ = results.try_put(Some(Err(e)));
+            let _ = results.try_put(None);
+        }
+        let mut over = false;
+        std::iter::from_fn(move || {
+            if over {
+                return None;
+            }
+            match results.get() {
+                Ok(Some(result)) => Some(result),
+                Ok(None) => {
+                    over = true;
+                    None
+                }
+                Err(e) => {
+                    over = true; // the wait itself failed: nothing more will come
+                    Some(Err(e))
+                }
+            }
+        })
+    }
+
+    /// Spawn a feeder greenlet that spawns `f(item)` into this group for
+    /// each item (waiting for slots, in a pool), hands each outcome to
+    /// `each` (a spawn failure ends the feeding), then calls `end`. An error
+    /// if the feeder itself cannot be spawned.
+    fn feed<I, R, F>(
+        &self,
+        f: F,
+        items: I,
+        each: impl Fn(Result<Handle<R>, HubError>) + 'static,
+        end: impl FnOnce() + 'static,
+    ) -> Result<(), HubError>
+    where
+        I: IntoIterator + 'static,
+        I::Item: 'static,
+        R: 'static,
+        F: Fn(I::Item) -> R + Clone + 'static,
+    {
+        let group = self.clone();
+        let feeding = Builder::new().name("imap feeder").spawn(move || {
+            for item in items {
+                let f = f.clone();
+                let spawned = group.spawn(move || f(item));
+                let failed = spawned.is_err();
+                each(spawned);
+                if failed {
+                    break;
+                }
+            }
+            end();
+        });
+        feeding.map(drop)
+    }
+
+    /// Run `f` in the group and wait for its result (gevent's `apply`). From
+    /// a greenlet of this group it runs `f` directly, so a full pool cannot
+    /// deadlock on itself.
+    pub fn apply<R, F>(&self, f: F) -> Result<R, HubError>
+    where
+        R: 'static,
+        F: FnOnce() -> R + 'static,
+    {
+        let me = stage_greenlet::current_id();
+        let inside = self
+            .inner
+            .members
+            .borrow()
+            .iter()
+            .any(|(m, _)| Some(m.id()) == me);
+        if inside {
+            return Ok(f());
+        }
+        self.spawn(f)?.join()
+    }
+}
+
+/// What `imap_unordered` counts: results still to come, and whether every
+/// item was spawned.
+#[derive(Default)]
+struct Tally {
+    running: std::cell::Cell<usize>,
+    fed: std::cell::Cell<bool>,
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group::new()
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("id", &self.inner.id)
+            .field("len", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A [`Group`] with a bound (gevent's `Pool`): at most `size` of its
+/// greenlets run at once, and [`spawn`](Group::spawn) waits
+/// (cooperatively) for a free slot. Everything a group does, a pool does
+/// (it dereferences to one). Clones share the pool.
+///
+/// ```
+/// use std::time::Duration;
+/// let pool = stage_hub::Pool::new(2);
+/// for _ in 0..5 {
+///     pool.spawn(|| stage_hub::sleep(Duration::from_millis(1)))?;
+///     assert!(pool.running() <= 2);
+/// }
+/// pool.join()?;
+/// assert_eq!(pool.running(), 0);
+/// # Ok::<(), stage_hub::HubError>(())
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    group: Group,
+    size: usize,
+}
+
+impl Pool {
+    /// A pool running at most `size` greenlets at once (at least 1).
+    pub fn new(size: usize) -> Pool {
+        let size = size.max(1);
+        Pool {
+            group: Group::with_slots(Some(Semaphore::new(size))),
+            size,
+        }
+    }
+
+    /// The most greenlets it runs at once.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Greenlets of this pool alive now.
+    pub fn running(&self) -> usize {
+        self.group.len()
+    }
+
+    /// Add a greenlet spawned elsewhere once a slot is free (it counts
+    /// against the bound until it finishes or is discarded), waiting
+    /// cooperatively until then; as gevent's `Pool.add`.
+    pub fn add<T: 'static>(&self, handle: &Handle<T>) -> Result<(), HubError> {
+        let slot = self.group.take_slot(None)?;
+        self.group.enlist(handle, slot);
+        Ok(())
+    }
+
+    /// [`add`](Self::add), waiting at most `limit` for a slot;
+    /// [`HubError::TimedOut`] if none freed up.
+    pub fn add_timeout<T: 'static>(
+        &self,
+        handle: &Handle<T>,
+        limit: Duration,
+    ) -> Result<(), HubError> {
+        let start = Instant::now();
+        let slot = self
+            .group
+            .take_slot(Some(start + limit))
+            .map_err(|e| e.with_limit(limit, start))?;
+        self.group.enlist(handle, slot);
+        Ok(())
+    }
+
+    /// Free slots right now.
+    pub fn free(&self) -> usize {
+        self.group
+            .inner
+            .slots
+            .as_ref()
+            .map_or(usize::MAX, Semaphore::available)
+    }
+
+    /// Wait until a slot is free, without taking it, and return how many
+    /// are (gevent's `wait_available`). Greenlets already waiting in `spawn`
+    /// are served first, so a slot may be gone again by the time this
+    /// greenlet spawns.
+    pub fn wait_available(&self) -> Result<usize, HubError> {
+        self.wait_available_until(None)
+    }
+
+    /// [`wait_available`](Self::wait_available), waiting at most `limit`.
+    pub fn wait_available_timeout(&self, limit: Duration) -> Result<usize, HubError> {
+        let start = Instant::now();
+        self.wait_available_until(Some(start + limit))
+            .map_err(|e| e.with_limit(limit, start))
+    }
+
+    fn wait_available_until(&self, deadline: Option<Instant>) -> Result<usize, HubError> {
+        let start = Instant::now();
+        loop {
+            if self.free() > 0 {
+                return Ok(self.free());
+            }
+            let hub = Hub::get()?;
+            let on = WaitOn::PoolIdle(self.group.inner.id);
+            match wait_for_grant(&hub, &self.group.inner.freed, on, deadline, (), drop) {
+                Waited::Ended((), crate::hub::Wake::TimedOut) if self.free() == 0 => {
+                    return Err(HubError::timed_out(deadline, start));
+                }
+                Waited::Failed(e, _) => return Err(e),
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Deref for Pool {
+    type Target = Group;
+
+    fn deref(&self) -> &Group {
+        &self.group
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("size", &self.size)
+            .field("running", &self.running())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+impl Pool {
+    pub(crate) fn inner_idle_waiters(&self) -> usize {
+        self.group.inner.freed.borrow().len()
+    }
+}
