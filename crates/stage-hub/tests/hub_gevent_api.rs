@@ -406,3 +406,38 @@ fn a_pool_counts_added_greenlets_and_waits_for_a_free_slot() {
     assert_eq!(p.wait_available().unwrap(), 1, "once the blocker finished");
     assert!(blocker.is_dead() && started.elapsed() >= MS(10));
 }
+
+// Greenlet-local storage (gevent's local; test__local.py).
+
+#[test]
+fn each_greenlet_sees_its_own_local_value_and_it_goes_when_it_dies() {
+    struct Counted(Rc<Cell<u32>>, Cell<u32>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let local = stage_hub::hub::Local::new(move || Counted(d.clone(), Cell::new(0)));
+    let workers: Vec<_> = (1..=4u32)
+        .map(|n| {
+            let local = local.clone();
+            spawn(move || {
+                for _ in 0..n {
+                    local.with(|c| c.1.set(c.1.get() + 1));
+                    yield_now();
+                }
+                local.with(|c| c.1.get())
+            })
+        })
+        .collect();
+    joinall(&workers, JoinAll::new()).unwrap();
+    let seen: Vec<u32> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert_eq!(seen, [1, 2, 3, 4], "each counted only its own visits");
+    assert_eq!(drops.get(), 4, "each value went with its greenlet");
+    assert!(local.is_empty());
+    local.set(Counted(Rc::new(Cell::new(0)), Cell::new(9)));
+    assert_eq!(local.with(|c| c.1.get()), 9, "main's own");
+    assert_eq!(local.len(), 1);
+}

@@ -24,11 +24,15 @@ impl Hub {
             });
         }
         let failed = status.failed();
-        {
+        let locals = {
             let mut st = self.state.borrow_mut();
             for waiter in task.done_waiters {
                 st.notify(waiter, failed);
             }
+            (!st.locals.is_empty()).then(|| st.locals.clone())
+        };
+        if let Some(locals) = locals {
+            super::local::forget_greenlet(&locals, id);
         }
         let reported = task.status.clone().finished(id);
         drop(task.owned); // a never-started body is dropped here, outside any borrow

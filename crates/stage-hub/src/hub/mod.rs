@@ -30,6 +30,7 @@ mod event_loop;
 mod handle;
 pub mod io;
 mod join;
+mod local;
 mod remote;
 mod state;
 mod task;
@@ -58,6 +59,7 @@ pub use error::{Deadlock, HubError};
 pub use handle::{Handle, LinkId, Member};
 pub(crate) use join::joinall_members;
 pub use join::{iwait, joinall, wait, JoinAll, Wait, Waitable};
+pub use local::Local;
 pub use remote::{RemoteWakeup, Wakeup};
 pub use task::{current_name, spawn, spawn_later, Builder};
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Timeout};
@@ -269,6 +271,8 @@ pub(crate) struct State {
     tasks: IdMap<TaskId, Task>,
     /// Functions to run on the hub's stack at its next turn (link callbacks).
     callbacks: VecDeque<Box<dyn FnOnce()>>,
+    /// Every `Local` of the thread, told when a spawned greenlet finishes.
+    locals: Vec<std::rc::Weak<dyn local::ForgetGreenlet>>,
     /// The next wait's [`Ticket::seq`].
     next_seq: u64,
     ready: VecDeque<(TaskId, Wake)>,
@@ -390,6 +394,7 @@ impl Hub {
             state: RefCell::new(State {
                 tasks: IdMap::default(),
                 callbacks: VecDeque::new(),
+                locals: Vec::new(),
                 next_seq: 0,
                 ready: VecDeque::new(),
                 batch: 0,
@@ -588,6 +593,13 @@ impl Hub {
     /// End the wait `ticket` stands for; `false` if it had already ended.
     pub(crate) fn unpark(&self, ticket: Ticket) -> bool {
         self.state.borrow_mut().unpark(ticket, Wake::Ready)
+    }
+
+    /// Tell `store` whenever a greenlet this hub spawned finishes.
+    pub(crate) fn watch_deaths(&self, store: std::rc::Weak<dyn local::ForgetGreenlet>) {
+        let mut st = self.state.borrow_mut();
+        st.locals.retain(|l| l.strong_count() > 0);
+        st.locals.push(store);
     }
 
     /// Run `f` on the hub's stack at its next turn, before the greenlets
