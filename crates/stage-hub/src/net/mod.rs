@@ -8,7 +8,9 @@
 //! retry loop and no loop spins.
 
 mod listener;
+mod split;
 mod stream;
 
 pub use listener::TcpListener;
+pub use split::{ReadHalf, WriteHalf};
 pub use stream::{resolve, TcpStream};

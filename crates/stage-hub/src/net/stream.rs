@@ -3,10 +3,12 @@
 use std::fmt;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use mio::Interest;
 
+use super::split::{ReadHalf, WriteHalf};
 use crate::hub::io::Registration;
 
 /// A TCP stream between a local and a remote socket, shaped like
@@ -17,13 +19,19 @@ use crate::hub::io::Registration;
 /// It belongs to the hub of the thread that made it (it is not `Send`).
 /// Code written for `Read + Write` runs over it unchanged.
 pub struct TcpStream {
-    io: mio::net::TcpStream,
-    registration: Option<Registration>,
+    socket: Rc<Socket>,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     /// The last read returned less than it was asked for, so it emptied the
     /// socket: new bytes will arrive with a fresh readiness edge.
     drained: bool,
+}
+
+/// The socket and its registration with the hub: one per connection,
+/// shared by the two halves of a split stream.
+pub(crate) struct Socket {
+    pub(crate) io: mio::net::TcpStream,
+    registration: Option<Registration>,
 }
 
 /// How long a wait may take, turned into the deadline the hub wants.
@@ -35,7 +43,7 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
-fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
+pub(crate) fn check_timeout(timeout: Option<Duration>) -> io::Result<()> {
     if timeout == Some(Duration::ZERO) {
         return Err(io::Error::new(
             ErrorKind::InvalidInput,
@@ -80,17 +88,20 @@ impl TcpStream {
         // turns writable, and `take_error` says whether it worked.
         let stream = Self::register(mio::net::TcpStream::connect(addr)?)?;
         loop {
-            stream.wait(Interest::WRITABLE, deadline).map_err(|e| {
-                if e.kind() == ErrorKind::TimedOut {
-                    timed_out(&format!("connecting to {addr}"))
-                } else {
-                    e
-                }
-            })?;
-            if let Some(e) = stream.io.take_error()? {
+            stream
+                .socket
+                .wait(Interest::WRITABLE, deadline)
+                .map_err(|e| {
+                    if e.kind() == ErrorKind::TimedOut {
+                        timed_out(&format!("connecting to {addr}"))
+                    } else {
+                        e
+                    }
+                })?;
+            if let Some(e) = stream.socket.io.take_error()? {
                 return Err(e);
             }
-            match stream.io.peer_addr() {
+            match stream.socket.io.peer_addr() {
                 Ok(_) => return Ok(stream),
                 // Not connected yet: a spurious wake-up.
                 Err(e) if e.kind() == ErrorKind::NotConnected => continue,
@@ -109,73 +120,89 @@ impl TcpStream {
     pub(crate) fn register(mut io: mio::net::TcpStream) -> io::Result<TcpStream> {
         let registration = Registration::new(&mut io, Interest::READABLE | Interest::WRITABLE)?;
         Ok(TcpStream {
-            io,
-            registration: Some(registration),
+            socket: Rc::new(Socket {
+                io,
+                registration: Some(registration),
+            }),
             read_timeout: None,
             write_timeout: None,
             drained: false,
         })
     }
 
-    fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
-        match &self.registration {
-            Some(r) => r.wait(interest, deadline),
-            None => Err(io::Error::other("the stream was deregistered")),
-        }
+    /// Split it into a read half and a write half that different greenlets
+    /// can own: one reads while another writes, gevent's full-duplex
+    /// pattern (where two greenlets share one socket). Each half keeps its
+    /// side's timeout; [`reunite`](TcpStream::reunite) puts them back
+    /// together. The socket closes once both halves are dropped.
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use stage_hub::net::{TcpListener, TcpStream};
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let server = stage_hub::spawn(move || -> std::io::Result<()> {
+    ///     let (conn, _) = listener.accept()?;
+    ///     let (read, mut write) = conn.into_split();
+    ///     let reader = stage_hub::spawn(move || BufReader::new(read).lines().count());
+    ///     writeln!(write, "hello")?; // while the reader waits
+    ///     write.shutdown()?;
+    ///     assert_eq!(reader.join().unwrap(), 2);
+    ///     Ok(())
+    /// });
+    /// let mut client = TcpStream::connect(addr)?;
+    /// client.write_all(b"one\ntwo\n")?;
+    /// client.shutdown(std::net::Shutdown::Write)?;
+    /// let mut line = String::new();
+    /// BufReader::new(&mut client).read_line(&mut line)?;
+    /// assert_eq!(line, "hello\n");
+    /// server.join().unwrap()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        (
+            ReadHalf {
+                socket: self.socket.clone(),
+                read_timeout: self.read_timeout,
+                drained: self.drained,
+            },
+            WriteHalf {
+                socket: self.socket,
+                write_timeout: self.write_timeout,
+            },
+        )
     }
 
-    // ANCHOR: would_block
-    /// Run `op` until it stops saying "would block": each time it does,
-    /// wait in the hub for `interest` (other greenlets run meanwhile), then
-    /// try again. Wake-ups may be spurious; trying again is always safe.
-    fn cooperate<T>(
-        &mut self,
-        interest: Interest,
-        deadline: Option<Instant>,
-        what: &str,
-        mut op: impl FnMut(&mut mio::net::TcpStream) -> io::Result<T>,
-    ) -> io::Result<T> {
-        loop {
-            match op(&mut self.io) {
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.wait_for(interest, deadline, what)?
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                done => return done,
-            }
+    /// Put the halves of a split stream back together; both come back if
+    /// they are halves of two different streams.
+    pub fn reunite(read: ReadHalf, write: WriteHalf) -> Result<TcpStream, (ReadHalf, WriteHalf)> {
+        if !Rc::ptr_eq(&read.socket, &write.socket) {
+            return Err((read, write));
         }
-    }
-    // ANCHOR_END: would_block
-
-    fn wait_for(
-        &self,
-        interest: Interest,
-        deadline: Option<Instant>,
-        what: &str,
-    ) -> io::Result<()> {
-        self.wait(interest, deadline).map_err(|e| {
-            if e.kind() == ErrorKind::TimedOut {
-                timed_out(what)
-            } else {
-                e
-            }
+        drop(write.socket);
+        Ok(TcpStream {
+            socket: read.socket,
+            read_timeout: read.read_timeout,
+            write_timeout: write.write_timeout,
+            drained: read.drained,
         })
     }
 
     /// The remote address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.io.peer_addr()
+        self.socket.io.peer_addr()
     }
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.local_addr()
+        self.socket.io.local_addr()
     }
 
     /// Shut down the read side, the write side or both. Shutting the write
     /// side tells the peer "no more from me" while replies still arrive.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.io.shutdown(how)
+        self.socket.io.shutdown(how)
     }
 
     /// How long a read may wait before failing with [`ErrorKind::TimedOut`]
@@ -205,23 +232,25 @@ impl TcpStream {
 
     /// Disable (or enable) Nagle's algorithm: small writes go out at once.
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.set_nodelay(nodelay)
+        self.socket.io.set_nodelay(nodelay)
     }
 
     /// Whether Nagle's algorithm is disabled.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.io.nodelay()
+        self.socket.io.nodelay()
     }
 
     /// Take the socket's pending error, if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.take_error()
+        self.socket.io.take_error()
     }
 
     /// Read without removing what was read from the queue, waiting for data.
     pub fn peek(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = deadline(self.read_timeout);
-        let n = self.cooperate(Interest::READABLE, deadline, "peek", |io| io.peek(buf))?;
+        let n = self
+            .socket
+            .cooperate(Interest::READABLE, deadline, "peek", |io| io.peek(buf))?;
         // The bytes peeked are still queued, and a peek that waited took
         // the readiness edge that announced them: the next read must try
         // at once, not wait for an edge that already came.
@@ -233,30 +262,19 @@ impl TcpStream {
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let deadline = deadline(self.read_timeout);
-        if self.drained && !buf.is_empty() {
-            // The socket was emptied last time: a read now would most likely
-            // only say WouldBlock (a wasted system call per message in a
-            // ping-pong), so wait for the next edge first. A spurious wake-up
-            // costs that call back, nothing more.
-            self.wait_for(Interest::READABLE, deadline, "read")?;
-        }
-        let n = self.cooperate(Interest::READABLE, deadline, "read", |io| io.read(buf))?;
-        self.drained = n > 0 && n < buf.len();
-        Ok(n)
+        self.socket.read(buf, deadline, &mut self.drained)
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let deadline = deadline(self.write_timeout);
-        self.cooperate(Interest::WRITABLE, deadline, "write", |io| io.write(buf))
+        self.socket.write(buf, deadline)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let deadline = deadline(self.write_timeout);
-        self.cooperate(Interest::WRITABLE, deadline, "write", |io| {
-            io.write_vectored(bufs)
-        })
+        self.socket.write_vectored(bufs, deadline)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -264,22 +282,105 @@ impl Write for TcpStream {
     }
 }
 
-impl fmt::Debug for TcpStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream")
-            .field("local", &self.io.local_addr().ok())
-            .field("peer", &self.io.peer_addr().ok())
-            .finish_non_exhaustive()
+impl Socket {
+    fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        match &self.registration {
+            Some(r) => r.wait(interest, deadline),
+            None => Err(io::Error::other("the stream was deregistered")),
+        }
+    }
+
+    // ANCHOR: would_block
+    /// Run `op` until it stops saying "would block": each time it does,
+    /// wait in the hub for `interest` (other greenlets run meanwhile), then
+    /// try again. Wake-ups may be spurious; trying again is always safe.
+    fn cooperate<T>(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        what: &str,
+        mut op: impl FnMut(&mio::net::TcpStream) -> io::Result<T>,
+    ) -> io::Result<T> {
+        loop {
+            match op(&self.io) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.wait_for(interest, deadline, what)?
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                done => return done,
+            }
+        }
+    }
+    // ANCHOR_END: would_block
+
+    fn wait_for(
+        &self,
+        interest: Interest,
+        deadline: Option<Instant>,
+        what: &str,
+    ) -> io::Result<()> {
+        self.wait(interest, deadline).map_err(|e| {
+            if e.kind() == ErrorKind::TimedOut {
+                timed_out(what)
+            } else {
+                e
+            }
+        })
+    }
+
+    /// A read that waits in the hub; `drained` is the reader's note that
+    /// its last read emptied the socket.
+    pub(crate) fn read(
+        &self,
+        buf: &mut [u8],
+        deadline: Option<Instant>,
+        drained: &mut bool,
+    ) -> io::Result<usize> {
+        if *drained && !buf.is_empty() {
+            // The socket was emptied last time: a read now would most likely
+            // only say WouldBlock (a wasted system call per message in a
+            // ping-pong), so wait for the next edge first. A spurious wake-up
+            // costs that call back, nothing more.
+            self.wait_for(Interest::READABLE, deadline, "read")?;
+        }
+        let n = self.cooperate(Interest::READABLE, deadline, "read", |mut io| io.read(buf))?;
+        *drained = n > 0 && n < buf.len();
+        Ok(n)
+    }
+
+    pub(crate) fn write(&self, buf: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
+        self.cooperate(Interest::WRITABLE, deadline, "write", |mut io| {
+            io.write(buf)
+        })
+    }
+
+    pub(crate) fn write_vectored(
+        &self,
+        bufs: &[IoSlice<'_>],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
+        self.cooperate(Interest::WRITABLE, deadline, "write", |mut io| {
+            io.write_vectored(bufs)
+        })
     }
 }
 
-impl Drop for TcpStream {
+impl Drop for Socket {
     fn drop(&mut self) {
         if let Some(registration) = self.registration.take() {
             // Failing to deregister a socket about to close changes nothing:
             // closing removes it from epoll anyway.
             let _ = registration.deregister(&mut self.io);
         }
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpStream")
+            .field("local", &self.socket.io.local_addr().ok())
+            .field("peer", &self.socket.io.peer_addr().ok())
+            .finish_non_exhaustive()
     }
 }
 
