@@ -53,6 +53,8 @@ use crate::case::{Case, CheckError, Group, Outcome};
 pub const GROUP_ENV: &str = "HARNESS_COUNT_GROUP";
 /// Set in a counting child's environment: where it writes what it counted.
 const DIR_ENV: &str = "HARNESS_COUNT_DIR";
+/// Set in a counting child's environment to count one case of the group only.
+const CASE_ENV: &str = "HARNESS_COUNT_CASE";
 /// The valgrind to run (default: `valgrind` on the `PATH`); `off` disables
 /// counting.
 pub const VALGRIND_ENV: &str = "HARNESS_VALGRIND";
@@ -148,26 +150,325 @@ impl fmt::Display for NotCounted {
 /// Count `group`'s instructions per op in a child under callgrind: case name
 /// to instructions per operation.
 pub(crate) fn per_op(group: &str) -> Result<BTreeMap<String, f64>, NotCounted> {
-    if GROUPS.get().is_none() || std::env::var_os(GROUP_ENV).is_some() {
-        return Err(NotCounted::NotServed);
-    }
-    let valgrind = match std::env::var_os(VALGRIND_ENV) {
-        Some(v) if v == "off" || v.is_empty() => return Err(NotCounted::Disabled),
-        Some(v) => v,
-        None => OsString::from("valgrind"),
-    };
-    let exe = std::env::current_exe()
-        .map_err(|e| NotCounted::Failed(format!("cannot find this program to re-run: {e}")))?;
+    let valgrind = valgrind()?;
+    let exe = this_program()?;
     let dir = Scratch::new().map_err(|e| NotCounted::Failed(format!("no scratch dir: {e}")))?;
-    run_child(&valgrind, &exe, group, &dir.0)?;
-    let manifest = fs::read_to_string(dir.0.join("manifest"))
-        .map_err(|e| NotCounted::Failed(format!("the counting child wrote no manifest: {e}")))?;
+    run_child(&valgrind, &exe, group, None, &dir.0)?;
+    let manifest = read_manifest(&dir.0)?;
     let dumps = read_dumps(&dir.0)
         .map_err(|e| NotCounted::Failed(format!("cannot read callgrind's output: {e}")))?;
     pair(&manifest, &dumps)
 }
 
-fn run_child(valgrind: &OsString, exe: &Path, group: &str, dir: &Path) -> Result<(), NotCounted> {
+/// Whether counting can be tried at all here, and with which valgrind.
+fn valgrind() -> Result<OsString, NotCounted> {
+    if GROUPS.get().is_none() || std::env::var_os(GROUP_ENV).is_some() {
+        return Err(NotCounted::NotServed);
+    }
+    match std::env::var_os(VALGRIND_ENV) {
+        Some(v) if v == "off" || v.is_empty() => Err(NotCounted::Disabled),
+        Some(v) => Ok(v),
+        None => Ok(OsString::from("valgrind")),
+    }
+}
+
+fn this_program() -> Result<PathBuf, NotCounted> {
+    std::env::current_exe()
+        .map_err(|e| NotCounted::Failed(format!("cannot find this program to re-run: {e}")))
+}
+
+fn read_manifest(dir: &Path) -> Result<String, NotCounted> {
+    fs::read_to_string(dir.join("manifest"))
+        .map_err(|e| NotCounted::Failed(format!("the counting child wrote no manifest: {e}")))
+}
+
+/// One source line's share of an operation: see [`per_line`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LineCount {
+    /// The source file: relative to the workspace for our own code, as the
+    /// debug information names it otherwise (the standard library, a
+    /// dependency's assembly).
+    pub file: String,
+    /// The line in it (0 where the debug information has none).
+    pub line: u32,
+    /// The function the instructions were compiled from (innermost).
+    pub function: String,
+    /// The line's text, trimmed, where the file could be read.
+    pub text: Option<String>,
+    /// Instructions per operation executed for this line.
+    pub per_op: f64,
+}
+
+/// Where each instruction of one operation of `case` (in `group`) goes: the
+/// source lines it was compiled from, with their instructions per
+/// operation, in file and line order.
+///
+/// Counted like the `instr/op` column (two sizes, the difference), but per
+/// instruction (callgrind's `--dump-instr=yes`); each instruction is then
+/// attributed, by binutils' `addr2line -i` (which follows inlining), to the
+/// innermost line of this workspace's own code it came from: an inlined
+/// `Cell::set` counts for the line of ours that called it. Instructions
+/// with no line of ours (a dependency's assembly) count for the innermost
+/// line the debug information names. Needs valgrind, `addr2line` and a
+/// build with debug line information (the release profile has it).
+pub fn per_line(group: &str, case: &str) -> Result<Vec<LineCount>, NotCounted> {
+    let valgrind = valgrind()?;
+    let exe = this_program()?;
+    let dir = Scratch::new().map_err(|e| NotCounted::Failed(format!("no scratch dir: {e}")))?;
+    run_child(&valgrind, &exe, group, Some(case), &dir.0)?;
+    let manifest = read_manifest(&dir.0)?;
+    let ops: Vec<u64> = manifest
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["case"] == case)
+        .filter_map(|v| {
+            let ops = v["ops"].as_array()?;
+            Some([ops.first()?.as_u64()?, ops.get(1)?.as_u64()?])
+        })
+        .next()
+        .unwrap_or_default()
+        .to_vec();
+    let (small, large) = match ops[..] {
+        [small, large] if large > small => (small, large),
+        _ => {
+            return Err(NotCounted::Failed(format!(
+                "no case `{case}` in `{group}` to count"
+            )))
+        }
+    };
+    // Object names are numbered once per run: a later dump may use a
+    // number the first one defined.
+    let mut objects = BTreeMap::new();
+    let mut read = |n: u32| {
+        let path = dir.0.join(format!("callgrind.out.{n}"));
+        fs::read_to_string(&path)
+            .map(|text| instructions_by_address(&text, &exe, &mut objects))
+            .map_err(|e| NotCounted::Failed(format!("cannot read {}: {e}", path.display())))
+    };
+    let (at_small, at_large) = (read(1)?, read(2)?);
+    let per_op: BTreeMap<u64, f64> = at_large
+        .iter()
+        .map(|(&addr, &n)| {
+            let once = at_small.get(&addr).copied().unwrap_or(0);
+            (addr, n.saturating_sub(once) as f64 / (large - small) as f64)
+        })
+        .filter(|&(_, per_op)| per_op >= 0.5)
+        .collect();
+    let frames = inline_frames(&exe, per_op.keys().copied())?;
+    Ok(by_line(&per_op, &frames, &workspace_root()))
+}
+
+/// The workspace this program was built from (the debug information's
+/// paths of our own code start with it).
+fn workspace_root() -> PathBuf {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR"));
+    harness
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(harness)
+        .to_path_buf()
+}
+
+/// One frame of an instruction's inlining chain, innermost first.
+#[derive(Debug, Clone, PartialEq)]
+struct Frame {
+    function: String,
+    file: String,
+    line: u32,
+}
+
+/// Each address's inlining chain, innermost first, from `addr2line -i`.
+fn inline_frames(
+    exe: &Path,
+    addrs: impl Iterator<Item = u64>,
+) -> Result<BTreeMap<u64, Vec<Frame>>, NotCounted> {
+    let addrs: Vec<String> = addrs.map(|a| format!("{a:#x}")).collect();
+    let out = Command::new("addr2line")
+        .args(["-a", "-i", "-f", "-C", "-e"])
+        .arg(exe)
+        .args(&addrs)
+        .output()
+        .map_err(|e| NotCounted::Failed(format!("addr2line (binutils) did not start: {e}")))?;
+    if !out.status.success() {
+        return Err(NotCounted::Failed(format!(
+            "addr2line failed ({})",
+            out.status
+        )));
+    }
+    Ok(parse_frames(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// `addr2line -a -i -f` output: an address line, then (function, file:line)
+/// pairs, innermost first.
+fn parse_frames(text: &str) -> BTreeMap<u64, Vec<Frame>> {
+    let mut frames: BTreeMap<u64, Vec<Frame>> = BTreeMap::new();
+    let mut lines = text.lines();
+    let mut at = None;
+    while let Some(line) = lines.next() {
+        if let Some(hex) = line.strip_prefix("0x") {
+            at = u64::from_str_radix(hex, 16).ok();
+            continue;
+        }
+        let (Some(addr), Some(place)) = (at, lines.next()) else {
+            continue;
+        };
+        let place = place.split(" (discriminator").next().unwrap_or(place);
+        let (file, line_no) = place.rsplit_once(':').unwrap_or((place, "0"));
+        frames.entry(addr).or_default().push(Frame {
+            function: line.to_string(),
+            file: file.to_string(),
+            line: line_no.parse().unwrap_or(0),
+        });
+    }
+    frames
+}
+
+/// Sum instructions per op by the innermost line of our own code (under
+/// `root`) in each address's chain, else its innermost line. A line that is
+/// an attribute (`#[derive(PartialEq)]`: the derived comparison) counts for
+/// the line that used what it derived.
+fn by_line(
+    per_op: &BTreeMap<u64, f64>,
+    frames: &BTreeMap<u64, Vec<Frame>>,
+    root: &Path,
+) -> Vec<LineCount> {
+    let root = root.to_string_lossy();
+    let sources = Sources::default();
+    let ours = |f: &Frame| {
+        f.file.starts_with(&*root)
+            && f.line > 0
+            && !sources
+                .line(&f.file, f.line)
+                .is_some_and(|text| text.starts_with("#["))
+    };
+    let mut lines: BTreeMap<(String, u32), LineCount> = BTreeMap::new();
+    for (addr, &n) in per_op {
+        let chain = frames.get(addr).map(Vec::as_slice).unwrap_or_default();
+        let frame = chain.iter().find(|f| ours(f)).or(chain.first());
+        let (file, line, function) = match frame {
+            Some(f) => {
+                let file = match f.file.strip_prefix(&*root) {
+                    Some(inside) => inside.trim_start_matches('/'),
+                    None => &f.file,
+                };
+                (file.to_string(), f.line, f.function.clone())
+            }
+            None => (String::from("??"), 0, format!("{addr:#x}")),
+        };
+        let text = frame
+            .filter(|f| f.file.starts_with(&*root))
+            .and_then(|f| sources.line(&f.file, f.line));
+        lines
+            .entry((file.clone(), line))
+            .or_insert(LineCount {
+                file,
+                line,
+                function,
+                text,
+                per_op: 0.0,
+            })
+            .per_op += n;
+    }
+    lines.into_values().collect()
+}
+
+/// Source files read once each, for their lines.
+#[derive(Default)]
+struct Sources(std::cell::RefCell<BTreeMap<String, Option<Vec<String>>>>);
+
+impl Sources {
+    /// Line `line` (from 1) of `file`, trimmed.
+    fn line(&self, file: &str, line: u32) -> Option<String> {
+        let mut files = self.0.borrow_mut();
+        let lines = files.entry(file.to_string()).or_insert_with(|| {
+            let text = fs::read_to_string(file).ok()?;
+            Some(text.lines().map(|l| l.trim().to_string()).collect())
+        });
+        let at = usize::try_from(line).ok()?.checked_sub(1)?;
+        lines.as_ref()?.get(at).cloned()
+    }
+}
+
+/// Instructions executed at each address of `exe` (file offsets, as
+/// callgrind writes them for a position-independent executable), from a
+/// dump written with `--dump-instr=yes`. Addresses in other objects (the C
+/// library, the loader) are left out. `objects` carries callgrind's object
+/// numbers (whether each is `exe`) from one dump of a run to the next.
+fn instructions_by_address(
+    dump: &str,
+    exe: &Path,
+    objects: &mut BTreeMap<String, bool>,
+) -> BTreeMap<u64, u64> {
+    let exe = exe.to_string_lossy();
+    let mut counts: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut columns = 1;
+    let (mut in_exe, mut addr, mut after_calls) = (false, 0u64, false);
+    for line in dump.lines() {
+        if let Some(rest) = line.strip_prefix("positions:") {
+            columns = rest.split_whitespace().count().max(1);
+            continue;
+        }
+        // `(id) name` defines a compressed object name, `(id)` reuses it;
+        // a called object (`cob=`) may be the first to define one.
+        let (object, is_ob) = match (line.strip_prefix("ob="), line.strip_prefix("cob=")) {
+            (Some(rest), _) => (Some(rest), true),
+            (None, Some(rest)) => (Some(rest), false),
+            _ => (None, false),
+        };
+        if let Some(rest) = object {
+            let (id, name) = match rest.split_once(' ') {
+                Some((id, name)) => (id.to_string(), Some(name)),
+                None => (rest.to_string(), None),
+            };
+            if let Some(name) = name {
+                objects.insert(id.clone(), name == exe);
+            }
+            if is_ob {
+                in_exe = objects.get(&id).copied().unwrap_or(false);
+            }
+            continue;
+        }
+        if line.starts_with("calls=") {
+            after_calls = true;
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else {
+            continue;
+        };
+        let position = if let Some(hex) = first.strip_prefix("0x") {
+            u64::from_str_radix(hex, 16).ok()
+        } else if let Some(n) = first.strip_prefix('+') {
+            n.parse::<u64>().ok().map(|n| addr + n)
+        } else if let Some(n) = first.strip_prefix('-') {
+            n.parse::<u64>().ok().map(|n| addr.saturating_sub(n))
+        } else if first == "*" {
+            Some(addr)
+        } else {
+            None // a `key=value` line
+        };
+        let Some(position) = position else {
+            continue;
+        };
+        addr = position;
+        if std::mem::take(&mut after_calls) {
+            continue; // a call's inclusive cost, not this instruction's
+        }
+        let cost = words.nth(columns - 1).and_then(|c| c.parse::<u64>().ok());
+        if let (true, Some(cost)) = (in_exe, cost) {
+            *counts.entry(addr).or_default() += cost;
+        }
+    }
+    counts
+}
+
+fn run_child(
+    valgrind: &OsString,
+    exe: &Path,
+    group: &str,
+    case: Option<&str>,
+    dir: &Path,
+) -> Result<(), NotCounted> {
     let log = dir.join("child.log");
     let stderr = File::create(&log)
         .map_err(|e| NotCounted::Failed(format!("cannot create {}: {e}", log.display())))?;
@@ -182,12 +483,16 @@ fn run_child(valgrind: &OsString, exe: &Path, group: &str, dir: &Path) -> Result
             dir.join("callgrind.out").display()
         ))
         .arg(format!("--log-file={}", dir.join("valgrind.log").display()))
+        .args(case.map(|_| "--dump-instr=yes"))
         .arg(exe)
         .env(GROUP_ENV, group)
         .env(DIR_ENV, dir)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
+    if let Some(case) = case {
+        command.env(CASE_ENV, case);
+    }
     let mut child = command.spawn().map_err(|e| NotCounted::NoValgrind {
         program: valgrind.to_string_lossy().into_owned(),
         error: e.to_string(),
@@ -228,8 +533,12 @@ fn child(group: &std::ffi::OsStr, groups: Groups) -> Result<(), String> {
     let missing = || format!("this program has no group `{name}` to count");
     let mut small = groups(&name, 1).ok_or_else(missing)?;
     let mut large = groups(&name, 2).ok_or_else(missing)?;
+    let only = std::env::var(CASE_ENV).ok();
     let mut manifest = String::new();
     for (small, large) in small.cases_mut().iter_mut().zip(large.cases_mut()) {
+        if only.as_deref().is_some_and(|only| only != small.name()) {
+            continue;
+        }
         small.run_once().map_err(|e| e.to_string())?;
         counted_run(small).map_err(|e| e.to_string())?;
         counted_run(large).map_err(|e| e.to_string())?;
@@ -380,9 +689,58 @@ mod tests {
     }
 
     #[test]
+    fn instructions_are_summed_by_address_in_the_program_only() {
+        let dump = "positions: instr line\nevents: Ir\n\
+                    ob=(1) /bin/prog\nfn=(1) f\n0x100 10 2\n+4 * 2\n\
+                    calls=2 0x200 11\n+3 12 500\n+2 13 1\n\
+                    ob=(2) /lib/libc.so\nfn=(2) g\n0x100 20 7\n\
+                    ob=(1)\nfn=(3) h\n0x104 5 3\n";
+        let mut objects = BTreeMap::new();
+        let counts = instructions_by_address(dump, Path::new("/bin/prog"), &mut objects);
+        // 0x104: 2 in f and 3 in h; the call's inclusive 500 is not an
+        // instruction's; libc's 0x100 is another object's address.
+        assert_eq!(
+            counts.into_iter().collect::<Vec<_>>(),
+            [(0x100, 2), (0x104, 5), (0x109, 1)]
+        );
+        // A later dump of the same run names the program by its number.
+        let later = "positions: instr\nob=(1)\nfn=(1)\n0x100 4\n";
+        let counts = instructions_by_address(later, Path::new("/bin/prog"), &mut objects);
+        assert_eq!(counts.into_iter().collect::<Vec<_>>(), [(0x100, 4)]);
+    }
+
+    #[test]
+    fn an_instruction_counts_for_the_innermost_line_of_our_own_code() {
+        let text = "0x0000000000000010\n\
+                    core::cell::Cell<T>::set\n/rustc/abc/library/core/src/cell.rs:437\n\
+                    stage::switch::receive\n/ws/crates/stage/src/switch.rs:724\n\
+                    stage::cost::loop\n/ws/crates/stage/src/cost.rs:95\n\
+                    0x0000000000000020\n\
+                    jump_fcontext\n/registry/context/asm/jump.S:50 (discriminator 1)\n";
+        let frames = parse_frames(text);
+        assert_eq!(frames[&0x10].len(), 3);
+        assert_eq!(frames[&0x20][0].line, 50);
+        let per_op = BTreeMap::from([(0x10, 2.0), (0x20, 24.0)]);
+        let lines = by_line(&per_op, &frames, Path::new("/ws"));
+        let got: Vec<_> = lines
+            .iter()
+            .map(|l| (l.file.as_str(), l.line, l.per_op))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/registry/context/asm/jump.S", 50, 24.0),
+                ("crates/stage/src/switch.rs", 724, 2.0),
+            ]
+        );
+        assert_eq!(lines[1].function, "stage::switch::receive");
+    }
+
+    #[test]
     fn a_program_that_does_not_serve_counts_is_not_re_run() {
         // Test binaries never call `serve`: counting must not start one
         // under callgrind (it would run every test again).
         assert_eq!(per_op("anything"), Err(NotCounted::NotServed));
+        assert_eq!(per_line("anything", "case"), Err(NotCounted::NotServed));
     }
 }

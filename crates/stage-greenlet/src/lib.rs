@@ -11,9 +11,11 @@
 //! test1/test2 listings, then the switching-cost table. Expect a switch on
 //! every iteration of a CPU loop to make it more than ten times slower than
 //! running the loops back to back (the notes saw 5.8× in CPython), one
-//! greenlet switch round trip to cost about 1.3× a raw `context` resume
-//! round trip (14 ns against 11 on our 2-core machine; some runs show up to
-//! 1.8×), against several hundred nanoseconds for a round trip of CPython's
+//! greenlet switch round trip to cost about 1.2× a raw `context` resume
+//! round trip (13 ns against 11 on our 2-core machine; some runs show more)
+//! and, with valgrind installed to count them, about twice its instructions
+//! (two `jump_fcontext`s of 24 each in both), against several hundred
+//! nanoseconds for a round trip of CPython's
 //! greenlet (measured beside ours by `python/greenlet_switch.py` when python3
 //! has greenlet; else worked out from the notes' f1/f2 runs and labelled so),
 //! and a greenlet's whole life five or six round trips.
