@@ -159,6 +159,55 @@ impl Greenlet {
         switch::throw(&self.0)
     }
 
+    /// Raise `payload` at this greenlet's pending switch, as greenlet.py's
+    /// `throw(type, value)` raises an exception there: it unwinds from that
+    /// switch with `payload` as its panic payload. Returns what the next
+    /// switch back to the caller brings:
+    ///
+    /// - if the greenlet catches the unwind (`catch_unwind`, then
+    ///   `payload.downcast::<P>()`) and switches a `U` back, that value;
+    /// - if it dies of it and its death comes to the caller (the caller is
+    ///   its parent), [`SwitchError::Panicked`] with the payload (or
+    ///   [`SwitchError::Killed`] for a [`GreenletExit`] payload).
+    ///
+    /// A greenlet that never started dies of the payload at once, without
+    /// running, and that comes back the same way. Refused for the running
+    /// and the main greenlet ([`SwitchError::CannotKill`]) and the dead
+    /// ([`SwitchError::Dead`]).
+    ///
+    /// ```
+    /// use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+    /// use stage_greenlet::{switch_to_parent, Greenlet};
+    ///
+    /// #[derive(Debug)]
+    /// struct Reload(&'static str);
+    ///
+    /// let worker = Greenlet::new(|()| loop {
+    ///     let waited = catch_unwind(AssertUnwindSafe(|| switch_to_parent::<&str, ()>("idle")));
+    ///     match waited {
+    ///         Ok(_) => {}
+    ///         // Caught: answer the thrower with a value it waits for.
+    ///         Err(p) => match p.downcast::<Reload>() {
+    ///             Ok(reload) => {
+    ///                 let () = switch_to_parent(format!("reloaded {}", reload.0)).unwrap();
+    ///             }
+    ///             Err(other) => resume_unwind(other),
+    ///         },
+    ///     }
+    /// })?;
+    /// let idle: &str = worker.switch(())?;
+    /// assert_eq!(idle, "idle");
+    /// let answer: String = worker.throw_with(Reload("config"))?;
+    /// assert_eq!(answer, "reloaded config");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn throw_with<P: std::any::Any + Send, U: 'static>(
+        &self,
+        payload: P,
+    ) -> Result<U, SwitchError> {
+        switch::throw_with(&self.0, Box::new(payload))
+    }
+
     /// The greenlet this one's return value goes to (`None` for main).
     pub fn parent(&self) -> Option<Greenlet> {
         let parent = self.0.parent.borrow().clone();

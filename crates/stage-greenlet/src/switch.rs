@@ -222,8 +222,8 @@ struct Header {
 }
 
 /// What the sender leaves for the receiver, in the sender's own frame: the
-/// header, then the value (`()` for `Throw` and `Killed`, the payload for
-/// `Panicked`). The value is moved out by the receiver, never dropped here.
+/// header, then the value (the payload for `Throw` and `Panicked`, `()` for
+/// `Killed`). The value is moved out by the receiver, never dropped here.
 #[repr(C)]
 struct Message<T> {
     header: Header,
@@ -259,7 +259,8 @@ struct Returned<T> {
 enum Kind {
     /// A `switch`: here is a value.
     Value,
-    /// A kill: unwind with [`GreenletExit`] at the pending switch.
+    /// A throw: unwind with the payload (a kill's is [`GreenletExit`]) at
+    /// the pending switch.
     Throw,
     /// The sender's function returned this value; the sender is dead.
     Returned,
@@ -586,26 +587,77 @@ fn refusal<T: 'static>(target: &Inner) -> SwitchError {
 
 /// `target.throw()`: kill a suspended greenlet (or mark a fresh one dead).
 pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
+    if let Some(done) = cannot_throw(target)? {
+        return Ok(done);
+    }
+    match raise::<()>(target, Box::new(GreenletExit)) {
+        Err(SwitchError::Killed { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+/// `target.throw_with(payload)`: raise `payload` at a suspended greenlet's
+/// pending switch (greenlet.py's `throw(type, value)`), and return what
+/// the next switch back to us brings: a value it switches back if it
+/// catches the unwind, or (if we are its parent) how it died.
+pub(crate) fn throw_with<U: 'static>(
+    target: &Rc<Inner>,
+    payload: Box<dyn Any + Send>,
+) -> Result<U, SwitchError> {
+    let greenlet = || target.display_name();
+    let was_fresh = match target.state.get() {
+        State::Dead => {
+            return Err(SwitchError::Dead {
+                greenlet: greenlet(),
+            })
+        }
+        state => state == State::Fresh,
+    };
+    if cannot_throw(target)?.is_none() {
+        return raise::<U>(target, payload);
+    }
+    Err(if !was_fresh {
+        // The switch hook ended it before the throw.
+        SwitchError::Dead {
+            greenlet: greenlet(),
+        }
+    } else if payload.is::<GreenletExit>() {
+        SwitchError::Killed {
+            greenlet: greenlet(),
+        }
+    } else {
+        // As in greenlet.py: it never runs, and dies of the payload at
+        // once; its death comes back to us as that payload.
+        SwitchError::Panicked {
+            greenlet: greenlet(),
+            payload,
+        }
+    })
+}
+
+/// Why `target` cannot be thrown into; `Some(())` if there is nothing to
+/// unwind (it is dead, or was fresh and is now discarded, or the switch
+/// hook ended it), `None` if it is suspended and ready for [`raise`].
+fn cannot_throw(target: &Rc<Inner>) -> Result<Option<()>, SwitchError> {
     let cur = current_ptr();
-    let to = Rc::as_ptr(target);
     let cannot = |why| {
         Err(SwitchError::CannotKill {
             greenlet: target.display_name(),
             why,
         })
     };
-    if cur == to {
+    if cur == Rc::as_ptr(target) {
         return cannot("it is the running greenlet (return from its function instead)");
     }
     if target.is_main() {
         return cannot("it is the thread's main greenlet");
     }
     match target.state.get() {
-        State::Dead => return Ok(()),
+        State::Dead => return Ok(Some(())),
         State::Fresh => {
             // Never ran, so nothing to unwind.
             discard_fresh(target);
-            return Ok(());
+            return Ok(Some(()));
         }
         // Not the current greenlet (checked above), so suspended.
         State::Started => {}
@@ -615,24 +667,28 @@ pub(crate) fn throw(target: &Rc<Inner>) -> Result<(), SwitchError> {
         hook::report(SwitchKind::Throw, unsafe { &*cur }, target);
         // The hook is arbitrary code: it may have ended `target` meanwhile.
         if target.state.get() != State::Started {
-            return Ok(());
+            return Ok(Some(()));
         }
     }
+    Ok(None)
+}
+
+/// Jump to the suspended `target` with `payload` to unwind with, and
+/// return what comes back (a `U`).
+fn raise<U: 'static>(target: &Rc<Inner>, payload: Box<dyn Any + Send>) -> Result<U, SwitchError> {
+    let cur = current_ptr();
     let context = match target.saved.take() {
         Some(context) => context,
         None => unreachable_state("a suspended greenlet without saved registers"),
     };
-    let mut msg = Message::new(cur, Kind::Throw, ());
+    let mut msg = Message::new(cur, Kind::Throw, payload);
     // SAFETY: as in `switch`: both greenlets alive, `context` the target's
-    // registers, `msg` in this frame.
-    let received = unsafe {
-        (*cur).expects.set(TypeOf::<()>::TABLE);
+    // registers, `msg` in this frame (the receiver moves the payload out
+    // before we run again).
+    unsafe {
+        (*cur).expects.set(TypeOf::<U>::TABLE);
         let transfer = jump(target, context, msg.data());
-        receive::<()>(transfer)
-    };
-    match received {
-        Err(SwitchError::Killed { .. }) => Ok(()),
-        other => other,
+        receive::<U>(transfer)
     }
 }
 
@@ -749,12 +805,21 @@ unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, 
     match msg.kind {
         Kind::Value => unreachable_state("a plain value on the slow path"),
         Kind::Throw => {
-            // SAFETY: the killer is alive: it is suspended in `jump`, so held
-            // by whoever will resume or kill it.
+            // SAFETY: the thrower is alive: it is suspended in `jump`, so
+            // held by whoever will resume or kill it.
             unsafe { (*msg.from).saved.set(Some(transfer.context)) };
+            // SAFETY: `raise` sends `Throw` as a
+            // `Message<Box<dyn Any + Send>>` in the suspended thrower's
+            // frame; the payload is read once, here.
+            let payload = unsafe {
+                (*(transfer.data as *const Message<Box<dyn Any + Send>>))
+                    .value
+                    .assume_init_read()
+            };
             // Quietly: `resume_unwind` skips the panic hook, so a kill prints
-            // nothing. `entry`'s `catch_unwind` stops it.
-            panic::resume_unwind(Box::new(GreenletExit))
+            // nothing. A `catch_unwind` in the greenlet may stop it (and get
+            // the payload); else `entry`'s does.
+            panic::resume_unwind(payload)
         }
         Kind::Returned | Kind::Panicked | Kind::Killed => {
             // The sender is dead and never resumes: its registers are dropped

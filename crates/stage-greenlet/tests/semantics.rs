@@ -912,3 +912,75 @@ fn kill_through_a_weak_reference_comes_back_to_the_killer() {
     inner.downgrade().kill().unwrap();
     assert_eq!(log.events(), ["outer resumed", "drop inner local"]);
 }
+
+/// greenlet.py's `throw(type, value)`: the target sees the payload.
+#[derive(Debug, PartialEq)]
+struct Oops(u32);
+
+#[test]
+fn throw_with_raises_the_payload_and_a_catcher_may_switch_back_a_value() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let caught = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+            let () = switch_to_parent(()).unwrap();
+        }));
+        let payload = caught.unwrap_err();
+        let oops = payload.downcast::<Oops>().expect("the thrown payload");
+        l.push(format!("caught {oops:?}"));
+        // Answer the thrower with the type it waits for.
+        let () = switch_to_parent(oops.0 * 2).unwrap();
+    })
+    .unwrap();
+    let () = g.switch(()).unwrap();
+    let answer: u32 = g.throw_with(Oops(21)).unwrap();
+    assert_eq!(answer, 42);
+    assert_eq!(log.events(), ["caught Oops(21)"]);
+    assert!(!g.is_dead());
+}
+
+#[test]
+fn an_uncaught_payload_kills_the_greenlet_and_reaches_its_parent() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let _probe = DropProbe(l.clone(), "local");
+        let () = switch_to_parent(()).unwrap();
+    })
+    .unwrap();
+    let () = g.switch(()).unwrap();
+    match g.throw_with::<Oops, ()>(Oops(7)) {
+        Err(SwitchError::Panicked { payload, .. }) => {
+            assert_eq!(payload.downcast::<Oops>().ok().map(|b| *b), Some(Oops(7)));
+        }
+        other => panic!("expected the payload back, got {other:?}"),
+    }
+    assert!(g.is_dead());
+    assert_eq!(log.events(), ["drop local"], "its stack was unwound");
+    assert!(matches!(
+        g.throw_with::<Oops, ()>(Oops(8)),
+        Err(SwitchError::Dead { .. })
+    ));
+}
+
+#[test]
+fn throw_with_into_a_greenlet_that_never_ran_kills_it_unrun() {
+    let log = Log::default();
+    let l = log.clone();
+    let g = Greenlet::new(move |()| l.push("ran (must not)")).unwrap();
+    match g.throw_with::<Oops, ()>(Oops(1)) {
+        Err(SwitchError::Panicked { payload, .. }) => assert!(payload.is::<Oops>()),
+        other => panic!("expected the payload back, got {other:?}"),
+    }
+    assert!(g.is_dead());
+    let h = Greenlet::new(|()| ()).unwrap();
+    assert!(matches!(
+        h.throw_with::<GreenletExit, ()>(GreenletExit),
+        Err(SwitchError::Killed { .. })
+    ));
+    assert!(log.events().is_empty());
+    assert!(matches!(
+        current().throw_with::<Oops, ()>(Oops(2)),
+        Err(SwitchError::CannotKill { .. })
+    ));
+}
