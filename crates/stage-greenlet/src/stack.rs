@@ -3,16 +3,43 @@
 //! Each stack is the `context` crate's [`ProtectedFixedSizeStack`]: an
 //! anonymous `mmap` whose lowest page is made inaccessible with `mprotect`,
 //! so running off the end faults instead of scribbling over a neighbour.
-//! That costs two syscalls and two kernel memory mappings per stack, so a
-//! dead greenlet's stack goes back to a per-thread pool and the next
-//! greenlet of the same size takes it without a syscall.
+//! That costs two system calls to make, one to unmake, and two kernel
+//! memory mappings while it exists. So a dead greenlet's stack goes back to
+//! a per-thread pool, and the next greenlet of the same size takes it with
+//! no system call at all:
 //!
-//! The only `unsafe` here is telling valgrind where the stacks are (see
-//! `valgrind` below): without it, memcheck takes a switch to a stack less than
-//! 2 MB away for a huge stack frame and reports nonsense.
+//! ```text
+//!   give_back(stack)                              take(size)
+//!         |                                             |
+//!   fewer than HOT_STACKS hot? --yes--> hot pool  --->  1. a hot one: pages and all
+//!         | no                          (resident)      2. a cold one: pages come
+//!   process within pool_bound()? --yes--> madvise        back zeroed as touched
+//!         | no                     (DONTNEED: pages     3. none: mmap + mprotect
+//!   munmap                          freed, mapping       (refused near the map limit:
+//!                                   kept) --> cold pool    drop the pools, try again)
+//! ```
+//!
+//! The *hot* pool serves a program that makes and ends greenlets in a loop:
+//! its next greenlet gets the last one's stack, resident pages and all. The
+//! *cold* pool serves bursts (30,000 greenlets at once, then 30,000 more):
+//! a cold stack keeps its mappings but gives its memory back to the kernel,
+//! so a burst that is over holds address space and mappings, not memory.
+//! Its bound is in mappings, the resource the kernel counts
+//! (`vm.max_map_count`): the pools keep a stack only while the process's
+//! greenlet stacks, in use and pooled, take at most [`pool_bound`]
+//! stacks' worth of mappings, leaving [`RESERVED_MAPPINGS`] to everything
+//! else. And if mapping a new stack fails all the same, the thread's pools
+//! are unmapped and the mapping is tried once more.
+//!
+//! The `unsafe` here is telling valgrind where the stacks are (see
+//! `valgrind` below: without it, memcheck takes a switch to a stack less than
+//! 2 MB away for a huge stack frame and reports nonsense), and giving a cold
+//! stack's pages back (`madvise`).
 
 use std::cell::RefCell;
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use context::stack::{ProtectedFixedSizeStack, Stack, StackError};
 
@@ -32,10 +59,22 @@ pub const DEFAULT_STACK_SIZE: usize = 128 * 1024;
 /// bookkeeping and a few frames of user code.
 pub const MIN_STACK_SIZE: usize = 16 * 1024;
 
-/// How many dead greenlets' stacks a thread keeps for reuse. Beyond this a
-/// finished greenlet's stack is unmapped: a burst of 100,000 greenlets should
-/// not pin 100,000 stacks for the rest of the process.
-pub const POOL_CAPACITY: usize = 256;
+/// How many dead greenlets' stacks a thread keeps *hot*: resident, pages
+/// and all, for the next greenlet. A program that makes and ends greenlets
+/// in a loop never gets past these; they hold at most a megabyte or two.
+pub const HOT_STACKS: usize = 256;
+
+/// Kernel memory mappings the pools leave to everything else in the
+/// process (its heap, its threads' stacks, its libraries): see
+/// [`pool_bound`].
+pub const RESERVED_MAPPINGS: usize = 4_096;
+
+/// `vm.max_map_count`'s default, for a system that does not say.
+const DEFAULT_MAP_LIMIT: usize = 65_530;
+
+/// Greenlet stacks this process has mapped and not unmapped: in use,
+/// pooled on any thread, or leaked with frames still on them.
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
 
 const PAGE: usize = 4096;
 
@@ -63,14 +102,112 @@ impl GuardedStack {
     }
 }
 
+impl GuardedStack {
+    /// Give the stack's memory back to the kernel, keeping its mappings:
+    /// its pages read as zeros when next touched.
+    fn release_pages(&self) {
+        let (low, high) = (self.stack.bottom() as usize, self.stack.top() as usize);
+        // SAFETY: `[low, high)` is this stack's own mapping, and nothing runs
+        // on it or points into it: it comes back from a greenlet that is dead
+        // or never ran (`give_back`), so its contents are garbage. DONTNEED
+        // on a private anonymous mapping only swaps its pages for zero pages.
+        let done =
+            unsafe { libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED) };
+        // If it failed (it does not, on a mapping we own), the stack simply
+        // keeps its pages.
+        let _ = done;
+    }
+}
+
 impl Drop for GuardedStack {
     fn drop(&mut self) {
         valgrind::stack_deregister(self.valgrind_id);
+        MAPPED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A thread's dead stacks, by size.
+#[derive(Default)]
+struct Pool {
+    classes: Vec<SizeClass>,
+    /// Stacks in `hot` over every class.
+    hot: usize,
+}
+
+/// The pooled stacks of one size: hot ones (resident) and cold ones (pages
+/// given back). Sizes are few: nearly every greenlet has the default.
+struct SizeClass {
+    size: usize,
+    hot: Vec<GuardedStack>,
+    cold: Vec<GuardedStack>,
+}
+
+impl Pool {
+    fn take(&mut self, size: usize) -> Option<GuardedStack> {
+        let class = self.classes.iter_mut().find(|c| c.size == size)?;
+        if let Some(stack) = class.hot.pop() {
+            self.hot -= 1;
+            return Some(stack);
+        }
+        class.cold.pop()
+    }
+
+    /// Keep `stack` hot, or cold if `keep_cold` says the process may (its
+    /// pages are released first), else drop (unmap) it.
+    fn give_back(&mut self, stack: GuardedStack, keep_cold: bool) {
+        let size = stack.size();
+        let at = match self.classes.iter().position(|c| c.size == size) {
+            Some(at) => at,
+            None => {
+                self.classes.push(SizeClass {
+                    size,
+                    hot: Vec::new(),
+                    cold: Vec::new(),
+                });
+                self.classes.len() - 1
+            }
+        };
+        let class = &mut self.classes[at];
+        if self.hot < HOT_STACKS {
+            class.hot.push(stack);
+            self.hot += 1;
+        } else if keep_cold {
+            stack.release_pages();
+            class.cold.push(stack);
+        } else {
+            drop(stack); // unmapped
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.classes
+            .iter()
+            .map(|c| c.hot.len() + c.cold.len())
+            .sum()
     }
 }
 
 thread_local! {
-    static POOL: RefCell<Vec<GuardedStack>> = const { RefCell::new(Vec::new()) };
+    static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+}
+
+/// The most greenlet stacks the process keeps mapped for the pools' sake:
+/// `(vm.max_map_count - RESERVED_MAPPINGS) / 2`, each stack being two
+/// mappings (32,717 with the kernel's default limit). A dead greenlet's
+/// stack is pooled only while the process's stacks, in use and pooled, are
+/// within it; past it, it is unmapped. So the pools never hold more stacks
+/// than the process once had in use at the same time, and never so many
+/// that the other mappings a process needs could not fit beside them.
+pub fn pool_bound() -> usize {
+    static BOUND: OnceLock<usize> = OnceLock::new();
+    *BOUND.get_or_init(|| {
+        let limit = map_limit().and_then(|l| usize::try_from(l).ok());
+        bound_for(limit.unwrap_or(DEFAULT_MAP_LIMIT))
+    })
+}
+
+fn bound_for(map_limit: usize) -> usize {
+    map_limit.saturating_sub(RESERVED_MAPPINGS) / 2
 }
 
 /// The usable size a request of `requested` bytes gets: whole pages.
@@ -90,31 +227,43 @@ pub(crate) fn rounded_size(requested: usize) -> Result<usize, GreenletError> {
 }
 
 /// A stack of `size` usable bytes (already rounded): from the pool if one is
-/// there, else freshly mapped.
+/// there, else freshly mapped. If the kernel refuses a new mapping, this
+/// thread's pooled stacks (of every size) are unmapped and it is asked once
+/// more.
 pub(crate) fn take(size: usize) -> Result<GuardedStack, GreenletError> {
     let pooled = POOL
-        .try_with(|pool| {
-            let mut pool = pool.borrow_mut();
-            let at = pool.iter().rposition(|s| s.size() == size)?;
-            Some(pool.swap_remove(at))
-        })
+        .try_with(|pool| pool.try_borrow_mut().ok()?.take(size))
         .ok()
         .flatten();
-    match pooled {
-        Some(stack) => Ok(stack),
-        None => allocate(size),
+    if let Some(stack) = pooled {
+        return Ok(stack);
+    }
+    match allocate(size) {
+        Err(GreenletError::MapLimit { .. } | GreenletError::Stack(_)) if drain() > 0 => {
+            allocate(size)
+        }
+        result => result,
     }
 }
 
 /// Give a stack nobody runs on any more back to the pool (or unmap it).
 pub(crate) fn give_back(stack: GuardedStack) {
+    let keep_cold = MAPPED.load(Ordering::Relaxed) <= pool_bound();
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
-            if pool.len() < POOL_CAPACITY {
-                pool.push(stack);
-            }
+            pool.give_back(stack, keep_cold);
         }
     });
+}
+
+/// Unmap every stack in this thread's pool; returns how many there were.
+fn drain() -> usize {
+    POOL.try_with(|pool| {
+        pool.try_borrow_mut()
+            .map(|mut pool| std::mem::take(&mut *pool).len())
+            .unwrap_or(0)
+    })
+    .unwrap_or(0)
 }
 
 /// Whether this process runs under valgrind (natively: always `false`).
@@ -122,9 +271,15 @@ pub fn running_on_valgrind() -> bool {
     valgrind::running_on_valgrind()
 }
 
-/// How many stacks this thread's pool holds now.
+/// How many stacks this thread's pool holds now (hot and cold).
 pub fn pooled() -> usize {
     POOL.try_with(|pool| pool.borrow().len()).unwrap_or(0)
+}
+
+/// How many greenlet stacks the process has mapped now: in use, pooled on
+/// any thread, or kept with frames on them by greenlets that never ended.
+pub fn mapped() -> usize {
+    MAPPED.load(Ordering::Relaxed)
 }
 
 fn allocate(size: usize) -> Result<GuardedStack, GreenletError> {
@@ -134,6 +289,7 @@ fn allocate(size: usize) -> Result<GuardedStack, GreenletError> {
         Ok(stack) => {
             let valgrind_id =
                 valgrind::stack_register(stack.bottom() as usize, stack.top() as usize);
+            MAPPED.fetch_add(1, Ordering::Relaxed);
             Ok(GuardedStack { stack, valgrind_id })
         }
         Err(StackError::ExceedsMaximumSize(max)) => Err(GreenletError::StackSize {
@@ -288,6 +444,76 @@ mod tests {
         let lines = text.lines().count() as u64;
         assert!(counted.abs_diff(lines) < 64, "{counted} vs {lines}");
         assert!(counted > 0);
+    }
+
+    /// Write `byte` at the lowest usable address of `stack`.
+    fn poke(stack: &GuardedStack, byte: u8) {
+        // SAFETY: the stack is ours, mapped read-write, and nothing runs on it.
+        unsafe { (stack.stack().bottom() as *mut u8).write_volatile(byte) }
+    }
+
+    /// The byte at the lowest usable address of `stack`.
+    fn peek(stack: &GuardedStack) -> u8 {
+        // SAFETY: as in `poke`.
+        unsafe { (stack.stack().bottom() as *const u8).read_volatile() }
+    }
+
+    #[test]
+    fn past_the_hot_stacks_a_stack_is_kept_cold_its_memory_given_back() {
+        let size = MIN_STACK_SIZE + 5 * PAGE; // a size no other test uses
+        let mut pool = Pool::default();
+        let stacks: Vec<GuardedStack> = (0..=HOT_STACKS).map(|_| allocate(size).unwrap()).collect();
+        let bottoms: Vec<_> = stacks.iter().map(|s| s.stack().bottom()).collect();
+        for stack in stacks {
+            poke(&stack, 7);
+            pool.give_back(stack, true);
+        }
+        assert_eq!((pool.len(), pool.hot), (HOT_STACKS + 1, HOT_STACKS));
+        // Hot ones first, their memory as it was; then the cold one: the
+        // same mapping, its pages zero again.
+        for _ in 0..HOT_STACKS {
+            assert_eq!(peek(&pool.take(size).unwrap()), 7);
+        }
+        let cold = pool.take(size).unwrap();
+        assert!(bottoms.contains(&cold.stack().bottom()));
+        assert_eq!(peek(&cold), 0);
+        assert!(pool.take(size).is_none());
+    }
+
+    #[test]
+    fn past_the_bound_a_stack_is_unmapped_not_pooled() {
+        // 65,530 mappings, 4,096 left to the rest, two per stack.
+        assert_eq!(bound_for(65_530), 30_717);
+        assert_eq!(bound_for(1_000), 0);
+        let size = MIN_STACK_SIZE + 6 * PAGE;
+        let mut pool = Pool::default();
+        for _ in 0..HOT_STACKS {
+            pool.give_back(allocate(size).unwrap(), false);
+        }
+        // Hot ones are kept whatever the bound; beyond them, only within it.
+        pool.give_back(allocate(size).unwrap(), false);
+        assert_eq!(pool.len(), HOT_STACKS);
+        pool.give_back(allocate(size).unwrap(), true);
+        assert_eq!(pool.len(), HOT_STACKS + 1);
+    }
+
+    #[test]
+    fn the_greenlet_pool_bound_holds_the_lessons_thirty_thousand() {
+        // The hub lesson puts 30,000 greenlets to sleep at once; with the
+        // kernel's default limit, all their stacks fit the bound, so the
+        // next 30,000 reuse them.
+        if map_limit() == Some(DEFAULT_MAP_LIMIT as u64) {
+            assert!(pool_bound() >= 30_000);
+        }
+    }
+
+    #[test]
+    fn drained_pools_are_empty() {
+        let size = MIN_STACK_SIZE + 7 * PAGE;
+        give_back(take(size).unwrap());
+        assert!(pooled() >= 1);
+        assert!(drain() >= 1);
+        assert_eq!(pooled(), 0);
     }
 
     #[test]
