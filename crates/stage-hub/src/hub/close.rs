@@ -162,19 +162,30 @@ pub(super) fn existing() -> Option<Rc<Hub>> {
 
 /// This thread's hub, made by `create` on first use; [`HubError::Closed`]
 /// while or after it closes at thread exit.
+#[inline]
 pub(super) fn get_or_create(
     create: impl FnOnce() -> Result<Hub, HubError>,
 ) -> Result<Rc<Hub>, HubError> {
-    let found = HUB
-        .try_with(|slot| match &*slot.0.borrow() {
-            Slot::Live(hub) if hub.closing.get() => Err(HubError::Closed),
-            Slot::Live(hub) => Ok(Some(hub.clone())),
-            Slot::Empty => Ok(None),
-            Slot::Closed => Err(HubError::Closed),
-        })
-        .unwrap_or(Err(HubError::Closed))?;
-    if let Some(hub) = found {
-        return Ok(hub);
+    let found = HUB.try_with(|slot| match &*slot.0.borrow() {
+        Slot::Live(hub) if !hub.closing.get() => Some(hub.clone()),
+        _ => None,
+    });
+    match found {
+        Ok(Some(hub)) => Ok(hub),
+        _ => create_or_refuse(create),
+    }
+}
+
+/// The slow half of [`get_or_create`]: make the hub, or refuse because the
+/// thread is exiting.
+#[cold]
+#[inline(never)]
+fn create_or_refuse(create: impl FnOnce() -> Result<Hub, HubError>) -> Result<Rc<Hub>, HubError> {
+    let empty = HUB
+        .try_with(|slot| matches!(*slot.0.borrow(), Slot::Empty))
+        .unwrap_or(false);
+    if !empty {
+        return Err(HubError::Closed); // closing, closed, or the slot destroyed
     }
     let hub = Rc::new(create()?);
     HUB.with(|slot| *slot.0.borrow_mut() = Slot::Live(hub.clone()));

@@ -337,11 +337,15 @@ fn wait_for_death(id: TaskId, status: &Status, limit: Option<Duration>) -> Resul
     let deadline = limit.map(|limit| start + limit);
     while status.is_running() {
         let hub = Hub::get()?;
-        let leave = LeaveDoneWaiters::new(&hub);
+        let ids = [id];
+        let leave = LeaveDoneWaiters::new(&hub, &ids);
         let wake = hub.park(WaitOn::Join(id), deadline, |ticket| {
-            leave.registered(ticket, &[id]);
+            leave.registered(ticket);
             hub.add_done_waiter(id, Waiter::Task(ticket));
         })?;
+        if !status.is_running() {
+            leave.all_dead();
+        }
         drop(leave);
         if matches!(wake, Wake::TimedOut) && status.is_running() {
             return Err(HubError::TimedOut {

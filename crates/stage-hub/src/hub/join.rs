@@ -13,30 +13,40 @@ use crate::sync::WaitList;
 
 /// However a join ends (its greenlets died, its deadline passed, it was
 /// killed), take its entries out of the done-waiter lists of the greenlets
-/// it waited for: a join that timed out leaves nothing behind.
+/// it waited for: a join that timed out leaves nothing behind. (Borrows the
+/// ids: a join, the commonest wait of all, allocates nothing for this.)
 pub(crate) struct LeaveDoneWaiters<'a> {
     hub: &'a Hub,
-    registered: RefCell<Option<(Ticket, Vec<TaskId>)>>,
+    tasks: &'a [TaskId],
+    registered: Cell<Option<Ticket>>,
 }
 
 impl<'a> LeaveDoneWaiters<'a> {
-    pub(crate) fn new(hub: &'a Hub) -> Self {
+    pub(crate) fn new(hub: &'a Hub, tasks: &'a [TaskId]) -> Self {
         LeaveDoneWaiters {
             hub,
-            registered: RefCell::new(None),
+            tasks,
+            registered: Cell::new(None),
         }
     }
 
-    pub(crate) fn registered(&self, ticket: Ticket, tasks: &[TaskId]) {
-        *self.registered.borrow_mut() = Some((ticket, tasks.to_vec()));
+    /// The wait registered with every task's done-waiters as `ticket`.
+    pub(crate) fn registered(&self, ticket: Ticket) {
+        self.registered.set(Some(ticket));
+    }
+
+    /// Every task it waited for is dead: their entries, done-waiters and
+    /// all, are gone already.
+    pub(crate) fn all_dead(&self) {
+        self.registered.set(None);
     }
 }
 
 impl Drop for LeaveDoneWaiters<'_> {
     fn drop(&mut self) {
-        if let Some((ticket, tasks)) = self.registered.get_mut().take() {
-            for task in tasks {
-                self.hub.remove_done_waiter(task, ticket);
+        if let Some(ticket) = self.registered.take() {
+            for task in self.tasks {
+                self.hub.remove_done_waiter(*task, ticket);
             }
         }
     }
@@ -135,9 +145,9 @@ fn joinall_any<J: Joinable>(handles: &[J], opts: JoinAll) -> Result<Vec<J>, HubE
             .map(Joinable::task)
             .collect();
         let hub = Hub::get()?;
-        let leave = LeaveDoneWaiters::new(&hub);
+        let leave = LeaveDoneWaiters::new(&hub, &pending);
         let wake = hub.park(WaitOn::JoinAll(pending.len()), deadline, |ticket| {
-            leave.registered(ticket, &pending);
+            leave.registered(ticket);
             let group = Rc::new(GroupWait {
                 remaining: Cell::new(wanted - done),
                 stop_on_failure: opts.stop_at_first_failure,

@@ -452,15 +452,21 @@ impl Hub {
             // A destructor of a greenlet being killed at thread exit.
             return Err(HubError::Closed);
         }
-        let me = self.me();
+        // The running greenlet's entry, found by id (made on its first wait
+        // if the hub did not spawn it: `me` does that, off the fast path).
+        let me = match stage_greenlet::current_id() {
+            Some(id) => id,
+            None => self.me(),
+        };
         let ticket = {
             let mut st = self.state.borrow_mut();
             let seq = st.next_seq;
             st.next_seq += 1;
-            let task = st
-                .tasks
-                .get_mut(&me)
-                .expect("the current task was just registered");
+            let Some(task) = st.tasks.get_mut(&me) else {
+                drop(st);
+                self.me();
+                return self.park(on, deadline, register);
+            };
             if !task.interrupts.is_empty() {
                 drop(st);
                 // Unwinds, or ends this wait with the interrupt's error.
