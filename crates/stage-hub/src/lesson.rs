@@ -117,10 +117,11 @@ pub fn eat_play(scale: Scale, t: &Rc<Transcript>) -> Result<u64, HubError> {
 // ANCHOR_END: eat_play
 
 // ANCHOR: eat_play_blocking
-/// The same two greenlets waiting with `std::thread::sleep`: the whole
-/// thread blocks, the hub cannot run, and they go one after the other. The
-/// blocking detector (threshold scaled with the sleeps) names each culprit.
-/// Returns how many warnings it gave.
+/// The notes' eat and play waiting a second each with `std::thread::sleep`,
+/// joined one after the other: the whole thread blocks, the hub cannot run,
+/// so they run one after the other (eating1, eating2, playing1, playing2).
+/// The blocking detector (threshold scaled with the sleeps) names each
+/// culprit. Returns how many warnings it gave.
 pub fn eat_play_blocking(scale: Scale, t: &Rc<Transcript>) -> Result<u64, HubError> {
     let warnings = Rc::new(RefCell::new(0u64));
     let (tw, count) = (t.clone(), warnings.clone());
@@ -131,24 +132,46 @@ pub fn eat_play_blocking(scale: Scale, t: &Rc<Transcript>) -> Result<u64, HubErr
     set_blocking_threshold(Some(scale.of(0.1)));
     let (te, tp) = (t.clone(), t.clone());
     let eat = spawn(move || {
-        te.say("eating 1");
-        std::thread::sleep(scale.of(2.0)); // blocks the thread: nobody else runs
-        te.say("eating 2");
+        te.say("eating1");
+        std::thread::sleep(scale.of(1.0)); // blocks the thread: nobody else runs
+        te.say("eating2");
     });
     let play = spawn(move || {
-        tp.say("playing 1");
+        tp.say("playing1");
         std::thread::sleep(scale.of(1.0));
-        tp.say("playing 2");
+        tp.say("playing2");
     });
-    let joined = joinall(&[eat, play], JoinAll::new());
+    let joined = eat.join().and_then(|()| play.join());
     crate::hub::reset_diagnostic_hook();
     set_blocking_threshold(Some(crate::hub::DEFAULT_BLOCKING_THRESHOLD));
     joined?;
-    t.say("main");
     let warned = *warnings.borrow();
     Ok(warned)
 }
 // ANCHOR_END: eat_play_blocking
+
+// ANCHOR: eat_play_cooperative
+/// The same two with the hub's [`sleep`]: each sleep lets the other run, so
+/// their lines alternate (eating1, playing1, eating2, playing2), and both
+/// are done in one second, not two. Returns the seconds it took.
+pub fn eat_play_cooperative(scale: Scale, t: &Rc<Transcript>) -> Result<f64, HubError> {
+    let start = Instant::now();
+    let (te, tp) = (t.clone(), t.clone());
+    let eat = spawn(move || {
+        te.say("eating1");
+        sleep(scale.of(1.0)); // the hub's sleep: play runs meanwhile
+        te.say("eating2");
+    });
+    let play = spawn(move || {
+        tp.say("playing1");
+        sleep(scale.of(1.0));
+        tp.say("playing2");
+    });
+    eat.join()?; // wait for eat to end
+    play.join()?;
+    Ok(start.elapsed().as_secs_f64())
+}
+// ANCHOR_END: eat_play_cooperative
 
 // ANCHOR: names
 /// Each greenlet says its own name: `Greenlet-N` in spawn order (counted per
@@ -424,6 +447,8 @@ pub enum Listing {
     EatPlay,
     /// eat and play waiting with std::thread::sleep: serial, and the blocking detector's warning.
     Blocking,
+    /// The same with the hub's sleep: eating1, playing1, eating2, playing2, in one second.
+    Cooperative,
     /// Each greenlet prints its own name (Greenlet-1, …).
     Names,
     /// Ten 0.5 s tasks: one after another (~5 s) vs spawned and joined (~0.5 s).
@@ -438,10 +463,11 @@ pub enum Listing {
 
 impl Listing {
     /// Every listing of the lesson, in order (the soak is run on its own).
-    pub const ALL: [Listing; 7] = [
+    pub const ALL: [Listing; 8] = [
         Listing::Sleepers,
         Listing::EatPlay,
         Listing::Blocking,
+        Listing::Cooperative,
         Listing::Names,
         Listing::Tasks,
         Listing::Costs,
@@ -490,11 +516,20 @@ impl Listing {
                 eat_play(scale, &t)?;
             }
             Listing::Blocking => {
-                t.say("\n## eat and play, waiting with std::thread::sleep (not the hub's)");
+                t.say("\n## eating and playing, waiting with std::thread::sleep (not the hub's)");
                 let warned = eat_play_blocking(scale, &t)?;
                 t.say(format!(
                     "the blocking detector warned {warned} time(s): call the hub-aware function, \
                      there is no monkey patch in Rust"
+                ));
+            }
+            Listing::Cooperative => {
+                t.say("\n## eating and playing, waiting with the hub's sleep");
+                let took = eat_play_cooperative(scale, &t)?;
+                t.say(format!(
+                    "both done in {} (one nap of {}, not two)",
+                    human_seconds(took),
+                    human_seconds(scale.of(1.0).as_secs_f64())
                 ));
             }
             Listing::Names => {

@@ -346,6 +346,25 @@ fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches("server heard \"bye\"").count(), 6, "{text}");
     assert_eq!(text.matches("got \"hello\"").count(), 6, "{text}");
+    // By default the notes' 500 clients; --quick scales them down.
+    let out = output_within(
+        Command::new(BIN).args(["hello-bye", "--quick"]),
+        b"",
+        MINUTE,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("server heard \"bye\"").count(),
+        100,
+        "50 clients x 2 rounds"
+    );
+    let help = output_within(Command::new(BIN).args(["hello-bye", "--help"]), b"", MINUTE);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("500"));
 
     let out = output_within(
         Command::new(BIN).args(["crawl", "--quick", "--json"]),

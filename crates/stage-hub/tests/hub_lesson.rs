@@ -58,14 +58,24 @@ fn eat_and_play_go_in_turn_with_a_blocking_sleep_and_are_named() {
         .into_iter()
         .filter(|l| !l.contains("warning"))
         .collect();
-    assert_eq!(
-        lines,
-        ["eating 1", "eating 2", "playing 1", "playing 2", "main"]
-    );
+    assert_eq!(lines, ["eating1", "eating2", "playing1", "playing2"]);
     assert!(t
         .lines()
         .iter()
         .any(|l| l.contains("warning") && l.contains("Greenlet-")));
+}
+
+#[test]
+fn eating_and_playing_alternate_with_the_hubs_sleep() {
+    // The notes' listing with gevent.sleep(1): eating1, playing1, eating2,
+    // playing2, both done in about one nap.
+    let t = Rc::new(Transcript::silent());
+    let took = lesson::eat_play_cooperative(Scale::new(0.3).unwrap(), &t).unwrap();
+    assert_eq!(t.lines(), ["eating1", "playing1", "eating2", "playing2"]);
+    assert!(
+        took < 0.5,
+        "the two 0.3 s naps overlapped, not 0.6 s: {took} s"
+    );
 }
 
 #[test]
@@ -187,6 +197,7 @@ fn help_lists_the_listings() {
         "sleepers",
         "eat-play",
         "blocking",
+        "cooperative",
         "names",
         "tasks",
         "costs",
@@ -234,4 +245,41 @@ fn past_the_map_limit_spawning_fails_with_how_to_raise_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("vm.max_map_count"), "{stderr}");
     assert!(stderr.contains("sysctl"), "{stderr}");
+}
+
+#[test]
+fn hello_bye_lines_come_out_interleaved_as_they_happen() {
+    // Each client's round is: it gets "hello", then the server hears its
+    // "bye"; the transcript keeps that order for every connection, server
+    // and client lines mixed, not all of one side first.
+    let (clients, rounds) = (20, 3);
+    let lines = stage_hub::echo::client::hello_bye(clients, rounds, |_| {}).unwrap();
+    assert_eq!(lines.len(), 2 * clients * rounds);
+    let port_of = |line: &str| -> String {
+        line.split("port ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect()
+    };
+    let mut by_port: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for line in &lines {
+        let side = if line.starts_with("server") {
+            "server"
+        } else {
+            "client"
+        };
+        by_port.entry(port_of(line)).or_default().push(side);
+    }
+    assert_eq!(by_port.len(), clients);
+    for sides in by_port.values() {
+        assert_eq!(*sides, ["client", "server"].repeat(rounds), "{lines:#?}");
+    }
+    let first_server = lines.iter().position(|l| l.starts_with("server")).unwrap();
+    let last_client = lines.iter().rposition(|l| l.starts_with("client")).unwrap();
+    assert!(
+        first_server < last_client,
+        "interleaved, not one side first"
+    );
 }

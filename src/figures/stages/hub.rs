@@ -49,12 +49,22 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
         Ok(json!({
             "eat-play": said(&|t| lesson::eat_play(scale, t).map(drop))?,
             "blocking": said(&|t| lesson::eat_play_blocking(scale, t).map(drop))?,
+            "cooperative": said(&|t| lesson::eat_play_cooperative(scale, t).map(drop))?,
             "names": said(&|t| lesson::names(scale, t).map(drop))?,
         }))
     })
     .join()
     .map_err(|_| "the hub's transcripts panicked")??;
     results.extra.insert("transcripts".into(), transcripts);
+    // The soak (not part of the lesson run): its rows join the lesson's.
+    let mut soak = harness::Report::new(stage_hub::STAGE, r.output());
+    stage_hub::soak::run(settings.soak, &mut soak)?;
+    let soak = soak.finish();
+    results.rows.extend(
+        soak.rows()
+            .iter()
+            .map(|row| serde_json::to_value(row).unwrap_or_default()),
+    );
     results.extra.insert("scale".into(), json!(scale.factor()));
     let dir = r.folder("hub")?;
     capture(
@@ -116,9 +126,10 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     for group in ["sleeps", "tasks", "hub-costs", "sleepers", "tls-handshakes"] {
         out.table(group, &res.group(group))?;
     }
-    for name in ["eat-play", "blocking", "names"] {
+    for name in ["eat-play", "blocking", "cooperative", "names"] {
         out.transcript(name, &transcript(res, name))?;
     }
+    make_soak(&mut out, res)?;
     let naps = res.row("sleeps", "hub: the three naps overlap")?;
     out.value("naps_hub", seconds(num(naps, "median_seconds")?));
     out.value("naps_ratio", ratio(ratio_of(naps)?));
@@ -195,6 +206,60 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         &lanes,
         (first - 100.0, first + 1_500.0),
     )?;
+    Ok(())
+}
+
+/// The soak's table (memory and descriptors before and after each phase)
+/// and its counts.
+fn make_soak(out: &mut crate::figures::snippets::Out, res: &Results) -> Result<(), Box<dyn Error>> {
+    let rows = res.group("soak");
+    if rows.len() != 2 {
+        return Err("stage-hub: the soak's two rows are missing".into());
+    }
+    let mut table = String::from(
+        "| phase | took | resident at start | at end | change | descriptors | hubs |\n\
+         |:--|--:|--:|--:|--:|--:|--:|\n",
+    );
+    for row in &rows {
+        let start = num(row, "rss_start_bytes")?;
+        let end = num(row, "rss_end_bytes")?;
+        let change = if end >= start {
+            format!("+{}", bytes(end - start))
+        } else {
+            format!("−{}", bytes(start - end))
+        };
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {change} | {} → {} | {} → {} |",
+            row["case"].as_str().unwrap_or("?"),
+            seconds(num(row, "median_seconds")?),
+            bytes(start),
+            bytes(end),
+            row["fds_start"],
+            row["fds_end"],
+            row["hubs_start"],
+            row["hubs_end"],
+        );
+    }
+    out.text("soak", &table)?;
+    out.value("soak_waits", count(num(rows[0], "ops")?));
+    out.value("soak_hubs", count(num(rows[1], "ops")?));
+    let several = |n: f64, one: &str, many: &str| {
+        format!("{} {}", count(n), if n == 1.0 { one } else { many })
+    };
+    out.value(
+        "soak_left",
+        format!(
+            "{} and {} ({})",
+            several(num(rows[0], "greenlets_left")?, "greenlet", "greenlets"),
+            several(num(rows[0], "timers_left")?, "timer", "timers"),
+            several(
+                num(rows[0], "timer_entries_left")?,
+                "timer-heap entry",
+                "timer-heap entries"
+            ),
+        ),
+    );
     Ok(())
 }
 

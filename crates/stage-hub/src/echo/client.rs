@@ -1,10 +1,9 @@
 //! The notes' smaller listings: the interactive client, and the hello/bye
 //! exchange they write from memory (a hub server greeting thread clients).
 
-use std::cell::RefCell;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdStream};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::hub::{self, HubError};
@@ -76,32 +75,48 @@ impl From<HubError> for HelloError {
 /// The exchange the notes write from memory: a server greenlet per
 /// connection says `hello` and reads the answer; each client is an OS
 /// thread that reads the greeting and answers `bye`. `rounds` rounds each
-/// (the notes loop forever). Returns the transcript, server lines first.
-pub fn hello_bye(clients: usize, rounds: usize) -> Result<Vec<String>, HelloError> {
+/// (the notes loop forever). Every line goes to `say` the moment it
+/// happens — the server's from the hub's thread, the clients' from theirs —
+/// so they come out interleaved, as in the notes' run; the transcript is
+/// returned in that same order.
+pub fn hello_bye(
+    clients: usize,
+    rounds: usize,
+    say: impl Fn(&str) + Send + Sync + 'static,
+) -> Result<Vec<String>, HelloError> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let heard = Rc::new(RefCell::new(Vec::new()));
+    // One transcript for both sides, in the order things happen.
+    let say = Arc::new(say);
+    let transcript = Arc::new(Mutex::new(Vec::new()));
+    let line = {
+        let (say, transcript) = (say.clone(), transcript.clone());
+        move |text: String| {
+            say(&text);
+            if let Ok(mut t) = transcript.lock() {
+                t.push(text);
+            }
+        }
+    };
+    let line = Arc::new(line);
     let server = {
-        let heard = heard.clone();
+        let line = line.clone();
         hub::spawn(move || -> Result<(), HelloError> {
             let mut talks = Vec::new();
             for _ in 0..clients {
                 let (mut conn, peer) = listener.accept()?;
-                let heard = heard.clone();
+                let line = line.clone();
                 talks.push(hub::spawn(move || -> io::Result<()> {
                     let mut buf = [0u8; 1024];
                     for _ in 0..rounds {
                         conn.write_all(b"hello")?;
                         let n = conn.read(&mut buf)?;
-                        let said = String::from_utf8_lossy(&buf[..n]).into_owned();
-                        heard
-                            .borrow_mut()
-                            .push(format!("server heard {said:?} from port {}", peer.port()));
+                        let said = String::from_utf8_lossy(&buf[..n]);
+                        line(format!("server heard {said:?} from port {}", peer.port()));
                     }
                     Ok(())
                 }));
             }
-            hub::joinall(&talks, hub::JoinAll::new())?;
             for talk in talks {
                 talk.join()??;
             }
@@ -110,40 +125,36 @@ pub fn hello_bye(clients: usize, rounds: usize) -> Result<Vec<String>, HelloErro
     };
     // The clients block, so they run on the blocking pool's side of the
     // fence: one job starts the threads and waits for them.
-    let client_lines = hub::spawn_blocking(move || -> io::Result<Vec<String>> {
+    hub::spawn_blocking(move || -> io::Result<()> {
         let threads: Vec<_> = (0..clients)
             .map(|i| {
+                let line = line.clone();
                 std::thread::Builder::new()
                     .name(format!("client-{i}"))
-                    .spawn(move || -> io::Result<Vec<String>> {
+                    .stack_size(64 * 1024)
+                    .spawn(move || -> io::Result<()> {
                         let mut sk = StdStream::connect(addr)?;
-                        sk.set_read_timeout(Some(Duration::from_secs(10)))?;
-                        let mut lines = Vec::new();
+                        sk.set_read_timeout(Some(Duration::from_secs(30)))?;
+                        let port = sk.local_addr()?.port();
                         let mut hello = [0u8; 5];
                         for _ in 0..rounds {
                             sk.read_exact(&mut hello)?;
-                            lines.push(format!(
-                                "client-{i} got {:?}",
-                                String::from_utf8_lossy(&hello)
-                            ));
+                            let got = String::from_utf8_lossy(&hello);
+                            line(format!("client-{i} (port {port}) got {got:?}"));
                             sk.write_all(b"bye")?;
                         }
-                        Ok(lines)
+                        Ok(())
                     })
             })
             .collect::<io::Result<_>>()?;
-        let mut all = Vec::new();
         for t in threads {
-            all.extend(
-                t.join()
-                    .map_err(|_| io::Error::other("a client thread panicked"))??,
-            );
+            t.join()
+                .map_err(|_| io::Error::other("a client thread panicked"))??;
         }
-        Ok(all)
+        Ok(())
     })??;
     server.join()??;
-    let mut transcript = heard.take();
-    transcript.extend(client_lines);
-    Ok(transcript)
+    let lines = transcript.lock().map(|t| t.clone()).unwrap_or_default();
+    Ok(lines)
 }
 // ANCHOR_END: hello_bye

@@ -118,9 +118,9 @@ pub struct EchoClientArgs {
 /// `hello-bye`.
 #[derive(Debug, Args)]
 pub struct HelloByeArgs {
-    /// Client threads [range: 1..=1000]
-    #[arg(long, default_value_t = 5, value_parser = harness::cli::count(1..=1000))]
-    pub clients: usize,
+    /// Client threads [default: the notes' 500, or 50 with --quick] [range: 1..=1000]
+    #[arg(long, value_parser = harness::cli::count(1..=1000))]
+    pub clients: Option<usize>,
     /// Rounds of hello and bye per client [range: 1..=1000]
     #[arg(long, default_value_t = 2, value_parser = harness::cli::count(1..=1000))]
     pub rounds: usize,
@@ -331,9 +331,13 @@ impl NetCommand {
                 Ok(())
             }
             NetCommand::HelloBye(a) => {
-                for line in client::hello_bye(a.clients, a.rounds)? {
-                    out.say(line);
-                }
+                let clients = a.clients.unwrap_or(if common.quick { 50 } else { 500 });
+                raise_open_files(2 * clients as u64 + 64)?;
+                let lines = client::hello_bye(clients, a.rounds, move |line| out.say(line))?;
+                out.say(format!(
+                    "{} lines from {clients} clients and their server greenlets, interleaved as they happened",
+                    lines.len()
+                ));
                 Ok(())
             }
             NetCommand::Crawl(a) => {
