@@ -275,8 +275,9 @@ impl Wait {
         self
     }
 
-    /// At most `limit`: then return the ones ready so far (gevent returns
-    /// what is ready rather than raising).
+    /// At most `limit`: if fewer than asked are ready by then,
+    /// [`HubError::TimedOut`], as every wait with a limit here (gevent
+    /// returns the ones ready so far instead; ask each object's `ready()`).
     pub fn timeout(mut self, limit: Duration) -> Wait {
         self.timeout = Some(limit);
         self
@@ -286,7 +287,8 @@ impl Wait {
 // ANCHOR: wait
 /// Wait until `objects` are ready (all, or as many as `opts` asks, within
 /// its timeout), and return the positions of those that are, in order
-/// (gevent's `gevent.wait`). An object counts as ready if it is ready now,
+/// (gevent's `gevent.wait`; [`HubError::TimedOut`] if the timeout passes
+/// first). An object counts as ready if it is ready now,
 /// or told it became ready while we waited (an event set and cleared again
 /// still counts, as in gevent).
 ///
@@ -306,7 +308,8 @@ impl Wait {
 /// ```
 pub fn wait(objects: &[Waitable<'_>], opts: Wait) -> Result<Vec<usize>, HubError> {
     let wanted = opts.count.unwrap_or(objects.len()).min(objects.len());
-    let deadline = opts.timeout.map(|limit| Instant::now() + limit);
+    let started = Instant::now();
+    let deadline = opts.timeout.map(|limit| started + limit);
     let mut fired = vec![false; objects.len()];
     loop {
         let ready: Vec<usize> = (0..objects.len())
@@ -350,9 +353,13 @@ pub fn wait(objects: &[Waitable<'_>], opts: Wait) -> Result<Vec<usize>, HubError
             woke
         };
         if let Wake::TimedOut = woke? {
-            return Ok((0..objects.len())
-                .filter(|&i| fired[i] || objects[i].ready())
-                .collect());
+            let ready = (0..objects.len()).filter(|&i| fired[i] || objects[i].ready());
+            if ready.count() < wanted {
+                return Err(HubError::TimedOut {
+                    limit: opts.timeout.unwrap_or_default(),
+                    elapsed: started.elapsed(),
+                });
+            }
         }
     }
 }
