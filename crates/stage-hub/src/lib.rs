@@ -48,17 +48,22 @@
 //!
 //! # Layout
 //!
-//! - [`hub`]: the hub itself — parking and waking (`hub/mod.rs`), the loop
+//! - [`hub`]: the hub itself — its types (`hub/mod.rs`), parking and waking
+//!   (`hub/park.rs`), the loop
 //!   (`hub/event_loop.rs`), its bookkeeping and the deadlock report
-//!   (`hub/state.rs`), timers (`hub/timer.rs`), spawning and handles
-//!   (`hub/task.rs`), `sleep`,
-//!   `yield_now` and `with_timeout` (`hub/time.rs`), `spawn_blocking`
+//!   (`hub/state.rs`), timers (`hub/timer.rs`), spawning (`hub/task.rs`),
+//!   handles and their links (`hub/handle.rs`), a handle whose value's type
+//!   is not known, as a `Group` holds (`hub/member.rs`), joining and waiting on
+//!   several things (`hub/join.rs`), per-greenlet values (`hub/local.rs`),
+//!   `sleep`,
+//!   `yield_now` and `Timeout` (`hub/time.rs`), `spawn_blocking`
 //!   (`hub/blocking.rs`), `Wakeup`, the wait another thread can end
 //!   (`hub/remote.rs`), the end of a hub when its thread exits
 //!   (`hub/close.rs`), diagnostics (`hub/diag.rs`), errors
 //!   (`hub/error.rs`), what it adds to a `--trace` (park reasons, polls:
 //!   `hub/traced.rs`), and [`hub::io`], the socket-readiness wait.
-//! - [`sync`]: [`Event`], [`Queue`], [`Semaphore`], [`Pool`].
+//! - [`sync`]: [`Event`], [`AsyncResult`], [`Queue`] and its kin, [`Semaphore`],
+//!   [`Group`] and [`Pool`].
 //! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.
 //! - [`net`]: cooperative sockets, `std::net`'s shapes whose blocking calls wait in the hub.
 //! - [`echo`]: the upper-case echo server (hub, threads, tokio), its load generator and benchmark.

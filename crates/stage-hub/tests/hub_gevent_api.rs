@@ -234,7 +234,10 @@ fn wait_returns_the_first_ready_of_a_mix() {
     assert_eq!(wait(&objects, Wait::any()).unwrap(), [3]);
     // With a timeout that passes first: TimedOut, as every limit here.
     let err = wait(&objects, Wait::all().timeout(MS(5))).unwrap_err();
-    assert!(matches!(err, HubError::TimedOut { limit, .. } if limit == MS(5)), "{err}");
+    assert!(
+        matches!(err, HubError::TimedOut { limit, .. } if limit == MS(5)),
+        "{err}"
+    );
     assert_eq!(wait(&objects, Wait::any().timeout(MS(5))).unwrap(), [3]);
     ev.set();
     q.put(9).unwrap();

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::join::LeaveDoneWaiters;
-use super::task::{HasStatus, Shared, Status};
+use super::task::{Shared, Status};
 use super::{diag, Hub, HubError, Interrupt, KillSignal, TaskId, WaitOn, Waiter, Wake};
 
 /// A spawned greenlet: join it, look at its result, link callbacks to its
@@ -31,8 +31,8 @@ use super::{diag, Hub, HubError, Interrupt, KillSignal, TaskId, WaitOn, Waiter, 
 /// # Ok::<(), stage_hub::HubError>(())
 /// ```
 pub struct Handle<T> {
-    id: TaskId,
-    shared: Rc<Shared<T>>,
+    pub(super) id: TaskId,
+    pub(super) shared: Rc<Shared<T>>,
 }
 
 /// Names a callback registered with [`Handle::link`] (or `link_value`,
@@ -332,7 +332,11 @@ impl<T> std::fmt::Debug for Handle<T> {
 
 /// Wait until greenlet `id` (whose status is `status`) has finished, at
 /// most `limit`.
-fn wait_for_death(id: TaskId, status: &Status, limit: Option<Duration>) -> Result<(), HubError> {
+pub(super) fn wait_for_death(
+    id: TaskId,
+    status: &Status,
+    limit: Option<Duration>,
+) -> Result<(), HubError> {
     let start = Instant::now();
     let deadline = limit.map(|limit| start + limit);
     while status.is_running() {
@@ -358,7 +362,7 @@ fn wait_for_death(id: TaskId, status: &Status, limit: Option<Duration>) -> Resul
 }
 
 /// Raise a kill in greenlet `id`; whether there is something to wait for.
-fn start_kill(id: TaskId, status: &Status) -> bool {
+pub(super) fn start_kill(id: TaskId, status: &Status) -> bool {
     if !status.is_running() {
         return false;
     }
@@ -391,121 +395,5 @@ impl<T: 'static> Joinable for Handle<T> {
     }
     fn task_status(&self) -> &Status {
         &self.shared.status
-    }
-}
-
-impl Joinable for Member {
-    fn task(&self) -> TaskId {
-        self.id
-    }
-    fn task_status(&self) -> &Status {
-        self.status.status()
-    }
-}
-
-/// A handle to a spawned greenlet whose value's type is not known here,
-/// what a [`Group`](crate::Group) holds: it waits for, inspects and kills
-/// the greenlet, but cannot take its value. `Member::from(&handle)` makes
-/// one.
-pub struct Member {
-    id: TaskId,
-    status: Rc<dyn HasStatus>,
-}
-
-impl<T: 'static> From<&Handle<T>> for Member {
-    fn from(handle: &Handle<T>) -> Member {
-        let status = &handle.shared.status;
-        status.handles.set(status.handles.get() + 1);
-        Member {
-            id: handle.id,
-            status: handle.shared.clone(),
-        }
-    }
-}
-
-impl Member {
-    /// The greenlet's name.
-    pub fn name(&self) -> String {
-        self.status.status().name()
-    }
-
-    /// Its greenlet's id.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// Whether it has finished.
-    pub fn is_dead(&self) -> bool {
-        !self.status.status().is_running()
-    }
-
-    /// Whether it finished by failing (a kill is not a failure).
-    pub fn failed(&self) -> bool {
-        let status = self.status.status();
-        if !status.is_running() {
-            status.observed.set(true);
-        }
-        status.failed()
-    }
-
-    /// Its failure, once it has failed.
-    pub fn exception(&self) -> Option<HubError> {
-        if self.failed() {
-            self.status.status().error()
-        } else {
-            None
-        }
-    }
-
-    /// Wait until it has finished.
-    pub fn wait(&self) -> Result<(), HubError> {
-        wait_for_death(self.id, self.status.status(), None)
-    }
-
-    /// Wait at most `limit` for it to finish.
-    pub fn join_timeout(&self, limit: Duration) -> Result<(), HubError> {
-        wait_for_death(self.id, self.status.status(), Some(limit))
-    }
-
-    /// Kill it and wait until it is dead.
-    pub fn kill(&self) {
-        if start_kill(self.id, self.status.status()) {
-            let _ = self.wait();
-        }
-    }
-
-    /// Kill it without waiting.
-    pub fn kill_nowait(&self) {
-        start_kill(self.id, self.status.status());
-    }
-}
-
-impl Clone for Member {
-    fn clone(&self) -> Self {
-        let status = self.status.status();
-        status.handles.set(status.handles.get() + 1);
-        Member {
-            id: self.id,
-            status: self.status.clone(),
-        }
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        let status = self.status.status();
-        status.handles.set(status.handles.get() - 1);
-        if status.handles.get() == 0 && !status.is_running() {
-            status.report_if_orphaned();
-        }
-    }
-}
-
-impl std::fmt::Debug for Member {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Member")
-            .field("name", &self.name())
-            .field("dead", &self.is_dead())
-            .finish()
     }
 }

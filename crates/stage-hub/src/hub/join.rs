@@ -6,7 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::handle::{Handle, Joinable, Member};
+use super::handle::{Handle, Joinable};
+use super::member::Member;
 use super::task::Status;
 use super::{GroupWait, Hub, HubError, TaskId, Ticket, WaitOn, Waiter, Wake};
 use crate::sync::WaitList;

@@ -31,6 +31,8 @@ mod handle;
 pub mod io;
 mod join;
 mod local;
+mod member;
+mod park;
 mod remote;
 mod state;
 mod task;
@@ -42,7 +44,6 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::panic::resume_unwind;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -56,10 +57,11 @@ pub use diag::{
     Diagnostic, DEFAULT_BLOCKING_THRESHOLD,
 };
 pub use error::{Deadlock, HubError};
-pub use handle::{Handle, LinkId, Member};
+pub use handle::{Handle, LinkId};
 pub(crate) use join::joinall_members;
 pub use join::{iwait, joinall, wait, JoinAll, Wait, Waitable};
 pub use local::Local;
+pub use member::Member;
 pub use remote::{RemoteWakeup, Wakeup};
 pub use task::{current_name, spawn, spawn_later, Builder};
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Timeout};
@@ -189,7 +191,7 @@ pub(crate) enum WaitOn {
     QueuePeek(u64),
     QueueJoin(u64),
     Semaphore(u64),
-    PoolIdle(u64),
+    PoolSlot(u64),
     /// `wait`/`iwait` over this many objects.
     Wait(usize),
     Io(usize, mio::Interest),
@@ -355,13 +357,6 @@ pub(crate) fn existing() -> Option<Rc<Hub>> {
     close::existing()
 }
 
-fn unwind(interrupt: Interrupt) -> ! {
-    match interrupt {
-        Interrupt::Kill => resume_unwind(Box::new(KillSignal)),
-        Interrupt::Timeout { id, .. } => resume_unwind(Box::new(TimeoutSignal(id))),
-    }
-}
-
 impl Hub {
     /// This thread's hub, created on first use; [`HubError::Closed`] once
     /// the thread is exiting.
@@ -437,170 +432,6 @@ impl Hub {
         id
     }
 
-    // ANCHOR: park
-    /// Park the current greenlet: `register` learns the ticket that wakes it
-    /// (and must not switch); with a `deadline`, a timer wakes it with
-    /// [`Wake::TimedOut`]. A kill or an expired `with_timeout` unwinds from
-    /// here instead of returning.
-    pub(crate) fn park(
-        &self,
-        on: WaitOn,
-        deadline: Option<Instant>,
-        register: impl FnOnce(Ticket),
-    ) -> Result<Wake, HubError> {
-        if self.closing.get() {
-            // A destructor of a greenlet being killed at thread exit.
-            return Err(HubError::Closed);
-        }
-        // The running greenlet's entry, found by id (made on its first wait
-        // if the hub did not spawn it: `me` does that, off the fast path).
-        let me = match stage_greenlet::current_id() {
-            Some(id) => id,
-            None => self.me(),
-        };
-        let ticket = {
-            let mut st = self.state.borrow_mut();
-            let seq = st.next_seq;
-            st.next_seq += 1;
-            let Some(task) = st.tasks.get_mut(&me) else {
-                drop(st);
-                self.me();
-                return self.park(on, deadline, register);
-            };
-            if !task.interrupts.is_empty() {
-                drop(st);
-                // Unwinds, or ends this wait with the interrupt's error.
-                self.raise_interrupt(me)?;
-                return self.park(on, deadline, register);
-            }
-            task.parked = Some((seq, on));
-            let ticket = Ticket { task: me, seq };
-            if let Some(trace) = &self.trace {
-                traced::parked(trace, &st, me, on, deadline);
-            }
-            ticket
-        };
-        register(ticket);
-        let timer = deadline.map(|d| self.add_timer(d, TimerAction::Wake(ticket)));
-        let unwinding = WaitUnwinds {
-            hub: self,
-            me,
-            timer,
-        };
-        let wake = match self.greenlet.switch::<(), Wake>(()) {
-            Ok(wake) => wake,
-            Err(e) => panic!("the hub failed, so nothing can wake this greenlet: {e}"),
-        };
-        std::mem::forget(unwinding); // it returned: the bookkeeping is below
-        if let Some(trace) = &self.trace {
-            traced::woke(trace, me, on, &wake);
-        }
-        let interrupted = {
-            let mut st = self.state.borrow_mut();
-            if let Some(timer) = timer {
-                if !matches!(wake, Wake::TimedOut) {
-                    st.timers.cancel(timer);
-                }
-            }
-            match st.tasks.get_mut(&me) {
-                Some(task) => {
-                    task.parked = None;
-                    let interrupted = !task.interrupts.is_empty();
-                    if task.is_done_waiting() {
-                        st.tasks.remove(&me);
-                    }
-                    interrupted
-                }
-                None => false,
-            }
-        };
-        if interrupted {
-            self.raise_interrupt(me)?;
-        }
-        match wake {
-            Wake::Deadlock(report) => Err(HubError::Deadlock(report)),
-            wake => Ok(wake),
-        }
-    }
-    // ANCHOR_END: park
-
-    /// A `with_timeout` block of `me` opens: its entry must stay until the
-    /// block closes, to receive the block's interrupt.
-    pub(crate) fn timeout_opened(&self, me: TaskId) {
-        if let Some(task) = self.state.borrow_mut().tasks.get_mut(&me) {
-            task.open_timeouts += 1;
-        }
-    }
-
-    /// A `with_timeout` block of `me` closed.
-    pub(crate) fn timeout_closed(&self, me: TaskId) {
-        let mut st = self.state.borrow_mut();
-        if let Some(task) = st.tasks.get_mut(&me) {
-            task.open_timeouts -= 1;
-            if task.parked.is_none() && task.is_done_waiting() {
-                st.tasks.remove(&me);
-            }
-        }
-    }
-
-    /// Raise `me`'s pending interrupt: unwind from here. Unless `me` is
-    /// already unwinding (a kill's or a timeout's unwind ran a destructor
-    /// that waits, and another kill or timeout arrived): a second unwind
-    /// would abort the process, so the interrupt stays pending and the wait
-    /// returns its error instead (every later wait of the unwind too, so the
-    /// cleanup ends quickly). Once the unwind is over (caught by its
-    /// `with_timeout`, say), the next wait raises it for real.
-    ///
-    /// `std::thread::panicking()` alone cannot say whether `me` unwinds:
-    /// every greenlet of the thread shares it, so it is also true in a
-    /// greenlet woken while another one's destructor waits. It can only say
-    /// that nobody unwinds, which clears a flag left by an unwind that user
-    /// code caught.
-    fn raise_interrupt(&self, me: TaskId) -> Result<(), HubError> {
-        let mut st = self.state.borrow_mut();
-        let Some(task) = st.tasks.get_mut(&me) else {
-            return Ok(());
-        };
-        // A kill goes first; timeouts in the order they expired.
-        let at = task
-            .interrupts
-            .iter()
-            .position(|i| *i == Interrupt::Kill)
-            .unwrap_or(0);
-        let Some(&interrupt) = task.interrupts.get(at) else {
-            return Ok(());
-        };
-        if task.unwinding && std::thread::panicking() {
-            return Err(interrupt.error(task.status.status().name()));
-        }
-        task.interrupts.remove(at);
-        task.unwinding = true;
-        drop(st);
-        unwind(interrupt)
-    }
-
-    /// `me`'s unwind ended (its `with_timeout` caught it): its next
-    /// interrupt may unwind again.
-    pub(crate) fn unwound(&self, me: TaskId) {
-        if let Some(task) = self.state.borrow_mut().tasks.get_mut(&me) {
-            task.unwinding = false;
-        }
-    }
-
-    /// Mark the running greenlet as unwinding (it panicked, or kills
-    /// itself), if the hub knows it. Safe to call from a panic hook: gives
-    /// up rather than wait for a borrow.
-    pub(crate) fn mark_unwinding(&self, id: TaskId) -> Option<bool> {
-        let mut st = self.state.try_borrow_mut().ok()?;
-        let task = st.tasks.get_mut(&id)?;
-        Some(std::mem::replace(&mut task.unwinding, true))
-    }
-
-    /// End the wait `ticket` stands for; `false` if it had already ended.
-    pub(crate) fn unpark(&self, ticket: Ticket) -> bool {
-        self.state.borrow_mut().unpark(ticket, Wake::Ready)
-    }
-
     /// Tell `store` whenever a greenlet this hub spawned finishes.
     pub(crate) fn watch_deaths(&self, store: std::rc::Weak<dyn local::ForgetGreenlet>) {
         let mut st = self.state.borrow_mut();
@@ -632,25 +463,6 @@ impl Hub {
 
     pub(crate) fn cancel_timer(&self, timer: TimerId) {
         self.state.borrow_mut().timers.cancel(timer);
-    }
-
-    /// Forget `interrupt` if it is still pending (its block has ended).
-    pub(crate) fn clear_interrupt(&self, task: TaskId, interrupt: Interrupt) {
-        if let Some(task) = self.state.borrow_mut().tasks.get_mut(&task) {
-            task.interrupts.retain(|i| *i != interrupt);
-        }
-    }
-
-    /// Make `task` unwind at its wait (or, if it never started, never run).
-    pub(crate) fn interrupt(&self, task: TaskId, interrupt: Interrupt) {
-        let unstarted = {
-            let mut st = self.state.borrow_mut();
-            st.interrupt(task, interrupt);
-            st.tasks.get(&task).is_some_and(|t| t.spawned && !t.started)
-        };
-        if unstarted && interrupt == Interrupt::Kill {
-            self.finish(task);
-        }
     }
 
     /// Tell `waiter` when `task` dies (at once if it already has).
@@ -747,34 +559,6 @@ impl Task {
     /// its entry can go (the next wait makes a new one).
     fn is_done_waiting(&self) -> bool {
         !self.resident && self.open_timeouts == 0 && self.interrupts.is_empty()
-    }
-}
-
-/// Armed across the switch in [`Hub::park`]: if the switch unwinds instead
-/// of returning (stage-greenlet killed the greenlet where it waits: its last
-/// handle went, or its thread is exiting), end the wait's bookkeeping on the
-/// way out, so the greenlet's entry does not claim it is still parked.
-struct WaitUnwinds<'a> {
-    hub: &'a Hub,
-    me: TaskId,
-    timer: Option<TimerId>,
-}
-
-impl Drop for WaitUnwinds<'_> {
-    fn drop(&mut self) {
-        let Ok(mut st) = self.hub.state.try_borrow_mut() else {
-            return;
-        };
-        if let Some(timer) = self.timer {
-            st.timers.cancel(timer);
-        }
-        if let Some(task) = st.tasks.get_mut(&self.me) {
-            task.parked = None;
-            task.unwinding = true;
-            if task.is_done_waiting() {
-                st.tasks.remove(&self.me);
-            }
-        }
     }
 }
 

@@ -117,7 +117,7 @@ impl State {
             WaitOn::QueuePeek(id) => format!("Queue #{id} (peek: it is empty)"),
             WaitOn::QueueJoin(id) => format!("Queue #{id} (join: tasks not done)"),
             WaitOn::Semaphore(id) => format!("Semaphore #{id} (acquire)"),
-            WaitOn::PoolIdle(id) => format!("Pool #{id} (join)"),
+            WaitOn::PoolSlot(id) => format!("Pool #{id} (a free slot)"),
             WaitOn::Wait(n) => format!("wait ({n} objects)"),
             WaitOn::Io(token, interest) => {
                 let what = match (interest.is_readable(), interest.is_writable()) {

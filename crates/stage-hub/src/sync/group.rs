@@ -1,14 +1,13 @@
-//! `Group` and `Pool`: greenlets handled together — joined, killed, mapped
-//! over — and, in a pool, at most N of them running at once (gevent's
-//! `gevent.pool`).
+//! `Group`: greenlets handled together — joined, killed, mapped over
+//! (gevent's `gevent.pool.Group`). A `Pool` (`pool.rs`) is a group with a
+//! bound.
 
 use std::cell::RefCell;
-use std::ops::Deref;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{wait_for_grant, Queue, Semaphore, SemaphoreGuard, WaitList, Waited};
-use crate::hub::{self, next_object_id, Builder, Handle, Hub, HubError, JoinAll, Member, WaitOn};
+use super::{Queue, Semaphore, SemaphoreGuard, WaitList};
+use crate::hub::{self, next_object_id, Builder, Handle, HubError, JoinAll, Member};
 
 /// A set of greenlets to handle together (gevent's `Group`): spawn into it
 /// or add to it, join them all, kill them all, map a function over items
@@ -30,19 +29,19 @@ use crate::hub::{self, next_object_id, Builder, Handle, Hub, HubError, JoinAll, 
 /// ```
 #[derive(Clone)]
 pub struct Group {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
 }
 
-struct Inner {
-    id: u64,
+pub(super) struct Inner {
+    pub(super) id: u64,
     /// Greenlets in the group, in the order they joined it, each with its
     /// pool slot (a finished one leaves, giving its slot back, through a
     /// link the hub runs).
     members: RefCell<Vec<(Member, Option<SemaphoreGuard>)>>,
     /// A pool's bound: a permit per greenlet running.
-    slots: Option<Semaphore>,
+    pub(super) slots: Option<Semaphore>,
     /// `wait_available`: told when a slot frees.
-    freed: RefCell<WaitList>,
+    pub(super) freed: RefCell<WaitList>,
 }
 
 impl Group {
@@ -51,7 +50,7 @@ impl Group {
         Group::with_slots(None)
     }
 
-    fn with_slots(slots: Option<Semaphore>) -> Group {
+    pub(super) fn with_slots(slots: Option<Semaphore>) -> Group {
         Group {
             inner: Rc::new(Inner {
                 id: next_object_id(),
@@ -112,7 +111,10 @@ impl Group {
 
     /// Wait for a slot (a pool's), until `deadline`; `None` for a group
     /// without a bound.
-    fn take_slot(&self, deadline: Option<Instant>) -> Result<Option<SemaphoreGuard>, HubError> {
+    pub(super) fn take_slot(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<SemaphoreGuard>, HubError> {
         match (&self.inner.slots, deadline) {
             (None, _) => Ok(None),
             (Some(slots), None) => slots.acquire().map(Some),
@@ -128,7 +130,7 @@ impl Group {
         self.enlist(handle, None);
     }
 
-    fn enlist<T: 'static>(&self, handle: &Handle<T>, slot: Option<SemaphoreGuard>) {
+    pub(super) fn enlist<T: 'static>(&self, handle: &Handle<T>, slot: Option<SemaphoreGuard>) {
         if handle.is_dead() || self.contains(handle) {
             return; // a slot taken for it goes back here
         }
@@ -460,139 +462,5 @@ impl std::fmt::Debug for Group {
             .field("id", &self.inner.id)
             .field("len", &self.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// A [`Group`] with a bound (gevent's `Pool`): at most `size` of its
-/// greenlets run at once, and [`spawn`](Group::spawn) waits
-/// (cooperatively) for a free slot. Everything a group does, a pool does
-/// (it dereferences to one). Clones share the pool.
-///
-/// ```
-/// use std::time::Duration;
-/// let pool = stage_hub::Pool::new(2);
-/// for _ in 0..5 {
-///     pool.spawn(|| stage_hub::sleep(Duration::from_millis(1)))?;
-///     assert!(pool.running() <= 2);
-/// }
-/// pool.join()?;
-/// assert_eq!(pool.running(), 0);
-/// # Ok::<(), stage_hub::HubError>(())
-/// ```
-#[derive(Clone)]
-pub struct Pool {
-    group: Group,
-    size: usize,
-}
-
-impl Pool {
-    /// A pool running at most `size` greenlets at once (at least 1).
-    pub fn new(size: usize) -> Pool {
-        let size = size.max(1);
-        Pool {
-            group: Group::with_slots(Some(Semaphore::new(size))),
-            size,
-        }
-    }
-
-    /// The most greenlets it runs at once.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-
-    /// Greenlets of this pool alive now.
-    pub fn running(&self) -> usize {
-        self.group.len()
-    }
-
-    /// Add a greenlet spawned elsewhere once a slot is free (it counts
-    /// against the bound until it finishes or is discarded), waiting
-    /// cooperatively until then; as gevent's `Pool.add`.
-    pub fn add<T: 'static>(&self, handle: &Handle<T>) -> Result<(), HubError> {
-        let slot = self.group.take_slot(None)?;
-        self.group.enlist(handle, slot);
-        Ok(())
-    }
-
-    /// [`add`](Self::add), waiting at most `limit` for a slot;
-    /// [`HubError::TimedOut`] if none freed up.
-    pub fn add_timeout<T: 'static>(
-        &self,
-        handle: &Handle<T>,
-        limit: Duration,
-    ) -> Result<(), HubError> {
-        let start = Instant::now();
-        let slot = self
-            .group
-            .take_slot(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))?;
-        self.group.enlist(handle, slot);
-        Ok(())
-    }
-
-    /// Free slots right now.
-    pub fn free(&self) -> usize {
-        self.group
-            .inner
-            .slots
-            .as_ref()
-            .map_or(usize::MAX, Semaphore::available)
-    }
-
-    /// Wait until a slot is free, without taking it, and return how many
-    /// are (gevent's `wait_available`). Greenlets already waiting in `spawn`
-    /// are served first, so a slot may be gone again by the time this
-    /// greenlet spawns.
-    pub fn wait_available(&self) -> Result<usize, HubError> {
-        self.wait_available_until(None)
-    }
-
-    /// [`wait_available`](Self::wait_available), waiting at most `limit`.
-    pub fn wait_available_timeout(&self, limit: Duration) -> Result<usize, HubError> {
-        let start = Instant::now();
-        self.wait_available_until(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))
-    }
-
-    fn wait_available_until(&self, deadline: Option<Instant>) -> Result<usize, HubError> {
-        let start = Instant::now();
-        loop {
-            if self.free() > 0 {
-                return Ok(self.free());
-            }
-            let hub = Hub::get()?;
-            let on = WaitOn::PoolIdle(self.group.inner.id);
-            match wait_for_grant(&hub, &self.group.inner.freed, on, deadline, (), drop) {
-                Waited::Ended((), crate::hub::Wake::TimedOut) if self.free() == 0 => {
-                    return Err(HubError::timed_out(deadline, start));
-                }
-                Waited::Failed(e, _) => return Err(e),
-                _ => {}
-            }
-        }
-    }
-}
-
-impl Deref for Pool {
-    type Target = Group;
-
-    fn deref(&self) -> &Group {
-        &self.group
-    }
-}
-
-impl std::fmt::Debug for Pool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool")
-            .field("size", &self.size)
-            .field("running", &self.running())
-            .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-impl Pool {
-    pub(crate) fn inner_idle_waiters(&self) -> usize {
-        self.group.inner.freed.borrow().len()
     }
 }

@@ -15,12 +15,14 @@
 mod async_result;
 mod event;
 mod group;
+mod pool;
 mod queue;
 mod semaphore;
 
 pub use async_result::AsyncResult;
 pub use event::Event;
-pub use group::{Group, Pool};
+pub use group::Group;
+pub use pool::Pool;
 pub use queue::{Channel, LifoQueue, PriorityQueue, PutError, Queue, TaskDoneTooOften};
 pub use semaphore::{Semaphore, SemaphoreGuard};
 
