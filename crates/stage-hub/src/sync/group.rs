@@ -124,7 +124,7 @@ impl Group {
         }
     }
 
-    /// Add a greenlet spawned elsewhere. (A [`Pool`]'s own `add` waits for
+    /// Add a greenlet spawned elsewhere. (A [`Pool`](super::Pool)'s own `add` waits for
     /// a slot first: the greenlet counts against its bound.)
     pub fn add<T: 'static>(&self, handle: &Handle<T>) {
         self.enlist(handle, None);
