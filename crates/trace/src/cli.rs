@@ -20,6 +20,11 @@ use crate::Trace;
 /// in memory and a file Perfetto opens in a moment.
 pub const DEFAULT_LIMIT: usize = 200_000;
 
+/// The most events `--trace-limit` may ask for: about 1.5 GB in memory
+/// (roughly 150 bytes an event), and a file near the largest JSON trace
+/// Perfetto's browser tab can load.
+pub const MAX_LIMIT: usize = 10_000_000;
+
 /// The tracing options.
 #[derive(Debug, Clone, Args)]
 pub struct TraceArgs {
@@ -28,18 +33,12 @@ pub struct TraceArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// Keep at most N events in the trace; past that it counts what it
-    /// dropped and says so.
+    /// Keep at most N events in the trace (about 150 bytes each in memory);
+    /// past that it counts what it dropped and says so [range: 1..=10000000]
     #[arg(long, global = true, value_name = "N", default_value_t = DEFAULT_LIMIT,
-          value_parser = limit)]
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+              .range(1..=MAX_LIMIT as u64))]
     pub trace_limit: usize,
-}
-
-fn limit(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("`{s}` is not a number of events above 0")),
-    }
 }
 
 impl Default for TraceArgs {
@@ -151,12 +150,28 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_must_be_a_positive_number() {
+    fn the_limit_must_be_a_number_in_its_stated_range() {
         let ok = Demo::try_parse_from(["demo", "--trace", "t.json", "--trace-limit", "5"]).unwrap();
         assert_eq!(ok.trace.trace_limit, 5);
-        for bad in ["0", "many", "1.5"] {
-            let err = Demo::try_parse_from(["demo", "--trace-limit", bad]).unwrap_err();
-            assert!(err.to_string().contains("above 0"), "{err}");
+        let most = MAX_LIMIT.to_string();
+        let ok = Demo::try_parse_from(["demo", "--trace-limit", &most]).unwrap();
+        assert_eq!(ok.trace.trace_limit, MAX_LIMIT);
+        let range = format!("1..={MAX_LIMIT}");
+        for bad in ["0", "10000001"] {
+            let err = Demo::try_parse_from(["demo", "--trace-limit", bad])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("--trace-limit") && err.contains(&range),
+                "{bad}: {err}"
+            );
+        }
+        for bad in ["many", "1.5", "-3", "99999999999999999999"] {
+            let flag = format!("--trace-limit={bad}");
+            let err = Demo::try_parse_from(["demo", &flag])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--trace-limit"), "{bad}: {err}");
         }
         assert_eq!(
             Demo::try_parse_from(["demo"]).unwrap().trace.trace_limit,

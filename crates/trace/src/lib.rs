@@ -59,5 +59,5 @@ pub mod record;
 pub mod write;
 
 pub use active::{active, is_active};
-pub use cli::{Session, TraceArgs, TraceError, DEFAULT_LIMIT};
+pub use cli::{Session, TraceArgs, TraceError, DEFAULT_LIMIT, MAX_LIMIT};
 pub use record::{Arg, Args, Trace};
