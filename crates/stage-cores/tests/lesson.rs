@@ -8,6 +8,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stage-cores");
 
 /// Run the binary with `args`, killing it and its children (a process
@@ -27,9 +30,11 @@ fn run_within(args: &[&str], within: Duration) -> Output {
     match rx.recv_timeout(within) {
         Ok(out) => out.expect("wait for stage-cores"),
         Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .status();
+            // The waiting thread has not reaped the child (it would have
+            // sent), so the group is still the child's, bar an exit in this
+            // very instant: kill it and its children; ESRCH means gone.
+            let group = Pid::from_raw(i32::try_from(pid).expect("a pid fits an i32"));
+            let _ = killpg(group, Signal::SIGKILL);
             panic!("stage-cores {args:?} did not finish within {within:?}; killed it");
         }
     }
@@ -177,6 +182,33 @@ fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_one
     assert_eq!(
         (rows[3]["procs"].as_u64(), rows[3]["hubs"].as_u64()),
         (Some(3), Some(3))
+    );
+    // Printed for a person, the table's title says what its columns mean:
+    // a load row's median is the time 100,000 messages take at its rate.
+    let out = run_within(
+        &[
+            "echo",
+            "--runs",
+            "1",
+            "--cores",
+            "1",
+            "--clients",
+            "2",
+            "--seconds",
+            "0.1",
+            "--work",
+            "10",
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "2 clients (median = the time 100,000 messages take at the rate measured; \
+             per op = per message; ratio: time per message against one hub"
+        ),
+        "{stdout}"
     );
     for bad in [
         &["echo", "--clients", "0"][..],

@@ -254,8 +254,9 @@ pub(super) fn echo_listing(s: &Settings, report: &mut Report) -> Result<(), Box<
         bar.suspend(|| {
             report.push_rows(
                 Some(&format!(
-                    "Echo with CPU work per message, {clients} clients (per op = per message; \
-                     ratio: time per message against one hub, lower is faster)"
+                    "Echo with CPU work per message, {clients} clients ({}; ratio: time per \
+                     message against one hub, lower is faster)",
+                    LoadSummary::ROW_COLUMNS
                 )),
                 rows.clone(),
             )
