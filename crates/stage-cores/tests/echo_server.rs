@@ -11,6 +11,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
 const BIN: &str = env!("CARGO_BIN_EXE_stage-cores");
 
 /// A server started by a test: in a process group of its own, killed with
@@ -23,13 +27,14 @@ struct Server {
     seen: Vec<String>,
 }
 
-fn send_signal(signal: &str, pid: u32) {
-    let ok = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {signal} {pid}");
+fn pid_of(pid: u32) -> Pid {
+    Pid::from_raw(i32::try_from(pid).expect("a pid fits an i32"))
+}
+
+/// Send `signal` to `pid`, a process the test knows is there: one that is
+/// already gone (ESRCH) fails the test like any other error.
+fn send_signal(signal: Signal, pid: u32) {
+    kill(pid_of(pid), signal).unwrap_or_else(|e| panic!("kill({pid}, {signal}): {e}"));
 }
 
 fn alive(pid: u32) -> bool {
@@ -102,7 +107,9 @@ impl Server {
     }
 
     /// Send `signal`, wait for the exit, and return every later stdout line.
-    fn stop(mut self, signal: &str) -> (String, bool) {
+    fn stop(mut self, signal: Signal) -> (String, bool) {
+        // The child is not reaped until `try_wait` below sees it exit, so
+        // its pid is still ours to signal.
         send_signal(signal, self.child.id());
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
@@ -121,11 +128,20 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// A test that failed half-way leaves its server running: kill its
+    /// process group. Only while the child is unreaped, though: once
+    /// `stop` (or this `try_wait`) has reaped it, its group is gone and
+    /// its number free for the system to give to someone else's.
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            // Unreaped, the leader (a zombie at worst) keeps the group's
+            // number; ESRCH would only mean the group is already empty.
+            match killpg(pid_of(self.child.id()), Signal::SIGKILL) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => eprintln!("killpg({}, SIGKILL): {e}", self.child.id()),
+            }
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -180,7 +196,7 @@ fn sigterm_prints_one_summary_that_counts_every_worker() {
             msg.to_uppercase().as_bytes()
         );
     }
-    let (rest, ok) = server.stop("-TERM");
+    let (rest, ok) = server.stop(Signal::SIGTERM);
     assert!(ok, "{rest}");
     let total = rest
         .lines()
@@ -214,7 +230,7 @@ fn a_worker_killed_with_sigkill_is_reported_and_restarted_while_the_others_serve
             c
         })
         .collect();
-    send_signal("-KILL", pids[0]);
+    send_signal(Signal::SIGKILL, pids[0]);
     let report =
         server.line_containing("was killed by signal 9 (SIGKILL)", Duration::from_secs(10));
     assert!(
@@ -240,7 +256,7 @@ fn a_worker_killed_with_sigkill_is_reported_and_restarted_while_the_others_serve
     for _ in 0..20 {
         assert_eq!(echo(&mut connect(server.addr), b"new").unwrap(), b"NEW");
     }
-    let (rest, ok) = server.stop("-TERM");
+    let (rest, ok) = server.stop(Signal::SIGTERM);
     assert!(ok, "{rest}");
     assert!(rest.contains("restarted 1 time(s)"), "{rest}");
     let total = rest
@@ -263,7 +279,7 @@ fn one_process_serves_in_place_and_stops_on_sigint() {
     assert_eq!(echo(&mut c, b"abc \xff xyz").unwrap(), b"ABC \xff XYZ");
     drop(c);
     server.line_containing("1 process(es) x 2 hub thread(s)", Duration::from_secs(5));
-    let (rest, ok) = server.stop("-INT");
+    let (rest, ok) = server.stop(Signal::SIGINT);
     assert!(ok, "{rest}");
     assert!(
         rest.contains("echo server stopped: served 1 connections, echoed 9 bytes, 0 errors"),
@@ -278,7 +294,7 @@ fn the_peers_serve_the_same_protocol_with_work_per_message() {
         let mut c = connect(server.addr);
         assert_eq!(echo(&mut c, b"peer").unwrap(), b"PEER", "{flavor}");
         drop(c);
-        let (rest, ok) = server.stop("-TERM");
+        let (rest, ok) = server.stop(Signal::SIGTERM);
         assert!(ok, "{flavor}: {rest}");
         assert!(
             rest.contains("served 1 connections, echoed 4 bytes"),
@@ -320,11 +336,11 @@ fn bad_flags_are_refused_naming_the_flag() {
 fn a_worker_that_keeps_dying_young_is_restarted_after_a_pause_not_in_a_loop() {
     let mut server = Server::start(&["--procs", "2", "--hubs", "1"]);
     let pids = server.worker_pids(2);
-    send_signal("-KILL", pids[0]);
+    send_signal(Signal::SIGKILL, pids[0]);
     let restarted = server.line_containing("worker 0 restarted: pid", Duration::from_secs(10));
     let young: u32 = restarted.rsplit(' ').next().unwrap().parse().unwrap();
     // Killed again at once: it died young, so its restart waits.
-    send_signal("-KILL", young);
+    send_signal(Signal::SIGKILL, young);
     let report = server.line_containing(&format!("(pid {young})"), Duration::from_secs(10));
     assert!(report.contains("it died young"), "{report}");
     let at = Instant::now();
@@ -336,7 +352,7 @@ fn a_worker_that_keeps_dying_young_is_restarted_after_a_pause_not_in_a_loop() {
     );
     // Meanwhile and after, the port is served.
     assert_eq!(echo(&mut connect(server.addr), b"still").unwrap(), b"STILL");
-    let (rest, ok) = server.stop("-TERM");
+    let (rest, ok) = server.stop(Signal::SIGTERM);
     assert!(ok, "{rest}");
     assert!(rest.contains("restarted 2 time(s)"), "{rest}");
 }
