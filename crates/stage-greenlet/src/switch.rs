@@ -42,7 +42,8 @@
 //!   its stack                                 registers
 //!   +-------------------------+
 //!   | its frames              |               rdi  = `to` (target's fctx)
-//!   +-------------------------+               rsi  = `data` (our Message*)
+//!   +-------------------------+               rsi  = `data` (our Message*,
+//!                                                     its kind in bits 0-2)
 //!   | return address          | <- rsp        (the `call` just pushed it)
 //!   +-------------------------+
 //!
@@ -61,9 +62,12 @@
 //!
 //! # How a value crosses
 //!
-//! The sender builds a `Message` in its own frame — who sent it, what kind
-//! of message it is, and the value itself — and passes its address as
-//! `data`. The sender is suspended while the receiver reads it, so its
+//! The sender builds a `Message` in its own frame — who sent it and the
+//! value itself — and passes its address as `data`, with what kind of
+//! message it is in the address's three low bits (a message is 8-aligned,
+//! so they are free): the receiver tells a plain value (kind 0, the bare
+//! address) from a throw or a last word by testing the register, before it
+//! touches memory. The sender is suspended while the receiver reads it, so its
 //! frame is alive; the receiver moves the value out (a plain read), and the
 //! sender never drops it: from the jump on, the value belongs to the
 //! receiver. No allocation, no boxing, no `Option` to fill and empty.
@@ -212,13 +216,13 @@ impl Drop for Inner {
     }
 }
 
-/// What every message starts with, and what `data` points at: the
-/// receiver reads the header, then knows which message it holds.
-#[repr(C)]
+/// What every message starts with, and what `data` points at (its [`Kind`]
+/// in the low bits, see [`sent`]). Aligned to 8 so that those three bits
+/// of its address are always zero.
+#[repr(C, align(8))]
 struct Header {
     /// The sender: the receiver stores the sender's saved context there.
     from: *const Inner,
-    kind: Kind,
 }
 
 /// What the sender leaves for the receiver, in the sender's own frame: the
@@ -232,16 +236,17 @@ struct Message<T> {
 
 impl<T> Message<T> {
     #[inline(always)]
-    fn new(from: *const Inner, kind: Kind, value: T) -> Self {
+    fn new(from: *const Inner, value: T) -> Self {
         Message {
-            header: Header { from, kind },
+            header: Header { from },
             value: MaybeUninit::new(value),
         }
     }
 
-    /// The address to pass as the jump's `data`.
-    fn data(&mut self) -> usize {
-        self as *mut Self as usize
+    /// What to pass as the jump's `data`: this message's address and `kind`.
+    #[inline(always)]
+    fn data(&mut self, kind: Kind) -> usize {
+        sent(self as *mut Self as usize, kind)
     }
 }
 
@@ -255,10 +260,14 @@ struct Returned<T> {
     value: MaybeUninit<T>,
 }
 
+/// What a message is. It travels in the low bits of the jump's `data`,
+/// not in the message: a plain value's `data` is just its address, so the
+/// fast path stores no kind and tests a register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 enum Kind {
-    /// A `switch`: here is a value.
-    Value,
+    /// A `switch`: here is a value. Zero, so that its `data` is the address.
+    Value = 0,
     /// A throw: unwind with the payload (a kill's is [`GreenletExit`]) at
     /// the pending switch.
     Throw,
@@ -268,6 +277,31 @@ enum Kind {
     Panicked,
     /// The sender was killed; no value; it is dead.
     Killed,
+}
+
+/// The bits of a jump's `data` that say what kind of message it is.
+const KIND_BITS: usize = 0b111;
+
+// A header's address has its low bits free for the kind.
+const _: () = assert!(std::mem::align_of::<Header>() > KIND_BITS);
+
+/// The jump's `data` for the message at `addr` of kind `kind`.
+#[inline(always)]
+fn sent(addr: usize, kind: Kind) -> usize {
+    addr | kind as usize
+}
+
+/// What a jump's `data` says: the message's address and its kind.
+fn received(data: usize) -> (usize, Kind) {
+    let kind = match data & KIND_BITS {
+        0 => Kind::Value,
+        1 => Kind::Throw,
+        2 => Kind::Returned,
+        3 => Kind::Panicked,
+        4 => Kind::Killed,
+        _ => unreachable_state("a message of no kind"),
+    };
+    (data & !KIND_BITS, kind)
 }
 
 /// # Safety
@@ -492,14 +526,14 @@ pub(crate) fn switch<T: 'static, U: 'static>(
         None if ptr::eq(cur, &**target) => return to_self(value),
         None => first_context(target),
     };
-    let mut msg = Message::new(cur, Kind::Value, value);
+    let mut msg = Message::new(cur, value);
     // SAFETY: `cur` is the running greenlet (alive, see `current`), `target`
     // a live suspended or fresh greenlet of this thread (we hold it) whose
     // registers `context` is, and `msg` lives in this frame until the jump
     // returns.
     unsafe {
         (*cur).expects.set(TypeOf::<U>::TABLE);
-        let transfer = jump(target, context, msg.data());
+        let transfer = jump(target, context, msg.data(Kind::Value));
         receive::<U>(transfer)
     }
 }
@@ -681,13 +715,13 @@ fn raise<U: 'static>(target: &Rc<Inner>, payload: Box<dyn Any + Send>) -> Result
         Some(context) => context,
         None => unreachable_state("a suspended greenlet without saved registers"),
     };
-    let mut msg = Message::new(cur, Kind::Throw, payload);
+    let mut msg = Message::new(cur, payload);
     // SAFETY: as in `switch`: both greenlets alive, `context` the target's
     // registers, `msg` in this frame (the receiver moves the payload out
     // before we run again).
     unsafe {
         (*cur).expects.set(TypeOf::<U>::TABLE);
-        let transfer = jump(target, context, msg.data());
+        let transfer = jump(target, context, msg.data(Kind::Throw));
         receive::<U>(transfer)
     }
 }
@@ -767,14 +801,14 @@ fn first_context(to: &Inner) -> Context {
 /// `transfer` must be what `jump` (or a fresh greenlet's entry) received.
 #[inline(always)]
 unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
-    // SAFETY: every jump in this module passes a pointer to a message in
-    // the sender's frame, which starts with a `Header`, and the sender is
-    // suspended until we return.
-    let header = unsafe { &*(transfer.data as *const Header) };
-    if header.kind != Kind::Value {
+    if transfer.data & KIND_BITS != Kind::Value as usize {
         // SAFETY: the caller's guarantee, passed on.
         return unsafe { receive_other::<U>(transfer.context, transfer.data) };
     }
+    // SAFETY: a `Value`'s `data` is the bare address of a message in the
+    // sender's frame, which starts with a `Header`, and the sender is
+    // suspended until we return.
+    let header = unsafe { &*(transfer.data as *const Header) };
     // SAFETY: the sender is alive: it is suspended in `jump`, so held by
     // whoever will resume or kill it.
     unsafe { (*header.from).saved.set(Some(transfer.context)) };
@@ -796,23 +830,23 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
 #[cold]
 #[inline(never)]
 unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, SwitchError> {
-    let transfer = Transfer::new(context, data);
-    // SAFETY: every jump in this module passes a pointer to a message in
-    // the sender's frame, which starts with a `Header`, and the sender is
-    // suspended (or dead but with its stack not yet released) until we are
-    // done with it.
-    let msg = unsafe { &*(transfer.data as *const Header) };
-    match msg.kind {
+    let (addr, kind) = received(data);
+    // SAFETY: every jump in this module passes the address of a message in
+    // the sender's frame (with its kind in the low bits, now cleared), which
+    // starts with a `Header`, and the sender is suspended (or dead but with
+    // its stack not yet released) until we are done with it.
+    let msg = unsafe { &*(addr as *const Header) };
+    match kind {
         Kind::Value => unreachable_state("a plain value on the slow path"),
         Kind::Throw => {
             // SAFETY: the thrower is alive: it is suspended in `jump`, so
             // held by whoever will resume or kill it.
-            unsafe { (*msg.from).saved.set(Some(transfer.context)) };
+            unsafe { (*msg.from).saved.set(Some(context)) };
             // SAFETY: `raise` sends `Throw` as a
             // `Message<Box<dyn Any + Send>>` in the suspended thrower's
             // frame; the payload is read once, here.
             let payload = unsafe {
-                (*(transfer.data as *const Message<Box<dyn Any + Send>>))
+                (*(addr as *const Message<Box<dyn Any + Send>>))
                     .value
                     .assume_init_read()
             };
@@ -823,7 +857,7 @@ unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, 
         }
         Kind::Returned | Kind::Panicked | Kind::Killed => {
             // The sender is dead and never resumes: its registers are dropped
-            // with `transfer`, and its stack is released once we have copied
+            // with `context`, and its stack is released once we have copied
             // what `msg` points at out of it. Until then we own it: dropping
             // a return value of the wrong type runs arbitrary code, which may
             // drop the sender's last handle (or switch away while another
@@ -831,15 +865,15 @@ unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, 
             // SAFETY: the dead sender is alive: it was running until its
             // jump here, so it is owned as every running greenlet is.
             let from = unsafe { owned(msg.from) };
-            let result = match msg.kind {
+            let result = match kind {
                 // SAFETY: `finish` sends `Returned` as a `Returned<R>` in the
                 // dead sender's frame, which stays mapped until `finish_dead`.
-                Kind::Returned => unsafe { take_returned::<U>(transfer.data as *mut Header) },
+                Kind::Returned => unsafe { take_returned::<U>(addr as *mut Header) },
                 Kind::Panicked => {
                     // SAFETY: `finish` sends `Panicked` as a
                     // `Message<Box<dyn Any + Send>>`, read once, here.
                     let payload = unsafe {
-                        (*(transfer.data as *const Message<Box<dyn Any + Send>>))
+                        (*(addr as *const Message<Box<dyn Any + Send>>))
                             .value
                             .assume_init_read()
                     };
@@ -967,27 +1001,25 @@ unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) 
     match outcome {
         Ok(value) => {
             let mut msg = Returned {
-                header: Header {
-                    from: me,
-                    kind: Kind::Returned,
-                },
+                header: Header { from: me },
                 table: TypeOf::<R>::TABLE,
                 value: MaybeUninit::new(value),
             };
+            let data = sent(&mut msg as *mut Returned<R> as usize, Kind::Returned);
             // SAFETY: `target` is a suspended ancestor, kept alive by the
             // parent chain `me` holds; `msg` stays put (see above).
-            unsafe { leave(target, &mut msg as *mut Returned<R> as usize) }
+            unsafe { leave(target, data) }
         }
         Err(payload) if payload.is::<GreenletExit>() => {
             drop(payload);
-            let mut msg = Message::new(me, Kind::Killed, ());
+            let mut msg = Message::new(me, ());
             // SAFETY: as above.
-            unsafe { leave(target, msg.data()) }
+            unsafe { leave(target, msg.data(Kind::Killed)) }
         }
         Err(payload) => {
-            let mut msg = Message::new(me, Kind::Panicked, payload);
+            let mut msg = Message::new(me, payload);
             // SAFETY: as above.
-            unsafe { leave(target, msg.data()) }
+            unsafe { leave(target, msg.data(Kind::Panicked)) }
         }
     }
 }
