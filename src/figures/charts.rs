@@ -6,6 +6,7 @@ use std::error::Error;
 use std::path::Path;
 
 use plotters::coord::ranged1d::SegmentValue;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 
 /// Chart width in pixels: the book's text column.
@@ -162,6 +163,250 @@ pub fn bars(
     Ok(())
 }
 
+/// One row of a [`grouped_bars`] or [`stacked_bars`] chart: its label, and
+/// a bar per series (`None` where a series has no figure for it).
+#[derive(Debug, Clone)]
+pub struct GroupRow {
+    /// What the row is.
+    pub label: String,
+    /// Each series' length and the figure printed for it, in series order.
+    pub bars: Vec<Option<(f64, String)>>,
+}
+
+/// A dashed vertical line across a bar chart, named in the legend.
+#[derive(Debug, Clone)]
+pub struct Reference {
+    /// Where it stands on the value axis.
+    pub at: f64,
+    /// Its name in the legend ("ideal: one hub's time ÷ 2").
+    pub name: String,
+}
+
+/// Horizontal bars on a linear axis from zero, for "how much of it is
+/// there" comparisons where half should look like half: a row per label,
+/// a bar per series within it (in the palette's colours), and an optional
+/// reference line. The legend sits under the axis, clear of the bars.
+pub fn grouped_bars(
+    path: &Path,
+    title: &str,
+    axis: &str,
+    series: &[&str],
+    rows: &[GroupRow],
+    reference: Option<&Reference>,
+) -> Result<(), Box<dyn Error>> {
+    horizontal_bars(path, title, axis, series, rows, reference, false)
+}
+
+/// Like [`grouped_bars`], but each row's series are laid end to end in one
+/// bar (parts of a whole: who used the cores), their figures printed after
+/// it, joined by `+`.
+pub fn stacked_bars(
+    path: &Path,
+    title: &str,
+    axis: &str,
+    series: &[&str],
+    rows: &[GroupRow],
+    reference: Option<&Reference>,
+) -> Result<(), Box<dyn Error>> {
+    horizontal_bars(path, title, axis, series, rows, reference, true)
+}
+
+/// Pixels a label of `chars` characters takes at 13 px (an estimate: the
+/// SVG names a font, the reader's browser picks it).
+fn text_px(chars: usize) -> f64 {
+    chars as f64 * 7.0
+}
+
+fn horizontal_bars(
+    path: &Path,
+    title: &str,
+    axis: &str,
+    series: &[&str],
+    rows: &[GroupRow],
+    reference: Option<&Reference>,
+    stacked: bool,
+) -> Result<(), Box<dyn Error>> {
+    let n = rows.len().max(1);
+    let lanes = if stacked { 1 } else { series.len().max(1) };
+    let per_row = 14 + 22 * lanes as u32;
+    let legend_items =
+        if series.len() > 1 { series.len() } else { 0 } + usize::from(reference.is_some());
+    let legend_px = if legend_items > 0 {
+        12 + 20 * legend_items as u32
+    } else {
+        0
+    };
+    let x_area = 48;
+    let height = 40 + x_area + per_row * n as u32 + legend_px;
+    let label_px = (rows
+        .iter()
+        .map(|r| r.label.chars().count())
+        .max()
+        .unwrap_or(8) as u32
+        * 7
+        + 16)
+        .min(WIDTH / 2);
+    // What each row draws: its bars' ends and the text after each.
+    let ends: Vec<Vec<(f64, String)>> = rows
+        .iter()
+        .map(|r| {
+            let present: Vec<(f64, String)> = r.bars.iter().flatten().cloned().collect();
+            if stacked {
+                let total = present.iter().map(|(v, _)| v).sum();
+                let text = present
+                    .iter()
+                    .map(|(_, t)| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" + ");
+                vec![(total, text)]
+            } else {
+                present
+            }
+        })
+        .collect();
+    // The axis reaches far enough that every bar's figure fits after it.
+    let plot_px = f64::from(WIDTH - label_px - 24 - 12);
+    let hi = ends
+        .iter()
+        .flatten()
+        .map(|(v, text)| {
+            v * plot_px / (plot_px - 8.0 - text_px(text.chars().count())).max(plot_px / 4.0)
+        })
+        .chain(reference.map(|r| r.at * 1.05))
+        .fold(f64::MIN_POSITIVE, f64::max);
+    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (upper, lower) = root.split_vertically(height - legend_px);
+    let mut chart = ChartBuilder::on(&upper)
+        .caption(title, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(x_area)
+        .y_label_area_size(label_px)
+        .build_cartesian_2d(0.0..hi, (0..n - 1).into_segmented())?;
+    // Segment 0 is at the bottom: list the rows top down, as given.
+    let labels: Vec<String> = rows.iter().rev().map(|r| r.label.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_label_style(("sans-serif", 14))
+        .x_label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 13))
+        .x_label_formatter(&|v| short_number(*v))
+        .x_desc(axis)
+        .bold_line_style(BLACK.mix(0.12))
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    // Each row's segment is split in pixels: a tenth above and below, the
+    // rest shared by its lanes, the first series on top.
+    let (_, y_px) = chart.plotting_area().get_pixel_range();
+    let segment = f64::from(y_px.end - y_px.start) / n as f64;
+    let band = segment * 0.8 / lanes as f64;
+    let margins = |lane: usize| {
+        let top = segment * 0.1 + band * lane as f64;
+        let bottom = (segment - top - band).max(0.0);
+        (top.round() as u32, bottom.round() as u32)
+    };
+    let text_style =
+        ("sans-serif", 13)
+            .into_font()
+            .color(&BLACK)
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            ));
+    for (k, _) in series.iter().enumerate() {
+        let color = PALETTE[k % PALETTE.len()];
+        let lane = if stacked { 0 } else { k };
+        let (top, bottom) = margins(lane);
+        // (segment, from, to) of this series' bar in each row.
+        let bars: Vec<(usize, f64, f64)> = rows
+            .iter()
+            .rev()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let (value, _) = row.bars.get(k).cloned().flatten()?;
+                let from = if stacked {
+                    row.bars.iter().take(k).flatten().map(|(v, _)| v).sum()
+                } else {
+                    0.0
+                };
+                Some((i, from, from + value))
+            })
+            .collect();
+        chart.draw_series(bars.iter().map(|&(i, from, to)| {
+            let mut rect = Rectangle::new(
+                [
+                    (from, SegmentValue::Exact(i)),
+                    (to, SegmentValue::Exact(i + 1)),
+                ],
+                color.filled(),
+            );
+            rect.set_margin(top, bottom, 0, 0);
+            rect
+        }))?;
+    }
+    // The figures, after each bar.
+    for (i, row_ends) in ends.iter().rev().enumerate() {
+        for (lane, (value, text)) in row_ends.iter().enumerate() {
+            let (top, _) = margins(lane);
+            let dy = (f64::from(top) + band / 2.0 - segment / 2.0).round() as i32;
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((*value, SegmentValue::CenterOf(i)))
+                    + Text::new(text.clone(), (5, dy), text_style.clone()),
+            ))?;
+        }
+    }
+    if let Some(reference) = reference {
+        chart.draw_series(std::iter::once(DashedPathElement::new(
+            vec![
+                (reference.at, SegmentValue::Exact(0)),
+                (reference.at, SegmentValue::Exact(n)),
+            ],
+            6,
+            4,
+            BLACK.stroke_width(2),
+        )))?;
+    }
+    // The legend, under the axis: a key and a name per line.
+    let x0 = label_px as i32 + 12;
+    let mut y = 10;
+    let key_text =
+        ("sans-serif", 13)
+            .into_font()
+            .color(&BLACK)
+            .pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            ));
+    if series.len() > 1 {
+        for (k, name) in series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            lower.draw(&Rectangle::new(
+                [(x0, y - 6), (x0 + 16, y + 6)],
+                color.filled(),
+            ))?;
+            lower.draw(&Text::new(name.to_string(), (x0 + 24, y), key_text.clone()))?;
+            y += 20;
+        }
+    }
+    if let Some(reference) = reference {
+        lower.draw(&DashedPathElement::new(
+            vec![(x0, y), (x0 + 16, y)],
+            4,
+            3,
+            BLACK.stroke_width(2),
+        ))?;
+        lower.draw(&Text::new(reference.name.clone(), (x0 + 24, y), key_text))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
 /// One line of a line chart.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -272,6 +517,77 @@ mod tests {
         assert_eq!(short_number(10_000.0), "10k");
         assert_eq!(short_number(0.05), "0.05");
         assert_eq!(short_number(2.0), "2");
+    }
+
+    #[test]
+    fn grouped_bars_draw_every_bar_its_figure_and_the_legend() {
+        let dir = std::env::temp_dir().join(format!("grouped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("grouped.svg");
+        let rows = [
+            GroupRow {
+                label: "one hub".into(),
+                bars: vec![Some((10.0, "10 a".into())), Some((8.0, "8 b".into()))],
+            },
+            GroupRow {
+                label: "two hubs".into(),
+                bars: vec![Some((19.0, "19 a".into())), None],
+            },
+        ];
+        let ideal = Reference {
+            at: 20.0,
+            name: "ideal".into(),
+        };
+        grouped_bars(&path, "t", "x", &["few", "many"], &rows, Some(&ideal)).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        for text in [
+            "one hub", "two hubs", "10 a", "8 b", "19 a", "few", "many", "ideal",
+        ] {
+            assert!(svg.contains(text), "no {text}");
+        }
+        // The first series: two bars and its legend key; the second: one
+        // bar (none for the row without a figure) and its key.
+        let fills = |c: RGBColor| {
+            svg.matches(&format!("fill=\"#{:02X}{:02X}{:02X}\"", c.0, c.1, c.2))
+                .count()
+        };
+        assert_eq!((fills(PALETTE[0]), fills(PALETTE[1])), (3, 2), "{svg}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn stacked_bars_lay_a_row_s_parts_end_to_end_and_add_their_figures() {
+        let dir = std::env::temp_dir().join(format!("stacked-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stacked.svg");
+        let rows = [GroupRow {
+            label: "one hub".into(),
+            bars: vec![Some((0.8, "0.80".into())), Some((0.2, "0.20".into()))],
+        }];
+        stacked_bars(&path, "t", "cores", &["server", "load"], &rows, None).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(svg.contains("0.80 + 0.20"), "{svg}");
+        // The second part starts where the first ends: both rectangles
+        // share that edge's x.
+        let rects: Vec<(f64, f64)> = svg
+            .split("<rect ")
+            .skip(1)
+            .map(|r| format!(" {}", r.split('>').next().unwrap_or_default()))
+            .filter(|r| r.contains("fill=\"#1F77B4\"") || r.contains("fill=\"#FF7F0E\""))
+            .filter_map(|r| {
+                let attr = |name: &str| -> Option<f64> {
+                    let at = r.find(&format!(" {name}=\""))? + name.len() + 3;
+                    r[at..].split('"').next()?.parse().ok()
+                };
+                Some((attr("x")?, attr("x")? + attr("width")?))
+            })
+            .collect();
+        assert!(rects.len() >= 2, "{rects:?}");
+        assert!(
+            (rects[0].1 - rects[1].0).abs() <= 1.0,
+            "the parts do not meet: {rects:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

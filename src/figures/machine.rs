@@ -85,6 +85,19 @@ impl Machine {
         }
     }
 
+    /// When and how busy, for a chapter whose figures were recorded apart
+    /// from the others (`figures --only`): "on 2026-12-04 09:30 UTC, with
+    /// a load average of 1.20 as it began and 1.45 as it ended".
+    pub fn when(&self) -> String {
+        match (self.load_before, self.load_after) {
+            (Some(b), Some(a)) => format!(
+                "on {}, with a load average of {b:.2} as it began and {a:.2} as it ended",
+                self.date
+            ),
+            _ => format!("on {}", self.date),
+        }
+    }
+
     /// One sentence for the book.
     pub fn sentence(&self) -> String {
         let load = match (self.load_before, self.load_after) {

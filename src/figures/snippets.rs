@@ -25,6 +25,11 @@ pub fn ratio(r: f64) -> String {
     }
 }
 
+/// A fraction as a percentage: `0.62` → `62%`.
+pub fn percent(f: f64) -> String {
+    format!("{:.0}%", f * 100.0)
+}
+
 /// Seconds as the book prints them (`22.2 ns`, `5.00 s`).
 pub fn seconds(s: f64) -> String {
     human_seconds(s)
@@ -199,6 +204,7 @@ mod tests {
         assert_eq!(count(75012.4), "75,012");
         assert_eq!(count(512.0), "512");
         assert_eq!(nanos(22.2), "22.2 ns");
+        assert_eq!(percent(0.624), "62%");
     }
 
     #[test]

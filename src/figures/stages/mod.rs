@@ -7,6 +7,7 @@
 //! that `make` can rebuild every picture from committed results, and so a
 //! chart that mixes stages finds each one's figures in its results file.
 
+mod cores;
 mod echo;
 mod generator;
 mod greenlet;
@@ -43,6 +44,7 @@ pub const ALL: &[Stage] = &[
     greenlet::STAGE,
     hub::STAGE,
     echo::STAGE,
+    cores::STAGE,
 ];
 
 /// What a stage's `run` gets.
