@@ -1,15 +1,32 @@
-//! The book states no figure by hand. Every time, ratio and rate a chapter
-//! states is included from what `cargo run --release -- figures` recorded
-//! (docs/src/figures), so it cannot drift from what the code prints; and
-//! every picture recorded there is shown by a chapter.
+//! The book states no figure by hand. Every time, ratio, rate, size,
+//! percentage and instruction count a chapter states is included from what
+//! `cargo run --release -- figures` recorded (docs/src/figures), so it
+//! cannot drift from what the code prints; and every picture recorded there
+//! is shown by a chapter.
 //!
-//! This test fails when a chapter types a measured figure (digits followed
-//! by ns, µs, ms, s, × or x) outside an include, except the lessons' own
-//! inputs listed in [`INPUTS`] and quotes from the notes marked `<q>…</q>`;
-//! when an SVG under docs/src/figures is shown by no chapter; and, on the
-//! book as `mdbook build` makes it, when an include was left unexpanded or a
-//! figure is missing from the pages. (Without mdbook that last check says it
-//! is skipped, except under CI, which installs mdbook first.)
+//! # The rule
+//!
+//! A figure is a number with a unit of what the lessons measure: a time
+//! (ns, µs, ms, s), a multiplier (×, x), a size (bytes, B, KiB, MiB, GiB,
+//! KB, MB, GB), a rate (anything per second: `messages/s`, `req/s`,
+//! `MB/s`), a percentage (`%`, `percent`), an instruction count
+//! (`instructions`). A chapter may type one only when it is fixed before
+//! anything runs, and then exactly as [`INPUTS`] spells it, with where it
+//! comes from: an input the lesson or a test passes (a 2 s nap, a test's
+//! 8 MiB), a constant of our code or a dependency's stated default (a
+//! 128 KiB greenlet stack, Rust's 2 MiB thread stack), or arithmetic on
+//! those. Everything a run produces is included from docs/src/figures,
+//! even where it looks fixed (an instruction count is counted by callgrind,
+//! so it is recorded). Quotes from the notes are marked `<q>…</q>`.
+//! Counts without a unit (500 clients, 10,000 greenlets) are inputs by
+//! nature and not looked at.
+//!
+//! The test fails when a chapter types any other figure outside an include
+//! or a quote; when an SVG under docs/src/figures is shown by no chapter;
+//! and, on the book as `mdbook build` makes it, when an include was left
+//! unexpanded or a figure is missing from the pages. (Without mdbook that
+//! last check says it is skipped, except under CI, which installs mdbook
+//! first.)
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,11 +57,12 @@ fn chapters() -> Vec<PathBuf> {
     found
 }
 
-/// Figures a chapter may type: the lessons' inputs (what the notes' code
-/// asks for, and defaults a reader passes on the command line), not results.
-/// Each must be spelled exactly so: "5 s" is the notes' longest nap, where
-/// a measured "5.00 s" would still be caught.
+/// Figures a chapter may type, each with where it comes from: fixed
+/// before anything runs (see the module docs), never a result. Each must be
+/// spelled exactly so: "5 s" is the notes' longest nap, where a measured
+/// "5.00 s" would still be caught.
 const INPUTS: &[(&str, &str)] = &[
+    // Times: the notes' waits and the lessons' settings.
     ("0.5 s", "the notes' ten tasks each wait half a second"),
     (
         "1 s",
@@ -67,19 +85,93 @@ const INPUTS: &[(&str, &str)] = &[
         "the offline site's step; the blocking detector's default threshold",
     ),
     ("60 s", "the crawler's default answer timeout"),
+    // Sizes: constants of the code, defaults of what it stands on, and
+    // the tests' inputs.
+    (
+        "32 KiB",
+        "the generator crate's default stack (DEFAULT_STACK_SIZE)",
+    ),
+    (
+        "128 KiB",
+        "a greenlet's default stack (stage_greenlet::stack::DEFAULT_STACK_SIZE)",
+    ),
+    ("1 GiB", "10,000 default greenlet stacks, as arithmetic"),
+    (
+        "56 bytes",
+        "what jump_fcontext stores below the return address (seven 8-byte slots)",
+    ),
+    (
+        "64 bytes",
+        "the same with the return address: a saved context",
+    ),
+    (
+        "65536 bytes",
+        "the stack the overflow test gives its greenlet (tests/limits.rs)",
+    ),
+    (
+        "80 MB",
+        "the serial producer's 10,000,000 u64s, as arithmetic",
+    ),
+    ("8 MiB", "what the split-halves test sends each way"),
+    ("1024-byte", "the echo handler's buffer"),
+    ("2 MiB", "Rust's default stack for a spawned thread"),
+    ("4 KiB", "a memory page on x86-64 Linux"),
+    (
+        "2 KiB",
+        "a Go goroutine's first stack, the Go runtime's constant",
+    ),
+    (
+        "256 MiB",
+        "the crawler's cap on announced sizes (crawl::http::MAX_BODY)",
+    ),
 ];
 
-/// Every typed figure in `line`: a number (digits, with `,` or `.`) then,
-/// after at most one space, a unit of time or a multiplier, not followed by
-/// a letter.
+/// Units that make a number a figure, longest spelling first. A rate is
+/// caught apart: any word followed by `/s` or ` per second`.
+const UNITS: &[&str] = &[
+    // instruction counts
+    "instructions",
+    "instruction",
+    "instr",
+    // sizes
+    "bytes",
+    "byte",
+    "KiB",
+    "MiB",
+    "GiB",
+    "kB",
+    "KB",
+    "MB",
+    "GB",
+    "B",
+    // percentages
+    "percent",
+    "per cent",
+    "%",
+    // times
+    "ns",
+    "µs",
+    "us",
+    "ms",
+    "s",
+    // multipliers
+    "×",
+    "x",
+];
+
+/// Every typed figure in `line`: a number (digits, with `,` or `.`, and
+/// perhaps a `k`, `M` or `G`), then, after at most one space or hyphen, a
+/// unit of [`UNITS`] or a rate (`messages/s`, `req/s`, `ops per second`),
+/// not followed by a letter or digit.
 fn typed_figures(line: &str) -> Vec<String> {
     let chars: Vec<char> = line.chars().collect();
+    let at = |k: usize| chars.get(k).copied();
+    let word_char = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
     let mut found = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         let starts_number = chars[i].is_ascii_digit()
-            && (i == 0
-                || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.' || chars[i - 1] == '_'));
+            && (i == 0 || !(word_char(at(i - 1)) || at(i - 1) == Some('.')));
         if !starts_number {
             i += 1;
             continue;
@@ -88,25 +180,42 @@ fn typed_figures(line: &str) -> Vec<String> {
         while i < chars.len()
             && (chars[i].is_ascii_digit()
                 || ((chars[i] == '.' || chars[i] == ',')
-                    && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+                    && at(i + 1).is_some_and(|c| c.is_ascii_digit())))
         {
             i += 1;
         }
         let mut j = i;
-        if chars.get(j) == Some(&' ') {
+        // "75k messages/s": a magnitude, then a space or a slash.
+        if at(j).is_some_and(|c| "kMG".contains(c)) && matches!(at(j + 1), Some(' ' | '/')) {
             j += 1;
         }
-        let rest: String = chars[j..].iter().take(3).collect();
-        let unit = ["ns", "µs", "us", "ms", "s", "×", "x"]
-            .into_iter()
-            .find(|u| rest.starts_with(u));
-        if let Some(unit) = unit {
-            let end = j + unit.chars().count();
-            let next = chars.get(end);
-            if !next.is_some_and(|c| c.is_alphanumeric()) {
-                found.push(chars[start..end].iter().collect());
-                i = end;
-            }
+        if matches!(at(j), Some(' ' | '-')) {
+            j += 1;
+        }
+        let rest: String = chars[j..].iter().take(16).collect();
+        let unit_end = UNITS
+            .iter()
+            .find(|u| rest.starts_with(*u) && !word_char(at(j + u.chars().count())))
+            .map(|u| j + u.chars().count())
+            .or_else(|| {
+                // A rate: a word, then "/s" or " per second".
+                let mut k = j;
+                while at(k).is_some_and(char::is_alphabetic) {
+                    k += 1;
+                }
+                let tail: String = chars[k..].iter().take(11).collect();
+                let per = if tail.starts_with("/s") {
+                    2
+                } else if tail.starts_with(" per second") {
+                    11
+                } else {
+                    return None;
+                };
+                (!word_char(at(k + per))).then_some(k + per)
+            });
+        if let Some(end) = unit_end {
+            found.push(chars[start..end].iter().collect());
+            i = end;
         }
     }
     found
@@ -209,11 +318,36 @@ fn the_checker_catches_typed_figures_and_lets_inputs_quotes_and_includes_pass() 
         ["2 s", "3 s"]
     );
     assert!(typed_figures("the 5 steps, 4 sources, 3 seconds").is_empty());
+    assert_eq!(
+        typed_figures("48 instructions; 4.0 KiB, 512 bytes, a 1024-byte buffer, 2 GB"),
+        [
+            "48 instructions",
+            "4.0 KiB",
+            "512 bytes",
+            "1024-byte",
+            "2 GB"
+        ]
+    );
+    assert_eq!(
+        typed_figures("75,012 messages/s, 9k req/s, 3 ops per second; 62%, 5 percent"),
+        [
+            "75,012 messages/s",
+            "9k req/s",
+            "3 ops per second",
+            "62%",
+            "5 percent"
+        ]
+    );
+    assert!(typed_figures("500 clients, 10,000 greenlets, 64-bit, UTF-8, 2 hubs").is_empty());
     let chapter = Path::new("x.md");
     let text = "a nap of 2 s took 2.00 s\n\
                 ours {{#include figures/x/values.md:ratio}} against <q>1.72x</q>\n\
-                <!-- 5.5 ms -->";
-    assert_eq!(hand_typed(chapter, text), ["x.md:1: 2.00 s"]);
+                <!-- 5.5 ms -->\n\
+                a 128 KiB stack held 4.5 KiB, <q>90%</q> of 12%";
+    assert_eq!(
+        hand_typed(chapter, text),
+        ["x.md:1: 2.00 s", "x.md:4: 4.5 KiB", "x.md:4: 12%"]
+    );
 }
 
 /// Build the book into a temporary folder with mdbook, if there is one.

@@ -1,9 +1,10 @@
 //! `cargo run --release -- figures [DIR]`: run the lessons once and write
 //! every figure the book shows into DIR (`docs/src/figures/` by default).
 //!
-//! The book states no figure by hand: every time, ratio, rate and size in a
-//! chapter is included from a file this command wrote, from one recorded
-//! run on one machine, which `machine.md` names. A reader who runs it gets
+//! The book states no figure by hand: every time, ratio, rate, size,
+//! percentage and instruction count in a chapter is included from a file
+//! this command wrote, from one recorded run on one machine, which
+//! `machine.md` names. A reader who runs it gets
 //! the book with their own machine's figures (`mdbook build docs`).
 //!
 //! For each stage (in [`stages::ALL`]) it runs the lesson at full scale,
@@ -42,10 +43,12 @@
 //!    `![what it shows](figures/<folder>/<name>.svg)`. A figure quoted
 //!    from the notes that no stage records goes in `<q>…</q>`.
 //!
-//! `tests/book.rs` holds the book to this: every SVG here is shown by a
-//! chapter, every include resolves, and no chapter types a measured figure
-//! (digits followed by ns, µs, ms, s or ×) outside an include, except the
-//! lessons' own inputs it lists.
+//! `tests/book.rs` and `tests/book_figures.rs` hold the book to this:
+//! every include resolves, every SVG here is shown by a chapter, and no
+//! chapter types a measured figure (a time, a ratio, a size, a rate, a
+//! percentage or an instruction count) outside an include, except the
+//! inputs and constants `tests/book_figures.rs` lists, each with where it
+//! comes from.
 //!
 //! # Adding a stage
 //!
