@@ -286,6 +286,21 @@ fn make_echo(res: &Results, out: &mut Out, n: f64) -> Result<(), Box<dyn Error>>
             &format!("echo_{key}_load_cores"),
             format!("{:.2}", field(hubs, "load_cores")),
         );
+        // Who had the cores, and what a message cost the server in CPU.
+        for (who, row) in [("one", one), ("hubs", hubs)] {
+            out.value(
+                &format!("echo_{key}_{who}_server_cores"),
+                format!("{:.2}", field(row, "server_cores")),
+            );
+            out.value(
+                &format!("echo_{key}_{who}_busy_cores"),
+                format!("{:.2}", field(row, "busy_cores")),
+            );
+            out.value(
+                &format!("echo_{key}_{who}_cpu_per_message"),
+                nanos(field(row, "server_cpu_us_per_message") * 1e3),
+            );
+        }
         out.value(
             &format!("echo_{key}_verdict"),
             format!(
