@@ -20,7 +20,7 @@ use crate::figures::snippets::{count, nanos, percent, ratio, seconds, Out};
 pub(super) const STAGE: Stage = Stage {
     name: "stage-cores",
     about: "CPU tasks on one hub, N hubs, N processes; six echo servers at 500 and 10,000 \
-            clients, three rounds each (about three minutes)",
+            clients, three rounds each (about two minutes)",
     run,
     make,
 };
@@ -386,4 +386,50 @@ fn make_echo(res: &Results, out: &mut Out, n: f64) -> Result<(), Box<dyn Error>>
             name: format!("all {n} cores"),
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layout_is_its_case_without_the_client_count() {
+        let row = json!({"case": "2 processes x 1 hub, 500 clients", "clients": 500});
+        assert_eq!(layout(&row), "2 processes × 1 hub");
+        let row = json!({"case": "one hub, 10000 clients", "clients": 10000});
+        assert_eq!(layout(&row), "one hub");
+    }
+
+    #[test]
+    fn an_echo_row_reads_as_throughput_against_one_hub() {
+        // The row's ratio is time per message against one hub's: half the
+        // time is twice the messages/s. The baseline has no ratio.
+        assert_eq!(speedup(&json!({"ratio": 0.5})), 2.0);
+        assert_eq!(speedup(&json!({"ratio": null})), 1.0);
+        let row = json!({
+            "case": "2 hub threads, 500 clients", "clients": 500, "ratio": 0.8,
+            "messages_per_s": 12345.6, "p50_us": 1500, "p99_us": 20000,
+            "server_cores": 0.9, "load_cores": 0.3, "busy_cores": 2.0,
+            "server_cpu_us_per_message": 21.5, "failed_connections": 0, "wrong_replies": 0,
+        });
+        let table = echo_table(&[&row]);
+        assert!(
+            table.contains(
+                "| 2 hub threads | 12,346 | 1.25× | 1.50 ms / 20.0 ms | 0.90 / 0.30 / 2.00 | 21.5 µs | 0 / 0 |"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn a_verdict_says_whether_the_goal_was_met_and_names_it() {
+        assert_eq!(
+            verdict(true, "at most 0.60×"),
+            "meets the goal (at most 0.60×)"
+        );
+        assert_eq!(
+            verdict(false, "at least 1.30×"),
+            "falls short of the goal (at least 1.30×)"
+        );
+    }
 }
