@@ -98,6 +98,15 @@ impl Machine {
         }
     }
 
+    /// The machine itself, without the time: "a machine with 2 cores
+    /// (CPU; OS), built by rustc … (release build)".
+    pub fn setup(&self) -> String {
+        format!(
+            "a machine with {} cores ({}; {}), built by {} ({} build)",
+            self.cores, self.cpu, self.os, self.rustc, self.profile
+        )
+    }
+
     /// One sentence for the book.
     pub fn sentence(&self) -> String {
         let load = match (self.load_before, self.load_after) {
@@ -108,11 +117,40 @@ impl Machine {
             _ => String::new(),
         };
         format!(
-            "These figures were recorded by `cargo run --release -- figures` on {}, on a \
-             machine with {} cores ({}; {}), built by {} ({} build){load}.",
-            self.date, self.cores, self.cpu, self.os, self.rustc, self.profile
+            "These figures were recorded by `cargo run --release -- figures` on {}, on {}{load}.",
+            self.date,
+            self.setup()
         )
     }
+}
+
+/// What `machine.md` says, from each stage's results: one sentence when
+/// every stage was recorded in the same run; when some were recorded apart
+/// (`figures --only`), the machine once and then each stage's own time and
+/// load, so no figure is credited to a run that did not make it.
+pub fn book_text<'a>(stages: impl IntoIterator<Item = (&'a str, &'a Machine)>) -> String {
+    let stages: Vec<(&str, &Machine)> = stages.into_iter().collect();
+    let Some(&(_, first)) = stages.first() else {
+        return String::new();
+    };
+    if stages.iter().all(|(_, m)| m.when() == first.when()) {
+        return first.sentence();
+    }
+    let mut text = format!(
+        "These figures were recorded by `cargo run --release -- figures` on {}, not all \
+         in one run: some stages were recorded again on their own (`figures --only`), so \
+         each stage's figures come from the run named beside it (other work shares this \
+         machine, so expect figures to move by tens of percent):\n",
+        first.setup()
+    );
+    for (name, m) in &stages {
+        text.push_str(&format!("\n- {name}: {}", m.when()));
+        if m.setup() != first.setup() {
+            text.push_str(&format!(", on {}", m.setup()));
+        }
+    }
+    text.push('\n');
+    text
 }
 
 /// The 1-minute load average (`/proc/loadavg`).
@@ -170,5 +208,41 @@ mod tests {
         m.load_after = Some(1.5);
         assert_eq!(Machine::from_json(&m.to_json()), m);
         assert!(m.sentence().contains(&m.rustc));
+    }
+
+    #[test]
+    fn stages_recorded_apart_each_get_their_own_time() {
+        let mut a = Machine::here();
+        a.date = "2026-12-04 08:37 UTC".into();
+        a.load_before = Some(3.33);
+        a.load_after = Some(3.9);
+        let mut b = a.clone();
+        b.date = "2026-12-04 10:40 UTC".into();
+        b.load_before = Some(2.4);
+        b.load_after = Some(2.5);
+
+        let together = book_text([("stage-serial", &a), ("stage-hub", &a)]);
+        assert_eq!(together, a.sentence());
+
+        let apart = book_text([("stage-serial", &a), ("stage-greenlet", &b)]);
+        let serial = "- stage-serial: on 2026-12-04 08:37 UTC, with a load average of 3.33";
+        let greenlet = "- stage-greenlet: on 2026-12-04 10:40 UTC, with a load average of 2.40";
+        assert!(apart.contains(serial), "{apart}");
+        assert!(apart.contains(greenlet), "{apart}");
+        assert_eq!(
+            apart.matches(&a.rustc).count(),
+            1,
+            "machine named once: {apart}"
+        );
+
+        let mut elsewhere = b.clone();
+        elsewhere.cores = 64;
+        let mixed = book_text([("stage-serial", &a), ("stage-cores", &elsewhere)]);
+        assert!(
+            mixed.contains("- stage-cores: on 2026-12-04 10:40 UTC"),
+            "{mixed}"
+        );
+        assert!(mixed.contains("64 cores"), "{mixed}");
+        assert_eq!(book_text([]), "");
     }
 }

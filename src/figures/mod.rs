@@ -3,8 +3,9 @@
 //!
 //! The book states no figure by hand: every time, ratio, rate, size,
 //! percentage and instruction count in a chapter is included from a file
-//! this command wrote, from one recorded run on one machine, which
-//! `machine.md` names. A reader who runs it gets
+//! this command wrote, recorded on one machine, which `machine.md` names
+//! (with each stage's own run when some were recorded again with
+//! `--only`). A reader who runs it gets
 //! the book with their own machine's figures (`mdbook build docs`).
 //!
 //! For each stage (in [`stages::ALL`]) it runs the lesson at full scale,
@@ -193,11 +194,13 @@ pub fn make_all(dir: &Path) -> Result<(), Box<dyn Error>> {
 
 /// What mixes stages: the machine line, and switching against serial.
 fn shared(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
-    // The oldest machine line among the results: they normally agree.
-    if let Some(first) = m.results.values().next() {
-        let quick = m.results.values().any(|r| r.scale == "quick");
-        let mut text = first.machine.sentence();
-        if quick {
+    if !m.results.is_empty() {
+        let stages = m
+            .results
+            .iter()
+            .map(|(name, r)| (name.as_str(), &r.machine));
+        let mut text = machine::book_text(stages);
+        if m.results.values().any(|r| r.scale == "quick") {
             text.push_str(" They were made at quick scale, to check the machinery, not to quote.");
         }
         std::fs::write(m.dir.join("machine.md"), text + "\n")?;
