@@ -27,6 +27,7 @@ mod close;
 mod diag;
 mod error;
 mod event_loop;
+mod few;
 mod handle;
 pub mod io;
 mod join;
@@ -66,6 +67,7 @@ pub use remote::{RemoteWakeup, Wakeup};
 pub use task::{current_name, spawn, spawn_later, Builder};
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Timeout};
 
+use few::Few;
 pub(crate) use task::HasStatus;
 use timer::{TimerId, Timers};
 
@@ -260,12 +262,12 @@ struct Task {
     parked: Option<(u64, WaitOn)>,
     /// Kills and expired timeouts to raise at its waits, in the order they
     /// came (a kill first, whenever it came): see `State::interrupt`.
-    interrupts: Vec<Interrupt>,
+    interrupts: Few<Interrupt>,
     /// It is unwinding (killed, timed out or panicking) as far as the hub
     /// knows: a destructor that waits must not be unwound a second time.
     unwinding: bool,
     /// Who to tell when it dies.
-    done_waiters: Vec<Waiter>,
+    done_waiters: Few<Waiter>,
 }
 
 /// The hub's mutable half. Never borrowed across a switch.
@@ -531,9 +533,9 @@ impl Task {
             open_timeouts: 0,
             started: false,
             parked: None,
-            interrupts: Vec::new(),
+            interrupts: Few::default(),
             unwinding: false,
-            done_waiters: Vec::new(),
+            done_waiters: Few::default(),
         }
     }
 
@@ -549,9 +551,9 @@ impl Task {
             open_timeouts: 0,
             started: true,
             parked: None,
-            interrupts: Vec::new(),
+            interrupts: Few::default(),
             unwinding: false,
-            done_waiters: Vec::new(),
+            done_waiters: Few::default(),
         }
     }
 

@@ -153,10 +153,11 @@ impl Hub {
         // A kill goes first; timeouts in the order they expired.
         let at = task
             .interrupts
+            .as_slice()
             .iter()
             .position(|i| *i == Interrupt::Kill)
             .unwrap_or(0);
-        let Some(&interrupt) = task.interrupts.get(at) else {
+        let Some(&interrupt) = task.interrupts.as_slice().get(at) else {
             return Ok(());
         };
         if task.unwinding && std::thread::panicking() {
