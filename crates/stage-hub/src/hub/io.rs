@@ -41,6 +41,7 @@ use std::time::Instant;
 
 use mio::{Interest, Token};
 
+use super::few::Few;
 use super::{Hub, HubError, State, Ticket, WaitOn, Wake};
 
 /// What the hub knows about one registered source.
@@ -64,8 +65,8 @@ pub(crate) struct IoSlot {
 struct Waiters {
     /// The oldest waiter; `None` only when `rest` is empty too.
     first: Option<(Ticket, Interest)>,
-    /// The others, in the order they came.
-    rest: Vec<(Ticket, Interest)>,
+    /// The others, in the order they came (one pointer while empty).
+    rest: Few<(Ticket, Interest)>,
 }
 
 impl Waiters {
@@ -87,8 +88,8 @@ impl Waiters {
         if !self.rest.is_empty() {
             self.rest
                 .retain(|&(ticket, interest)| !take(ticket, interest));
-            if self.first.is_none() && !self.rest.is_empty() {
-                self.first = Some(self.rest.remove(0));
+            if self.first.is_none() {
+                self.first = self.rest.remove(0);
             }
         }
     }
