@@ -61,7 +61,10 @@
 //!   (`hub/remote.rs`), the end of a hub when its thread exits
 //!   (`hub/close.rs`), diagnostics (`hub/diag.rs`), errors
 //!   (`hub/error.rs`), what it adds to a `--trace` (park reasons, polls:
-//!   `hub/traced.rs`), and [`hub::io`], the socket-readiness wait.
+//!   `hub/traced.rs`), the lists a greenlet's entry keeps that are almost
+//!   always empty (`hub/few.rs`), [`hub::footprint`], what the hub keeps
+//!   per connection, record by record, and [`hub::io`], the
+//!   socket-readiness wait.
 //! - [`sync`]: [`Event`], [`AsyncResult`], [`Queue`] and its kin, [`Semaphore`],
 //!   [`Group`] and [`Pool`].
 //! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.

@@ -10,6 +10,7 @@ use std::process::Command;
 use serde_json::{json, Value};
 use stage_hub::echo::bench::{self, BenchPlan};
 use stage_hub::echo::Flavor;
+use stage_hub::hub::footprint::{self, LivesIn};
 
 use super::{Made, Run, Stage};
 use crate::figures::charts::{self, Bar, Series};
@@ -115,6 +116,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         );
     }
     out.text("servers", &table)?;
+    out.text("connection", &connection_table())?;
     // The charts.
     let series = |f: &dyn Fn(&Value) -> f64| -> Vec<Series> {
         servers
@@ -228,4 +230,27 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         &bars,
     )?;
     Ok(())
+}
+
+/// What the hub keeps per connection besides the stack, record by record,
+/// from the types of this build (not measured: laid out by the compiler).
+fn connection_table() -> String {
+    let mut table = String::from(
+        "| what the hub keeps per connection | type | bytes | held as |\n|:--|:--|--:|:--|\n",
+    );
+    for r in footprint::per_connection() {
+        let held = match r.lives_in {
+            LivesIn::OwnAllocation => format!(
+                "its own allocation (the allocator's chunk: {} bytes)",
+                footprint::malloc_chunk(r.bytes)
+            ),
+            LivesIn::TableEntry => "an entry of a table that doubles as it grows".to_string(),
+        };
+        let _ = writeln!(
+            table,
+            "| {} | `{}` | {} | {} |",
+            r.what, r.type_name, r.bytes, held
+        );
+    }
+    table
 }

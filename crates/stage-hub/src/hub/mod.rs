@@ -28,6 +28,7 @@ mod diag;
 mod error;
 mod event_loop;
 mod few;
+pub mod footprint;
 mod handle;
 pub mod io;
 mod join;

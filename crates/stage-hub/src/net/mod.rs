@@ -13,4 +13,5 @@ mod stream;
 
 pub use listener::TcpListener;
 pub use split::{ReadHalf, WriteHalf};
+pub(crate) use stream::Socket;
 pub use stream::{resolve, TcpStream};
