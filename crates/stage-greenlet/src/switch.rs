@@ -974,7 +974,14 @@ where
     let arg = unsafe { receive::<A>(transfer) };
     // SAFETY: the running greenlet is alive (see `current`).
     let inner = unsafe { &*me };
-    let f = inner.start.take().and_then(|f| f.downcast::<F>().ok());
+    // Unboxed here, onto this stack: a `Box<F>` called as `f(arg)` would
+    // keep its heap block until `f` returns, for a server's connection
+    // greenlet all its life.
+    let f = inner
+        .start
+        .take()
+        .and_then(|f| f.downcast::<F>().ok())
+        .map(|f| *f);
     let outcome = match (arg, f) {
         (Ok(arg), Some(f)) => panic::catch_unwind(AssertUnwindSafe(move || f(arg))),
         _ => unreachable_state("a greenlet started without its argument or function"),

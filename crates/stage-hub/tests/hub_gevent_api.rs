@@ -261,13 +261,30 @@ fn an_event_set_and_cleared_while_waited_on_still_counts() {
 
 #[test]
 fn iwait_yields_in_the_order_they_become_ready() {
-    let handles: Vec<_> = [30u64, 10, 20]
-        .into_iter()
-        .map(|ms| spawn(move || sleep(MS(ms))))
+    // Each greenlet finishes when its gate opens, and a starter opens them
+    // in the order 1, 2, 0, a nap apart: the order is set by the
+    // program, not by timers racing a loaded machine.
+    let gates: Vec<Event> = (0..3).map(|_| Event::new()).collect();
+    let handles: Vec<_> = gates
+        .iter()
+        .map(|gate| {
+            let gate = gate.clone();
+            spawn(move || gate.wait().unwrap())
+        })
         .collect();
+    let starter = {
+        let gates = gates.clone();
+        spawn(move || {
+            for i in [1, 2, 0] {
+                gates[i].set();
+                sleep(MS(1));
+            }
+        })
+    };
     let objects: Vec<Waitable> = handles.iter().map(Waitable::from).collect();
     let order: Vec<usize> = iwait(&objects, None).collect::<Result<_, _>>().unwrap();
     assert_eq!(order, [1, 2, 0]);
+    starter.join().unwrap();
     // A timeout ends the iteration with an error after what was ready.
     let never = Event::new();
     let objects = [Waitable::from(&never)];

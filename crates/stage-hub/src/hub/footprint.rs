@@ -46,9 +46,9 @@ pub struct Record {
 }
 
 /// The records kept for one connection of the echo server, largest first
-/// within each kind. Not here: stage-greenlet's own record of the greenlet
-/// and the box holding the function it runs, whose types are private to
-/// that crate, and the stack.
+/// within each kind. Not here: stage-greenlet's own record of the greenlet,
+/// whose type is private to that crate, and the stack. (The box that
+/// carried the greenlet's function is freed as the greenlet starts.)
 pub fn per_connection() -> Vec<Record> {
     fn in_rc<T>() -> usize {
         // An Rc's allocation: the strong and weak counts, then the value.
