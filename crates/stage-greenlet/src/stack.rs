@@ -5,8 +5,8 @@
 //! so running off the end faults instead of scribbling over a neighbour.
 //! That costs two system calls to make, one to unmake, and two kernel
 //! memory mappings while it exists. So a dead greenlet's stack goes back to
-//! a per-thread pool, and the next greenlet of the same size takes it with
-//! no system call at all:
+//! a pool, and the next greenlet of the same size takes it with no system
+//! call at all:
 //!
 //! ```text
 //!   give_back(stack)                              take(size)
@@ -19,17 +19,21 @@
 //!                                   kept) --> cold pool    drop the pools, try again)
 //! ```
 //!
-//! The *hot* pool serves a program that makes and ends greenlets in a loop:
-//! its next greenlet gets the last one's stack, resident pages and all. The
-//! *cold* pool serves bursts (30,000 greenlets at once, then 30,000 more):
-//! a cold stack keeps its mappings but gives its memory back to the kernel,
+//! The *hot* pool, one per thread, serves a program that makes and ends
+//! greenlets in a loop: its next greenlet gets the last one's stack,
+//! resident pages and all, without a lock. The *cold* pool, one for the
+//! process, serves bursts (30,000 greenlets at once, then 30,000 more): a
+//! cold stack keeps its mappings but gives its memory back to the kernel,
 //! so a burst that is over holds address space and mappings, not memory.
+//! It is shared because mappings are counted per process: a burst's stacks
+//! kept by one thread would otherwise hold the mappings another thread
+//! needs for its own greenlets, out of its reach.
 //! Its bound is in mappings, the resource the kernel counts
 //! (`vm.max_map_count`): the pools keep a stack only while the process's
 //! greenlet stacks, in use and pooled, take at most [`pool_bound`]
 //! stacks' worth of mappings, leaving [`RESERVED_MAPPINGS`] to everything
-//! else. And if mapping a new stack fails all the same, the thread's pools
-//! are unmapped and the mapping is tried once more.
+//! else. And if mapping a new stack fails all the same, the thread's hot
+//! pool and the cold pool are unmapped and the mapping is tried once more.
 //!
 //! The `unsafe` here is telling valgrind where the stacks are (see
 //! `valgrind` below: without it, memcheck takes a switch to a stack less than
@@ -39,7 +43,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use context::stack::{ProtectedFixedSizeStack, Stack, StackError};
 
@@ -84,6 +88,14 @@ pub(crate) struct GuardedStack {
     valgrind_id: usize,
 }
 
+// SAFETY: a `GuardedStack` owns its mapping alone (nothing else points
+// into it while it is pooled, and a live greenlet's stack is owned by that
+// greenlet's `Inner`, which is itself `!Send`). The mapping is plain
+// process memory, and unmapping it (`Drop`) or deregistering it with
+// valgrind works the same from any thread. Only pooled stacks cross
+// threads, through the cold pool.
+unsafe impl Send for GuardedStack {}
+
 impl GuardedStack {
     /// The stack, for `Context::new`.
     pub(crate) fn stack(&self) -> &Stack {
@@ -126,7 +138,7 @@ impl Drop for GuardedStack {
     }
 }
 
-/// A thread's dead stacks, by size.
+/// A thread's hot stacks, by size.
 #[derive(Default)]
 struct Pool {
     classes: Vec<SizeClass>,
@@ -134,22 +146,58 @@ struct Pool {
     hot: usize,
 }
 
-/// The pooled stacks of one size: hot ones (resident) and cold ones (pages
-/// given back). Sizes are few: nearly every greenlet has the default.
+/// A thread's hot stacks of one size. Sizes are few: nearly every greenlet
+/// has the default.
 struct SizeClass {
     size: usize,
     hot: Vec<GuardedStack>,
-    cold: Vec<GuardedStack>,
+}
+
+/// The process's cold stacks (pages given back), by size: one lock, taken
+/// only past a thread's [`HOT_STACKS`], that is in bursts.
+static COLD: Mutex<Vec<(usize, Vec<GuardedStack>)>> = Mutex::new(Vec::new());
+
+/// The cold pool, even if a thread panicked while holding it (a `Vec` push
+/// or pop leaves it whole).
+fn cold() -> std::sync::MutexGuard<'static, Vec<(usize, Vec<GuardedStack>)>> {
+    COLD.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A cold stack of `size`, if the process has one.
+fn take_cold(size: usize) -> Option<GuardedStack> {
+    let mut cold = cold();
+    cold.iter_mut().find(|(s, _)| *s == size)?.1.pop()
+}
+
+/// Keep `stack` cold (its pages are released first, outside the lock).
+fn keep_cold(stack: GuardedStack) {
+    stack.release_pages();
+    let size = stack.size();
+    let mut cold = cold();
+    match cold.iter_mut().find(|(s, _)| *s == size) {
+        Some((_, stacks)) => stacks.push(stack),
+        None => cold.push((size, vec![stack])),
+    }
+}
+
+/// How many cold stacks of `size` (or of any size) the process keeps.
+fn cold_len(size: Option<usize>) -> usize {
+    cold()
+        .iter()
+        .filter(|(s, _)| size.is_none_or(|size| *s == size))
+        .map(|(_, stacks)| stacks.len())
+        .sum()
 }
 
 impl Pool {
+    /// A hot stack of this thread's, else a cold one of the process's.
     fn take(&mut self, size: usize) -> Option<GuardedStack> {
-        let class = self.classes.iter_mut().find(|c| c.size == size)?;
-        if let Some(stack) = class.hot.pop() {
+        let hot = self.classes.iter_mut().find(|c| c.size == size);
+        if let Some(stack) = hot.and_then(|c| c.hot.pop()) {
             self.hot -= 1;
             return Some(stack);
         }
-        class.cold.pop()
+        take_cold(size)
     }
 
     /// Keep `stack` hot, or cold if `keep_cold` says the process may (its
@@ -162,7 +210,6 @@ impl Pool {
                 self.classes.push(SizeClass {
                     size,
                     hot: Vec::new(),
-                    cold: Vec::new(),
                 });
                 self.classes.len() - 1
             }
@@ -172,18 +219,14 @@ impl Pool {
             class.hot.push(stack);
             self.hot += 1;
         } else if keep_cold {
-            stack.release_pages();
-            class.cold.push(stack);
+            self::keep_cold(stack);
         } else {
             drop(stack); // unmapped
         }
     }
 
     fn len(&self) -> usize {
-        self.classes
-            .iter()
-            .map(|c| c.hot.len() + c.cold.len())
-            .sum()
+        self.classes.iter().map(|c| c.hot.len()).sum()
     }
 }
 
@@ -256,14 +299,19 @@ pub(crate) fn give_back(stack: GuardedStack) {
     });
 }
 
-/// Unmap every stack in this thread's pool; returns how many there were.
+/// Unmap every stack in this thread's hot pool and in the process's cold
+/// pool; returns how many there were.
 fn drain() -> usize {
-    POOL.try_with(|pool| {
-        pool.try_borrow_mut()
-            .map(|mut pool| std::mem::take(&mut *pool).len())
-            .unwrap_or(0)
-    })
-    .unwrap_or(0)
+    let hot = POOL
+        .try_with(|pool| {
+            pool.try_borrow_mut()
+                .map(|mut pool| std::mem::take(&mut *pool).len())
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    // Taken out under the lock, unmapped outside it.
+    let cold = std::mem::take(&mut *cold());
+    hot + cold.iter().map(|(_, stacks)| stacks.len()).sum::<usize>()
 }
 
 /// Whether this process runs under valgrind (natively: always `false`).
@@ -271,9 +319,10 @@ pub fn running_on_valgrind() -> bool {
     valgrind::running_on_valgrind()
 }
 
-/// How many stacks this thread's pool holds now (hot and cold).
+/// How many stacks this thread could take from the pools now: its own hot
+/// ones and the process's cold ones.
 pub fn pooled() -> usize {
-    POOL.try_with(|pool| pool.borrow().len()).unwrap_or(0)
+    POOL.try_with(|pool| pool.borrow().len()).unwrap_or(0) + cold_len(None)
 }
 
 /// How many greenlet stacks the process has mapped now: in use, pooled on
@@ -458,8 +507,18 @@ mod tests {
         unsafe { (stack.stack().bottom() as *const u8).read_volatile() }
     }
 
+    /// The cold pool is the process's: a test that drains it must not run
+    /// beside one that counts on what it put there.
+    fn cold_pool_to_myself() -> std::sync::MutexGuard<'static, ()> {
+        static ALONE: Mutex<()> = Mutex::new(());
+        ALONE
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     #[test]
     fn past_the_hot_stacks_a_stack_is_kept_cold_its_memory_given_back() {
+        let _alone = cold_pool_to_myself();
         let size = MIN_STACK_SIZE + 5 * PAGE; // a size no other test uses
         let mut pool = Pool::default();
         let stacks: Vec<GuardedStack> = (0..=HOT_STACKS).map(|_| allocate(size).unwrap()).collect();
@@ -468,7 +527,8 @@ mod tests {
             poke(&stack, 7);
             pool.give_back(stack, true);
         }
-        assert_eq!((pool.len(), pool.hot), (HOT_STACKS + 1, HOT_STACKS));
+        assert_eq!((pool.len(), pool.hot), (HOT_STACKS, HOT_STACKS));
+        assert_eq!(cold_len(Some(size)), 1);
         // Hot ones first, their memory as it was; then the cold one: the
         // same mapping, its pages zero again.
         for _ in 0..HOT_STACKS {
@@ -482,6 +542,7 @@ mod tests {
 
     #[test]
     fn past_the_bound_a_stack_is_unmapped_not_pooled() {
+        let _alone = cold_pool_to_myself();
         // 65,530 mappings, 4,096 left to the rest, two per stack.
         assert_eq!(bound_for(65_530), 30_717);
         assert_eq!(bound_for(1_000), 0);
@@ -492,9 +553,10 @@ mod tests {
         }
         // Hot ones are kept whatever the bound; beyond them, only within it.
         pool.give_back(allocate(size).unwrap(), false);
-        assert_eq!(pool.len(), HOT_STACKS);
+        assert_eq!((pool.len(), cold_len(Some(size))), (HOT_STACKS, 0));
         pool.give_back(allocate(size).unwrap(), true);
-        assert_eq!(pool.len(), HOT_STACKS + 1);
+        assert_eq!((pool.len(), cold_len(Some(size))), (HOT_STACKS, 1));
+        assert!(pool.take(size).is_some());
     }
 
     #[test]
@@ -509,11 +571,36 @@ mod tests {
 
     #[test]
     fn drained_pools_are_empty() {
+        let _alone = cold_pool_to_myself();
         let size = MIN_STACK_SIZE + 7 * PAGE;
         give_back(take(size).unwrap());
         assert!(pooled() >= 1);
         assert!(drain() >= 1);
-        assert_eq!(pooled(), 0);
+        // Other test threads may pool cold stacks of their own sizes.
+        let hot = POOL.with(|pool| pool.borrow().len());
+        assert_eq!((hot, cold_len(Some(size))), (0, 0));
+    }
+
+    #[test]
+    fn a_burst_kept_cold_by_one_thread_serves_another() {
+        let _alone = cold_pool_to_myself();
+        let size = MIN_STACK_SIZE + 9 * PAGE; // a size no other test uses
+                                              // One thread ends a burst: past its hot stacks, they go cold.
+        let bottoms = std::thread::spawn(move || {
+            let stacks: Vec<_> = (0..HOT_STACKS + 3).map(|_| take(size).unwrap()).collect();
+            let bottoms: Vec<usize> = stacks.iter().map(|s| s.stack().bottom() as usize).collect();
+            stacks.into_iter().for_each(give_back);
+            bottoms
+        })
+        .join()
+        .unwrap();
+        // That thread is gone with its hot pool; its cold stacks stay, and
+        // this thread's next stacks are them, not new mappings.
+        assert!(cold_len(Some(size)) >= 3);
+        for _ in 0..3 {
+            let stack = take(size).unwrap();
+            assert!(bottoms.contains(&(stack.stack().bottom() as usize)));
+        }
     }
 
     #[test]
