@@ -39,7 +39,7 @@
 //! - [`greenlet`]: the safe API — [`Greenlet`], [`WeakGreenlet`], [`Builder`], [`current`].
 //! - [`switch`]: the raw stack switch and the per-thread bookkeeping; the
 //!   only module that switches stacks (read its diagrams first).
-//! - [`stack`]: guarded stacks, their size, the per-thread pool.
+//! - [`stack`]: guarded stacks, their size, their pools (hot per thread, cold per process).
 //! - [`overflow`]: the SIGSEGV handler that names a greenlet that overflowed.
 //! - [`error`]: [`SwitchError`] and [`GreenletError`].
 //! - [`hook`]: the switch hook (`settrace`), and the tracer that records a
