@@ -170,7 +170,7 @@ fn take_cold(size: usize) -> Option<GuardedStack> {
 }
 
 /// Keep `stack` cold (its pages are released first, outside the lock).
-fn keep_cold(stack: GuardedStack) {
+fn put_cold(stack: GuardedStack) {
     stack.release_pages();
     let size = stack.size();
     let mut cold = cold();
@@ -219,7 +219,7 @@ impl Pool {
             class.hot.push(stack);
             self.hot += 1;
         } else if keep_cold {
-            self::keep_cold(stack);
+            put_cold(stack);
         } else {
             drop(stack); // unmapped
         }
