@@ -3,22 +3,25 @@
 //! A generator can only hand control back to whoever resumed it. A greenlet
 //! can switch to *any* other greenlet on its thread, passing a value, and
 //! each keeps its whole call stack while it waits. This crate builds a
-//! greenlet library with Python greenlet's semantics on the `context`
-//! crate's stack switch (Boost.Context's assembly), then measures what a
-//! switch costs.
+//! greenlet library with Python greenlet's semantics, switching stacks with
+//! ten instructions of assembly of its own on x86-64 (elsewhere, or with
+//! the `context-switch` feature, with the `context` crate's
+//! `jump_fcontext`, Boost.Context's assembly), then measures what a switch
+//! costs.
 //!
 //! Run `cargo run --release -p stage-greenlet`: the notes' eat/play and
 //! test1/test2 listings, then the switching-cost table. Expect a switch on
-//! every iteration of a CPU loop to make it more than ten times slower than
+//! every iteration of a CPU loop to make it several times slower than
 //! running the loops back to back (the notes saw 5.8× in CPython), one
-//! greenlet switch round trip to cost about 1.2× a raw `context` resume
-//! round trip (13 ns against 11 on our 2-core machine; some runs show more)
-//! and, with valgrind installed to count them, about twice its instructions
-//! (two `jump_fcontext`s of 24 each in both), against several hundred
-//! nanoseconds for a round trip of CPython's
-//! greenlet (measured beside ours by `python/greenlet_switch.py` when python3
-//! has greenlet; else worked out from the notes' f1/f2 runs and labelled so),
-//! and a greenlet's whole life five or six round trips.
+//! greenlet switch round trip to cost about half a raw `context` round trip
+//! (6 ns against 11 on our 2-core machine; some runs show more) in more
+//! instructions (about 80 against 59, with valgrind installed to count
+//! them: the raw round trip is mostly two `jump_fcontext`s of 24, ours is
+//! mostly the bookkeeping around two switches of 11), against several
+//! hundred nanoseconds for a round trip of CPython's greenlet (measured
+//! beside ours by `python/greenlet_switch.py` when python3 has greenlet;
+//! else worked out from the notes' f1/f2 runs and labelled so), and a
+//! greenlet's whole life about eight raw round trips.
 //!
 //! ```
 //! use stage_greenlet::{current, Greenlet};
@@ -37,8 +40,10 @@
 //! # Layout
 //!
 //! - [`greenlet`]: the safe API — [`Greenlet`], [`WeakGreenlet`], [`Builder`], [`current`].
-//! - [`switch`]: the raw stack switch and the per-thread bookkeeping; the
-//!   only module that switches stacks (read its diagrams first).
+//! - [`arch`]: the stack switch itself, a few instructions of assembly per
+//!   architecture (read its diagrams first).
+//! - [`switch`]: a greenlet switch around it: the type check, the value in
+//!   flight, the per-thread bookkeeping.
 //! - [`stack`]: guarded stacks, their size, their pools (hot per thread, cold per process).
 //! - [`overflow`]: the SIGSEGV handler that names a greenlet that overflowed.
 //! - [`error`]: [`SwitchError`] and [`GreenletError`].
@@ -51,6 +56,7 @@
 //! - [`lesson`](mod@lesson): the lesson narrated in order (what the binary runs).
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod arch;
 pub mod cost;
 pub mod error;
 pub mod greenlet;

@@ -1,69 +1,18 @@
-//! The raw switch: the one module that moves the CPU from one stack to another.
+//! The greenlet switch: who runs, what they wait for, and the value in flight.
 //!
-//! Everything `unsafe` about greenlets happens here. The `context` crate's
-//! `jump_fcontext` (Boost.Context's assembly) does the actual switch; this
-//! module decides *where* to jump, carries the value across, and keeps the
-//! per-thread bookkeeping (which greenlet runs, what each suspended one waits
-//! for) consistent on both sides of the jump.
-//!
-//! # What `jump_fcontext` saves (x86-64 System V)
-//!
-//! Only what the calling convention says a callee must preserve. Everything
-//! else (rax, rcx, rdx, rsi, rdi, r8–r11, the vector registers) the compiler
-//! already assumed clobbered by the `call`, so it is not saved at all:
-//!
-//! ```text
-//!   a SUSPENDED greenlet's stack              its saved context is a pointer
-//!   (grows down)                              to the lowest of these 64 bytes
-//!
-//!   high  +-------------------------+
-//!         | its frames: locals of   |
-//!         | every function between  |
-//!         | its entry and `switch`  |
-//!         +-------------------------+ <- rsp before the `call jump_fcontext`
-//!         | return address (rip)    |  0x38  where it resumes
-//!         | rbp                     |  0x30
-//!         | rbx                     |  0x28
-//!         | r15                     |  0x20
-//!         | r14                     |  0x18
-//!         | r13                     |  0x10
-//!         | r12                     |  0x08
-//!         | x87 cw @4 | mxcsr @0    |  0x00  <- Context (the saved "fctx")
-//!   low   +-------------------------+
-//!         |   ... unused ...        |
-//!         +=========================+
-//!         |   guard page (no access)|  a fault here is a stack overflow
-//!         +=========================+
-//! ```
-//!
-//! And the RUNNING one, at the moment it calls `jump_fcontext(to, data)`:
-//!
-//! ```text
-//!   its stack                                 registers
-//!   +-------------------------+
-//!   | its frames              |               rdi  = `to` (target's fctx)
-//!   +-------------------------+               rsi  = `data` (our Message*,
-//!                                                     its kind in bits 0-2)
-//!   | return address          | <- rsp        (the `call` just pushed it)
-//!   +-------------------------+
-//!
-//!   jump_fcontext stores the six callee-saved registers and the two control
-//!   words below it (the picture above), keeps rsp in rax (= the fctx the
-//!   target will get back as `Transfer.context`), loads rsp from rdi,
-//!   restores the target's eight values, pops past them and `jmp`s to its
-//!   saved return address with rax = our fctx and rdx = data: the target's
-//!   own `jump_fcontext` call "returns" that `Transfer`. (The same pair is
-//!   in rdi, rsi: a fresh context's entry function takes it as argument.)
-//! ```
-//!
-//! That is the whole switch: 24 instructions, no system call, no
-//! signal mask (ucontext's `swapcontext` makes a `sigprocmask` syscall on
-//! every switch, which is why nobody uses it for this).
+//! Everything `unsafe` about greenlets happens here or in [`arch`],
+//! which does the actual switch: a few instructions that save the running
+//! stack's registers on it and restore the target's (read its diagrams
+//! first). This module decides *where* to jump, carries the value across,
+//! and keeps the per-thread bookkeeping (which greenlet runs, what each
+//! suspended one waits for) consistent on both sides of the jump. What
+//! crosses a jump is one word each way: the sender's context (where its
+//! registers are) and `data`, the address of a message.
 //!
 //! # How a value crosses
 //!
-//! The sender builds a `Message` in its own frame — who sent it and the
-//! value itself — and passes its address as `data`, with what kind of
+//! The sender puts the value in a `Message` in its own frame and passes
+//! its address as `data`, with what kind of
 //! message it is in the address's three low bits (a message is 8-aligned,
 //! so they are free): the receiver tells a plain value (kind 0, the bare
 //! address) from a throw or a last word by testing the register, before it
@@ -90,8 +39,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
 
-use context::{Context, ContextFn, Transfer};
-
+use crate::arch::{self, Context, EntryFn};
 use crate::error::SwitchError;
 use crate::greenlet::{Greenlet, GreenletExit};
 use crate::hook::{self, SwitchKind};
@@ -145,15 +93,19 @@ impl<T: 'static> TypeOf<T> {
 /// One greenlet's state. Handles ([`Greenlet`]) are `Rc`s to this; so are
 /// the parent links, which keep the memory alive but are not handles: only
 /// handles decide when a suspended greenlet is killed (see `handles`).
+///
+/// `repr(C)` to keep `saved` first: the running greenlet's address is then
+/// also where the switch stores its registers' address, with no offset to
+/// add on every switch. The fields every switch touches come first.
+#[repr(C)]
 pub(crate) struct Inner {
-    pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
-    state: Cell<State>,
     /// The saved registers of a suspended greenlet (`None` otherwise).
     saved: Cell<Option<Context>>,
     /// The type its pending switch accepts (before it starts: its
     /// function's argument type; once dead: a type no value has).
     expects: Cell<&'static ValueType>,
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
     /// Not a handle: a child does not keep its parent from being killed.
     pub(crate) parent: RefCell<Option<Rc<Inner>>>,
     /// How many [`Greenlet`] handles exist. When it drops to zero a
@@ -165,11 +117,12 @@ pub(crate) struct Inner {
     /// The function, boxed as `F` until the first switch calls it.
     start: Cell<Option<Box<dyn Any>>>,
     /// `entry::<A, R, F>`, which knows how to unbox `start`.
-    entry: Option<ContextFn>,
+    entry: Option<EntryFn>,
     stack: RefCell<Option<GuardedStack>>,
     pub(crate) stack_size: usize,
     /// Read by the overflow handler, which must not touch the `RefCell`.
     guard: (usize, usize),
+    state: Cell<State>,
     /// In the thread's `orphans`: it lost its last handle while started and
     /// is owned by the thread until it dies (see [`handle_dropped`]).
     orphaned: Cell<bool>,
@@ -216,29 +169,21 @@ impl Drop for Inner {
     }
 }
 
-/// What every message starts with, and what `data` points at (its [`Kind`]
-/// in the low bits, see [`sent`]). Aligned to 8 so that those three bits
-/// of its address are always zero.
+/// What the sender of a switch or a throw leaves for the receiver, in the
+/// sender's own frame: the value (for `Throw`, the payload to unwind with).
+/// The receiver moves it out; the sender never drops it. Aligned to 8 so
+/// that the three low bits of its address are free for the [`Kind`] (see
+/// [`sent`]). Who sent it need not be said: the sender has already stored
+/// its own context where the next switch to it will look (`saved`).
 #[repr(C, align(8))]
-struct Header {
-    /// The sender: the receiver stores the sender's saved context there.
-    from: *const Inner,
-}
-
-/// What the sender leaves for the receiver, in the sender's own frame: the
-/// header, then the value (the payload for `Throw` and `Panicked`, `()` for
-/// `Killed`). The value is moved out by the receiver, never dropped here.
-#[repr(C)]
 struct Message<T> {
-    header: Header,
     value: MaybeUninit<T>,
 }
 
 impl<T> Message<T> {
     #[inline(always)]
-    fn new(from: *const Inner, value: T) -> Self {
+    fn new(value: T) -> Self {
         Message {
-            header: Header { from },
             value: MaybeUninit::new(value),
         }
     }
@@ -250,9 +195,24 @@ impl<T> Message<T> {
     }
 }
 
-/// A finished greenlet's return value: a message whose receiver checks the
-/// type, so it says what the type is (the table sits at the same offset
-/// whatever `T` is).
+/// What a greenlet's last words start with: who died, for the receiver to
+/// release its stack once it has read the rest (see [`receive_other`]).
+#[repr(C, align(8))]
+struct Header {
+    from: *const Inner,
+}
+
+/// A dead greenlet's last word when it did not return: the panic payload
+/// (`Panicked`) or nothing (`Killed`).
+#[repr(C)]
+struct LastWord<T> {
+    header: Header,
+    value: MaybeUninit<T>,
+}
+
+/// A finished greenlet's return value: a last word whose receiver checks
+/// the type, so it says what the type is (the table sits at the same
+/// offset whatever `T` is).
 #[repr(C)]
 struct Returned<T> {
     header: Header,
@@ -284,6 +244,7 @@ const KIND_BITS: usize = 0b111;
 
 // A header's address has its low bits free for the kind.
 const _: () = assert!(std::mem::align_of::<Header>() > KIND_BITS);
+const _: () = assert!(std::mem::align_of::<Message<u8>>() > KIND_BITS);
 
 /// The jump's `data` for the message at `addr` of kind `kind`.
 #[inline(always)]
@@ -526,15 +487,15 @@ pub(crate) fn switch<T: 'static, U: 'static>(
         None if ptr::eq(cur, &**target) => return to_self(value),
         None => first_context(target),
     };
-    let mut msg = Message::new(cur, value);
+    let mut msg = Message::new(value);
     // SAFETY: `cur` is the running greenlet (alive, see `current`), `target`
     // a live suspended or fresh greenlet of this thread (we hold it) whose
     // registers `context` is, and `msg` lives in this frame until the jump
     // returns.
     unsafe {
         (*cur).expects.set(TypeOf::<U>::TABLE);
-        let transfer = jump(target, context, msg.data(Kind::Value));
-        receive::<U>(transfer)
+        let data = jump(cur, target, context, msg.data(Kind::Value));
+        receive::<U>(data)
     }
 }
 
@@ -715,14 +676,14 @@ fn raise<U: 'static>(target: &Rc<Inner>, payload: Box<dyn Any + Send>) -> Result
         Some(context) => context,
         None => unreachable_state("a suspended greenlet without saved registers"),
     };
-    let mut msg = Message::new(cur, payload);
+    let mut msg = Message::new(payload);
     // SAFETY: as in `switch`: both greenlets alive, `context` the target's
     // registers, `msg` in this frame (the receiver moves the payload out
     // before we run again).
     unsafe {
         (*cur).expects.set(TypeOf::<U>::TABLE);
-        let transfer = jump(target, context, msg.data(Kind::Throw));
-        receive::<U>(transfer)
+        let data = jump(cur, target, context, msg.data(Kind::Throw));
+        receive::<U>(data)
     }
 }
 
@@ -758,21 +719,22 @@ pub(crate) fn kill_here(target: &Rc<Inner>) -> Result<(), SwitchError> {
     result
 }
 
-/// Switch the CPU from the running greenlet (the message's `from`) to `to`,
-/// whose registers `context` is, passing `msg`, the address of a message.
+/// Switch the CPU from the running greenlet `from` to `to`, whose
+/// registers `context` is, passing `msg`, the address of a message; return
+/// what the next switch back to `from` passes.
 ///
 /// # Safety
-/// `to` must be a fresh or suspended greenlet of this thread and `context`
-/// its saved registers, taken from `saved` (so used once), or a fresh
-/// greenlet's first context; `msg` must come from the running greenlet and
+/// `from` must be the running greenlet and `to` a fresh or suspended
+/// greenlet of this thread, `context` its saved registers, taken from
+/// `saved` (so used once), or a fresh greenlet's first context; `msg` must
 /// stay valid until the receiver has read it (it does, if it lives in the
 /// caller's frame: the caller is suspended).
 #[inline(always)]
-unsafe fn jump(to: &Inner, context: Context, msg: usize) -> Transfer {
+unsafe fn jump(from: *const Inner, to: &Inner, context: Context, msg: usize) -> usize {
     THIS.with(|t| t.current.set(to));
-    // SAFETY: the caller's guarantee; the receiver stores our registers in
-    // the message's `from` before anything else runs.
-    unsafe { context.resume(msg) }
+    // SAFETY: the caller's guarantee; `from` is alive while suspended (held
+    // by whoever will resume or kill it), so its `saved` outlives the jump.
+    unsafe { arch::switch(&(*from).saved, context, msg) }
 }
 
 /// The context a fresh greenlet starts from: its entry function at the top
@@ -794,33 +756,24 @@ fn first_context(to: &Inner) -> Context {
     }
 }
 
-/// Unpack what arrived with a jump back to us: store the sender's registers
-/// and take the value (the fast path, inlined), or handle the rest.
+/// Take the value that arrived with a jump back to us (the fast path,
+/// inlined), or handle the rest.
 ///
 /// # Safety
-/// `transfer` must be what `jump` (or a fresh greenlet's entry) received.
+/// `data` must be what `jump` returned, or what a fresh greenlet's entry
+/// received.
 #[inline(always)]
-unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
-    if transfer.data & KIND_BITS != Kind::Value as usize {
+unsafe fn receive<U: 'static>(data: usize) -> Result<U, SwitchError> {
+    if data & KIND_BITS != Kind::Value as usize {
         // SAFETY: the caller's guarantee, passed on.
-        return unsafe { receive_other::<U>(transfer.context, transfer.data) };
+        return unsafe { receive_other::<U>(data) };
     }
-    // SAFETY: a `Value`'s `data` is the bare address of a message in the
-    // sender's frame, which starts with a `Header`, and the sender is
-    // suspended until we return.
-    let header = unsafe { &*(transfer.data as *const Header) };
-    // SAFETY: the sender is alive: it is suspended in `jump`, so held by
-    // whoever will resume or kill it.
-    unsafe { (*header.from).saved.set(Some(transfer.context)) };
-    // SAFETY: a `Value` is a `Message<T>` whose sender checked its `T`
-    // against the `U` we recorded in `expects` before suspending, so it is
-    // a `Message<U>`; its value is read once, here, and the sender never
+    // SAFETY: a `Value`'s `data` is the bare address of a `Message<T>` in
+    // the suspended sender's frame, whose `T` the sender checked against the
+    // `U` we recorded in `expects` before suspending, so it is a
+    // `Message<U>`; its value is read once, here, and the sender never
     // drops it.
-    Ok(unsafe {
-        (*(transfer.data as *const Message<U>))
-            .value
-            .assume_init_read()
-    })
+    Ok(unsafe { (*(data as *const Message<U>)).value.assume_init_read() })
 }
 
 /// Everything but a plain value: a kill, or a greenlet's last message.
@@ -829,19 +782,15 @@ unsafe fn receive<U: 'static>(transfer: Transfer) -> Result<U, SwitchError> {
 /// As for [`receive`].
 #[cold]
 #[inline(never)]
-unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, SwitchError> {
+unsafe fn receive_other<U: 'static>(data: usize) -> Result<U, SwitchError> {
+    // Every jump in this module passes the address of a message in the
+    // sender's frame (with its kind in the low bits, now cleared), and the
+    // sender is suspended (or dead but with its stack not yet released)
+    // until we are done with it.
     let (addr, kind) = received(data);
-    // SAFETY: every jump in this module passes the address of a message in
-    // the sender's frame (with its kind in the low bits, now cleared), which
-    // starts with a `Header`, and the sender is suspended (or dead but with
-    // its stack not yet released) until we are done with it.
-    let msg = unsafe { &*(addr as *const Header) };
     match kind {
         Kind::Value => unreachable_state("a plain value on the slow path"),
         Kind::Throw => {
-            // SAFETY: the thrower is alive: it is suspended in `jump`, so
-            // held by whoever will resume or kill it.
-            unsafe { (*msg.from).saved.set(Some(context)) };
             // SAFETY: `raise` sends `Throw` as a
             // `Message<Box<dyn Any + Send>>` in the suspended thrower's
             // frame; the payload is read once, here.
@@ -856,8 +805,11 @@ unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, 
             panic::resume_unwind(payload)
         }
         Kind::Returned | Kind::Panicked | Kind::Killed => {
-            // The sender is dead and never resumes: its registers are dropped
-            // with `context`, and its stack is released once we have copied
+            // SAFETY: a dying greenlet's messages (`finish`) start with a
+            // `Header`.
+            let msg = unsafe { &*(addr as *const Header) };
+            // The sender is dead and never resumes: its saved registers are
+            // never used, and its stack is released once we have copied
             // what `msg` points at out of it. Until then we own it: dropping
             // a return value of the wrong type runs arbitrary code, which may
             // drop the sender's last handle (or switch away while another
@@ -871,9 +823,9 @@ unsafe fn receive_other<U: 'static>(context: Context, data: usize) -> Result<U, 
                 Kind::Returned => unsafe { take_returned::<U>(addr as *mut Header) },
                 Kind::Panicked => {
                     // SAFETY: `finish` sends `Panicked` as a
-                    // `Message<Box<dyn Any + Send>>`, read once, here.
+                    // `LastWord<Box<dyn Any + Send>>`, read once, here.
                     let payload = unsafe {
-                        (*(addr as *const Message<Box<dyn Any + Send>>))
+                        (*(addr as *const LastWord<Box<dyn Any + Send>>))
                             .value
                             .assume_init_read()
                     };
@@ -957,11 +909,11 @@ fn finish_dead(dead: &Inner) {
 
 /// The first frame on every greenlet's stack. It receives the first switch's
 /// value, runs the function under `catch_unwind` (a panic must never unwind
-/// into `jump_fcontext`'s assembly, which has no unwind tables), then hands
+/// into the switch's assembly, which has no unwind tables), then hands
 /// the outcome to the parent. It never returns: there is nothing to return
 /// to. (`extern "C"` also makes any unwind that did escape abort the process
 /// rather than run off the stack.)
-extern "C" fn entry<A, R, F>(transfer: Transfer) -> !
+extern "C" fn entry<A, R, F>(data: usize) -> !
 where
     F: FnOnce(A) -> R + 'static,
     A: 'static,
@@ -971,7 +923,7 @@ where
     // SAFETY: the starting `jump` made this greenlet the current one and its
     // `Message` is live in the starter's frame; the first message to a
     // fresh greenlet is always a `Value` checked against `A`.
-    let arg = unsafe { receive::<A>(transfer) };
+    let arg = unsafe { receive::<A>(data) };
     // SAFETY: the running greenlet is alive (see `current`).
     let inner = unsafe { &*me };
     // Unboxed here, onto this stack: a `Box<F>` called as `f(arg)` would
@@ -1015,37 +967,47 @@ unsafe fn finish<R: 'static>(me: *const Inner, outcome: std::thread::Result<R>) 
             let data = sent(&mut msg as *mut Returned<R> as usize, Kind::Returned);
             // SAFETY: `target` is a suspended ancestor, kept alive by the
             // parent chain `me` holds; `msg` stays put (see above).
-            unsafe { leave(target, data) }
+            unsafe { leave(inner, target, data) }
         }
         Err(payload) if payload.is::<GreenletExit>() => {
             drop(payload);
-            let mut msg = Message::new(me, ());
+            let mut msg = LastWord {
+                header: Header { from: me },
+                value: MaybeUninit::new(()),
+            };
+            let data = sent(&mut msg as *mut LastWord<()> as usize, Kind::Killed);
             // SAFETY: as above.
-            unsafe { leave(target, msg.data(Kind::Killed)) }
+            unsafe { leave(inner, target, data) }
         }
         Err(payload) => {
-            let mut msg = Message::new(me, payload);
+            let mut msg = LastWord {
+                header: Header { from: me },
+                value: MaybeUninit::new(payload),
+            };
+            let data = sent(&mut msg as *mut LastWord<_> as usize, Kind::Panicked);
             // SAFETY: as above.
-            unsafe { leave(target, msg.data(Kind::Panicked)) }
+            unsafe { leave(inner, target, data) }
         }
     }
 }
 
-/// A dead greenlet's last jump: to `target`, never to come back.
+/// A dead greenlet's last jump: from `me` to `target`, never to come back.
 ///
 /// # Safety
-/// `target` must be a suspended greenlet of this thread, and `msg` a
-/// message from the dying running greenlet that stays valid until the
+/// `me` must be the dying running greenlet, `target` a suspended greenlet
+/// of this thread, and `msg` a message from `me` that stays valid until the
 /// receiver has read it.
-unsafe fn leave(target: &Inner, msg: usize) -> ! {
+unsafe fn leave(me: &Inner, target: &Inner, msg: usize) -> ! {
     let context = match target.saved.take() {
         Some(context) => context,
         None => unreachable_state("a suspended ancestor without saved registers"),
     };
     THIS.with(|t| t.current.set(target));
     // SAFETY: `context` is `target`'s saved registers, taken so used once;
-    // the receiver reads `msg` before our stack is released.
-    unsafe { context.resume(msg) };
+    // the receiver reads `msg` before our stack is released. Our own saved
+    // registers go to our `saved`, where nothing will ever take them: we
+    // are dead.
+    unsafe { arch::switch(&me.saved, context, msg) };
     unreachable_state("a dead greenlet was resumed")
 }
 

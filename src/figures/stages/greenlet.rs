@@ -55,7 +55,7 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
         let rows = again.measure(group, &common.plan())?;
         let per_op = |case: &str| rows.iter().find(|x| x.case == case).map(|x| x.ns_per_op);
         if let (Some(raw), Some(ours), Some(life)) = (
-            per_op("raw context resume"),
+            per_op(RAW_CASE),
             per_op(GREENLET_CASE),
             per_op("greenlet create+run+drop"),
         ) {
@@ -65,13 +65,14 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     }
     results.extra.insert("vs_raw_runs".into(), json!(vs_raw));
     results.extra.insert("life_runs".into(), json!(lives_ratio));
-    // Where each instruction of the round trip goes, line by line.
-    match harness::count::per_line(cost::SWITCH_COST_GROUP, GREENLET_CASE) {
-        Ok(lines) => results.extra.insert(ROUND_TRIP_LINES.into(), json!(lines)),
-        Err(why) => results
-            .extra
-            .insert(ROUND_TRIP_LINES.into(), json!(why.to_string())),
-    };
+    // Where each instruction of the round trip goes, line by line; and of
+    // the raw `context` round trip, for what one `jump_fcontext` takes.
+    for (key, case) in [(ROUND_TRIP_LINES, GREENLET_CASE), (RAW_LINES, RAW_CASE)] {
+        match harness::count::per_line(cost::SWITCH_COST_GROUP, case) {
+            Ok(lines) => results.extra.insert(key.into(), json!(lines)),
+            Err(why) => results.extra.insert(key.into(), json!(why.to_string())),
+        };
+    }
     let dir = r.folder("greenlet")?;
     capture(
         &dir.join("eat-play.trace.json"),
@@ -99,12 +100,22 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
 }
 
 /// The instructions per greenlet round trip that issue 13 asked for (the
-/// chapter says why the design stops short of it).
+/// chapter says why `jump_fcontext` could not meet it, and how ours does).
 const TARGET_INSTRUCTIONS: u32 = 90;
 
 /// The results' key for the round trip's instructions by source line (or
 /// why they could not be counted).
 const ROUND_TRIP_LINES: &str = "round_trip_lines";
+
+/// The same for the raw `context` round trip.
+const RAW_LINES: &str = "raw_round_trip_lines";
+
+/// The switch-cost table's raw `context` row.
+const RAW_CASE: &str = "raw context resume";
+
+/// The source line of our switch's assembly (`arch/x86_64.rs`), whose
+/// instructions the round trip's table shows as one line.
+const SWITCH_LINE: &str = "asm!(";
 
 /// The lines of the switch that do only what the lesson relies on, found in
 /// the round trip's table by their source text: the type test and the type
@@ -117,25 +128,26 @@ const ESSENTIAL_LINES: &[&str] = &[
     "table.id == TypeId::of::<T>()",
     "(*cur).expects.set(TypeOf::<U>::TABLE)",
     "target.saved.take()",
-    ".saved.set(Some(transfer.context))",
     "Message {",
-    "transfer.data & KIND_BITS",
+    "data & KIND_BITS",
     ".assume_init_read()",
     "t.current.set(to)",
 ];
 
-/// What `round-trip.md` adds up to: all its instructions, the jumps', and
-/// the essential lines' (see [`ESSENTIAL_LINES`]).
+/// What `round-trip.md` adds up to: all its instructions, the two stack
+/// switches' (our assembly's line, or `jump_fcontext` in a build with the
+/// `context-switch` feature), and the essential lines' (see
+/// [`ESSENTIAL_LINES`]).
 struct RoundTrip {
     total: f64,
-    jumps: f64,
+    switches: f64,
     essential: f64,
 }
 
 /// `round-trip.md`: the greenlet round trip's instructions by the source
 /// line they come from; the assembly of a dependency (the `context`
-/// crate's `jump_fcontext`) by function. Returns what it adds up to; `None`
-/// where nothing was counted.
+/// crate's `jump_fcontext`, if this build used it) by function. Returns
+/// what it adds up to; `None` where nothing was counted.
 fn round_trip_lines(res: &Results, out: &Out) -> Result<Option<RoundTrip>, Box<dyn Error>> {
     let lines: Vec<LineCount> = match res.extra.get(ROUND_TRIP_LINES) {
         Some(serde_json::Value::String(why)) => {
@@ -158,7 +170,7 @@ fn round_trip_lines(res: &Results, out: &Out) -> Result<Option<RoundTrip>, Box<d
         }
     };
     let mut others: std::collections::BTreeMap<String, (String, f64)> = Default::default();
-    let (mut total, mut jumps, mut essential) = (0.0, 0.0, 0.0);
+    let (mut total, mut switches, mut essential) = (0.0, 0.0, 0.0);
     let mut found = vec![false; ESSENTIAL_LINES.len()];
     for l in &lines {
         total += l.per_op;
@@ -170,6 +182,9 @@ fn round_trip_lines(res: &Results, out: &Out) -> Result<Option<RoundTrip>, Box<d
                         essential += l.per_op;
                         break;
                     }
+                }
+                if text == SWITCH_LINE && l.file.ends_with("x86_64.rs") {
+                    switches += l.per_op;
                 }
                 let file = l.file.rsplit('/').next().unwrap_or(&l.file);
                 table.push_str(&format!(
@@ -188,7 +203,7 @@ fn round_trip_lines(res: &Results, out: &Out) -> Result<Option<RoundTrip>, Box<d
     }
     for (function, (file, n)) in &others {
         if function == "jump_fcontext" {
-            jumps += n;
+            switches += n;
         }
         let whose = if file.ends_with(".rs") {
             "no line information"
@@ -217,9 +232,21 @@ fn round_trip_lines(res: &Results, out: &Out) -> Result<Option<RoundTrip>, Box<d
     }
     Ok(Some(RoundTrip {
         total,
-        jumps,
+        switches,
         essential,
     }))
+}
+
+/// The instructions of one `jump_fcontext`, from the raw `context` round
+/// trip's lines (two jumps per round trip); `None` where not counted.
+fn one_jump_fcontext(res: &Results) -> Option<f64> {
+    let lines: Vec<LineCount> = serde_json::from_value(res.extra.get(RAW_LINES)?.clone()).ok()?;
+    let jumps: f64 = lines
+        .iter()
+        .filter(|l| l.function == "jump_fcontext")
+        .map(|l| l.per_op)
+        .sum();
+    (jumps > 0.0).then_some(jumps / 2.0)
 }
 
 fn runs(res: &Results, key: &str) -> Vec<f64> {
@@ -278,7 +305,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     let group = "switch-cost";
     let per_op = |case: &str| -> Result<f64, String> { num(res.row(group, case)?, "ns_per_op") };
     let ratio_row = |case: &str| -> Result<f64, String> { ratio_of(res.row(group, case)?) };
-    out.value("raw", nanos(per_op("raw context resume")?));
+    out.value("raw", nanos(per_op(RAW_CASE)?));
     let instructions = |case: &str| -> Option<f64> {
         num(
             res.row(group, case).ok()?,
@@ -288,57 +315,47 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     };
     let round_trip = round_trip_lines(res, &out)?;
     out.value("target_instructions", TARGET_INSTRUCTIONS.to_string());
+    let counted = [
+        "raw_instructions",
+        "round_trip_instructions",
+        "target_verdict",
+        "lines_total",
+        "switch_instructions",
+        "switch_one",
+        "jump_one",
+        "essential_instructions",
+        "essential_on_context",
+    ];
     match (
-        instructions("raw context resume"),
+        instructions(RAW_CASE),
         instructions(GREENLET_CASE),
+        &round_trip,
+        one_jump_fcontext(res),
     ) {
-        (Some(raw), Some(ours)) => {
+        (Some(raw), Some(ours), Some(lines), Some(jump)) => {
             out.value("raw_instructions", format!("{raw:.0}"));
             out.value("round_trip_instructions", format!("{ours:.0}"));
             out.value(
-                "per_switch_instructions",
-                format!("{:.0}", (ours - raw) / 2.0),
+                "target_verdict",
+                if ours <= TARGET_INSTRUCTIONS as f64 {
+                    format!("within the target of {TARGET_INSTRUCTIONS}")
+                } else {
+                    format!("still above the target of {TARGET_INSTRUCTIONS}")
+                },
             );
-            let left = (TARGET_INSTRUCTIONS as f64 - raw) / 2.0;
-            out.value("target_left", format!("{left:.1}"));
-        }
-        _ => {
-            for v in [
-                "raw_instructions",
-                "round_trip_instructions",
-                "per_switch_instructions",
-                "target_left",
-            ] {
-                out.value(v, "(not counted: no valgrind)");
-            }
-        }
-    }
-    match (&round_trip, instructions("raw context resume")) {
-        (Some(lines), Some(raw)) => {
-            if lines.essential + raw <= TARGET_INSTRUCTIONS as f64 {
-                return Err(format!(
-                    "the essential lines and a raw context round trip take {:.0} instructions, \
-                     within the target of {TARGET_INSTRUCTIONS}: the greenlet chapter says they \
-                     cannot, so it must be rewritten",
-                    lines.essential + raw
-                )
-                .into());
-            }
             out.value("lines_total", format!("{:.0}", lines.total));
-            out.value("jump_instructions", format!("{:.0}", lines.jumps));
-            // A round trip is two switches, each one jump_fcontext.
-            out.value("jump_one", format!("{:.0}", lines.jumps / 2.0));
+            out.value("switch_instructions", format!("{:.0}", lines.switches));
+            // A round trip is two switches.
+            out.value("switch_one", format!("{:.0}", lines.switches / 2.0));
+            out.value("jump_one", format!("{jump:.0}"));
             out.value("essential_instructions", format!("{:.0}", lines.essential));
-            out.value("essential_floor", format!("{:.0}", lines.essential + raw));
+            out.value(
+                "essential_on_context",
+                format!("{:.0}", lines.essential + raw),
+            );
         }
         _ => {
-            for v in [
-                "lines_total",
-                "jump_instructions",
-                "jump_one",
-                "essential_instructions",
-                "essential_floor",
-            ] {
+            for v in counted {
                 out.value(v, "(not counted: no valgrind)");
             }
         }
@@ -353,10 +370,21 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     out.value("traced_ratio", ratio(ratio_row(TRACED_CASE)?));
     out.value("generator_ratio", ratio(ratio_row(ROUND_TRIP_CASE)?));
     out.value("corosensei_ratio", ratio(ratio_row("corosensei resume")?));
+    out.value(
+        "corosensei_vs_ours",
+        ratio(per_op("corosensei resume")? / per_op(GREENLET_CASE)?),
+    );
     out.value("life", nanos(per_op("greenlet create+run+drop")?));
     out.value(
         "life_ratio",
         format!("{:.1}", ratio_row("greenlet create+run+drop")?),
+    );
+    out.value(
+        "life_vs_raw",
+        format!(
+            "{:.1}",
+            per_op("greenlet create+run+drop")? / per_op(RAW_CASE)?
+        ),
     );
     let python = res.cpython(group, CPYTHON_ROUND_TRIP)?;
     let python_ns = num(python, "ns_per_op")?;
