@@ -5,9 +5,12 @@
 use std::error::Error;
 use std::path::Path;
 
-use plotters::coord::ranged1d::SegmentValue;
+use plotters::coord::ranged1d::{AsRangedCoord, SegmentValue, SegmentedCoord, ValueFormatter};
+use plotters::coord::types::RangedCoordusize;
+use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Chart width in pixels: the book's text column.
 pub const WIDTH: u32 = 760;
@@ -87,38 +90,17 @@ pub fn bars(
     let height = 96 + 34 * n as u32;
     let lo = bars.iter().map(|b| b.value).fold(from, f64::min) / 2.0;
     let hi = bars.iter().map(|b| b.value).fold(from, f64::max) * 4.0;
-    let label_px = bars
-        .iter()
-        .map(|b| b.label.chars().count())
-        .max()
-        .unwrap_or(8) as u32
-        * 7
-        + 16;
+    let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 17))
-        .margin(12)
-        .x_label_area_size(38)
-        .y_label_area_size(label_px.min(WIDTH / 2))
-        .build_cartesian_2d((lo..hi).log_scale(), (0..n - 1).into_segmented())?;
-    // Segment 0 is at the bottom: list the bars top down, as given.
-    let labels: Vec<String> = bars.iter().rev().map(|b| b.label.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .y_label_style(("sans-serif", 14))
-        .x_label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 13))
-        .x_label_formatter(&|v| short_number(*v))
-        .x_desc(axis)
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    let mut chart = row_chart(
+        &root,
+        title,
+        &labels,
+        ((lo..hi).log_scale(), 38),
+        axis,
+        DEFAULT_GRID,
+    )?;
     for (i, bar) in bars.iter().rev().enumerate() {
         let color = match (bar.quoted, bar.python) {
             (true, _) => QUOTED,
@@ -142,12 +124,7 @@ pub fn bars(
         chart.draw_series(std::iter::once(Text::new(
             bar.text.clone(),
             (at, SegmentValue::CenterOf(i)),
-            ("sans-serif", 13).into_font().color(&BLACK).pos(
-                plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Left,
-                    plotters::style::text_anchor::VPos::Center,
-                ),
-            ),
+            text_after(),
         )))?;
     }
     if from > lo {
@@ -161,6 +138,77 @@ pub fn bars(
     }
     root.present()?;
     Ok(())
+}
+
+/// A chart of labelled rows across a value axis: the bars of [`bars`],
+/// [`grouped_bars`] and [`stacked_bars`], a timeline's lanes. It has
+/// `title` above, `labels` down the left (top first, as given, in a column
+/// [`label_column_px`] wide) and, along the bottom, `x`'s numbers made
+/// short over the name `axis`, in a band `x_area` pixels high; gridlines
+/// cross the value axis only, as dark as `grid`. Row `i` from the bottom is
+/// the segment `Exact(i)..Exact(i + 1)`.
+pub(crate) fn row_chart<'a, X>(
+    area: &DrawingArea<SVGBackend<'a>, Shift>,
+    title: &str,
+    labels: &[&str],
+    (x, x_area): (X, u32),
+    axis: &str,
+    grid: RGBAColor,
+) -> Result<RowChart<'a, X::CoordDescType>, Box<dyn Error>>
+where
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+{
+    let n = labels.len().max(1);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 17))
+        .margin(12)
+        .x_label_area_size(x_area)
+        .y_label_area_size(label_column_px(labels))
+        .build_cartesian_2d(x, (0..n - 1).into_segmented())?;
+    // Segment 0 is at the bottom: the labels go up from the last.
+    let bottom_up: Vec<&str> = labels.iter().rev().copied().collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(n)
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => bottom_up.get(*i).copied().unwrap_or_default().into(),
+            _ => String::new(),
+        })
+        .y_label_style(("sans-serif", 14))
+        .x_label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 13))
+        .x_label_formatter(&|v| short_number(*v))
+        .x_desc(axis)
+        .bold_line_style(grid)
+        .light_line_style(WHITE.mix(0.0))
+        .draw()?;
+    Ok(chart)
+}
+
+/// A [`row_chart`] with its value axis of coordinates `X`.
+pub(crate) type RowChart<'a, X> =
+    ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, SegmentedCoord<RangedCoordusize>>>;
+
+/// Gridlines as dark as plotters draws them unless told otherwise.
+pub(crate) const DEFAULT_GRID: RGBAColor = RGBAColor(0, 0, 0, 0.2);
+
+/// The width of a [`row_chart`]'s label column: room for the longest of
+/// `labels` (at 14 px, about 7 px a character) and a margin, at most half
+/// the chart.
+pub(crate) fn label_column_px(labels: &[&str]) -> u32 {
+    let chars = labels.iter().map(|l| l.chars().count()).max().unwrap_or(8);
+    (chars as u32 * 7 + 16).min(WIDTH / 2)
+}
+
+/// Text that starts at its point, centred on it vertically: a figure after
+/// its bar, a legend's name after its key.
+fn text_after() -> TextStyle<'static> {
+    ("sans-serif", 13)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center))
 }
 
 /// One row of a [`grouped_bars`] or [`stacked_bars`] chart: its label, and
@@ -238,14 +286,8 @@ fn horizontal_bars(
     };
     let x_area = 48;
     let height = 40 + x_area + per_row * n as u32 + legend_px;
-    let label_px = (rows
-        .iter()
-        .map(|r| r.label.chars().count())
-        .max()
-        .unwrap_or(8) as u32
-        * 7
-        + 16)
-        .min(WIDTH / 2);
+    let labels: Vec<&str> = rows.iter().map(|r| r.label.as_str()).collect();
+    let label_px = label_column_px(&labels);
     // What each row draws: its bars' ends and the text after each.
     let ends: Vec<Vec<(f64, String)>> = rows
         .iter()
@@ -277,30 +319,14 @@ fn horizontal_bars(
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
     let (upper, lower) = root.split_vertically(height - legend_px);
-    let mut chart = ChartBuilder::on(&upper)
-        .caption(title, ("sans-serif", 17))
-        .margin(12)
-        .x_label_area_size(x_area)
-        .y_label_area_size(label_px)
-        .build_cartesian_2d(0.0..hi, (0..n - 1).into_segmented())?;
-    // Segment 0 is at the bottom: list the rows top down, as given.
-    let labels: Vec<String> = rows.iter().rev().map(|r| r.label.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .y_label_style(("sans-serif", 14))
-        .x_label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 13))
-        .x_label_formatter(&|v| short_number(*v))
-        .x_desc(axis)
-        .bold_line_style(BLACK.mix(0.12))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    let mut chart = row_chart(
+        &upper,
+        title,
+        &labels,
+        (0.0..hi, x_area),
+        axis,
+        BLACK.mix(0.12),
+    )?;
     // Each row's segment is split in pixels: a tenth above and below, the
     // rest shared by its lanes, the first series on top.
     let (_, y_px) = chart.plotting_area().get_pixel_range();
@@ -311,14 +337,6 @@ fn horizontal_bars(
         let bottom = (segment - top - band).max(0.0);
         (top.round() as u32, bottom.round() as u32)
     };
-    let text_style =
-        ("sans-serif", 13)
-            .into_font()
-            .color(&BLACK)
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Left,
-                plotters::style::text_anchor::VPos::Center,
-            ));
     for (k, _) in series.iter().enumerate() {
         let color = PALETTE[k % PALETTE.len()];
         let lane = if stacked { 0 } else { k };
@@ -357,7 +375,7 @@ fn horizontal_bars(
             let dy = (f64::from(top) + band / 2.0 - segment / 2.0).round() as i32;
             chart.draw_series(std::iter::once(
                 EmptyElement::at((*value, SegmentValue::CenterOf(i)))
-                    + Text::new(text.clone(), (5, dy), text_style.clone()),
+                    + Text::new(text.clone(), (5, dy), text_after()),
             ))?;
         }
     }
@@ -375,14 +393,6 @@ fn horizontal_bars(
     // The legend, under the axis: a key and a name per line.
     let x0 = label_px as i32 + 12;
     let mut y = 10;
-    let key_text =
-        ("sans-serif", 13)
-            .into_font()
-            .color(&BLACK)
-            .pos(plotters::style::text_anchor::Pos::new(
-                plotters::style::text_anchor::HPos::Left,
-                plotters::style::text_anchor::VPos::Center,
-            ));
     if series.len() > 1 {
         for (k, name) in series.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
@@ -390,7 +400,7 @@ fn horizontal_bars(
                 [(x0, y - 6), (x0 + 16, y + 6)],
                 color.filled(),
             ))?;
-            lower.draw(&Text::new(name.to_string(), (x0 + 24, y), key_text.clone()))?;
+            lower.draw(&Text::new(name.to_string(), (x0 + 24, y), text_after()))?;
             y += 20;
         }
     }
@@ -401,7 +411,11 @@ fn horizontal_bars(
             3,
             BLACK.stroke_width(2),
         ))?;
-        lower.draw(&Text::new(reference.name.clone(), (x0 + 24, y), key_text))?;
+        lower.draw(&Text::new(
+            reference.name.clone(),
+            (x0 + 24, y),
+            text_after(),
+        ))?;
     }
     root.present()?;
     Ok(())
@@ -587,6 +601,39 @@ mod tests {
             (rects[0].1 - rects[1].0).abs() <= 1.0,
             "the parts do not meet: {rects:?}"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_row_chart_lists_its_labels_top_down_in_a_column_at_most_half_the_chart() {
+        let dir = std::env::temp_dir().join(format!("rows-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rows.svg");
+        let labels = ["first", "second", "third"];
+        let root = SVGBackend::new(&path, (WIDTH, 200)).into_drawing_area();
+        row_chart(&root, "t", &labels, (0.0..1.0, 30), "x", DEFAULT_GRID).unwrap();
+        root.present().unwrap();
+        drop(root);
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // Each label is a <text> element; its y is where it stands.
+        let y_of = |label: &str| -> f64 {
+            let at = svg
+                .find(&format!(">\n{label}\n</text>"))
+                .unwrap_or_else(|| panic!("no {label}: {svg}"));
+            let element = &svg[svg[..at].rfind("<text").unwrap()..at];
+            let y = element
+                .split(" y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            y.parse().unwrap()
+        };
+        let ys: Vec<f64> = labels.iter().map(|l| y_of(l)).collect();
+        assert!(ys[0] < ys[1] && ys[1] < ys[2], "not top down: {ys:?}");
+        assert_eq!(label_column_px(&["abc"]), 3 * 7 + 16);
+        assert_eq!(label_column_px(&["x".repeat(200).as_str()]), WIDTH / 2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

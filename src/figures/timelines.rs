@@ -15,7 +15,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use trace::read::{Recorded, TrackId};
 
-use super::charts::{PALETTE, WIDTH};
+use super::charts::{label_column_px, row_chart, DEFAULT_GRID, PALETTE, WIDTH};
 
 /// One lane: a track of the trace, and the name to show.
 #[derive(Debug, Clone)]
@@ -89,38 +89,19 @@ pub fn draw(
     let (div, unit_name) = unit(end);
     let x = |t: f64| t / div;
     let (x0, x1) = (x(start), x(end));
-    let label_px = lanes
-        .iter()
-        .map(|l| l.label.chars().count())
-        .max()
-        .unwrap_or(6) as u32
-        * 7
-        + 16;
+    let labels: Vec<&str> = lanes.iter().map(|l| l.label.as_str()).collect();
+    let label_px = label_column_px(&labels);
     let height = 124 + 40 * n as u32;
     let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
     root.fill(&WHITE)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 17))
-        .margin(12)
-        .x_label_area_size(40)
-        .y_label_area_size(label_px)
-        .build_cartesian_2d(x0..x1, (0..n - 1).into_segmented())?;
-    let labels: Vec<String> = lanes.iter().rev().map(|l| l.label.clone()).collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .y_labels(n)
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        })
-        .y_label_style(("sans-serif", 14))
-        .x_label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 13))
-        .x_desc(format!("time since the trace began ({unit_name})"))
-        .x_label_formatter(&|v| super::charts::short_number(*v))
-        .light_line_style(WHITE.mix(0.0))
-        .draw()?;
+    let mut chart = row_chart(
+        &root,
+        title,
+        &labels,
+        (x0..x1, 40),
+        &format!("time since the trace began ({unit_name})"),
+        DEFAULT_GRID,
+    )?;
     let plot_px = f64::from(WIDTH - label_px - 24).max(100.0);
     let pixel = (x1 - x0) / plot_px; // one pixel, in axis units
     let clip = |a: f64, b: f64| (x(a).max(x0), x(b).min(x1));
