@@ -397,6 +397,28 @@ fn a_failed_item_fails_map_and_is_its_own_err_in_imap() {
 }
 
 #[test]
+fn a_wait_that_fails_is_the_last_result_of_imap() {
+    // The items wait on an event nobody sets, so the wait for the next
+    // result (imap_unordered) or for the item's greenlet (imap) is a
+    // deadlock: it comes out as the last result, and the iterator ends.
+    let never = Event::new();
+    let group = Group::new();
+    let (a, b) = (never.clone(), never.clone());
+    let unordered: Vec<Result<(), HubError>> = group
+        .imap_unordered(move |_: u8| drop(a.wait()), [1, 2])
+        .collect();
+    assert!(
+        matches!(unordered[..], [Err(HubError::Deadlock(_))]),
+        "{unordered:?}"
+    );
+    let ordered: Vec<Result<(), HubError>> = group.imap(move |_: u8| drop(b.wait()), [3]).collect();
+    assert!(
+        matches!(ordered[..], [Err(HubError::Deadlock(_))]),
+        "{ordered:?}"
+    );
+}
+
+#[test]
 fn apply_runs_inside_the_pool_and_is_reentrant() {
     // test__pool.py test_reentrant: apply from inside a full pool runs
     // directly instead of waiting for a slot it holds itself.

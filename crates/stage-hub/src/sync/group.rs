@@ -276,6 +276,8 @@ impl Group {
         R: 'static,
         F: Fn(I::Item) -> R + Clone + 'static,
     {
+        // Each handle is sent as its greenlet is spawned, in the items'
+        // order; `None` once the feeder has spawned them all.
         let spawned: Queue<Option<Result<Handle<R>, HubError>>> = Queue::unbounded();
         let (each, end) = (spawned.clone(), spawned.clone());
         let fed = self.feed(
@@ -284,29 +286,7 @@ impl Group {
             move |handle| drop(each.try_put(Some(handle))),
             move || drop(end.try_put(None)),
         );
-        if let Err(e) = fed {
-            let _ = spawned.try_put(Some(Err(e)));
-            let _ = spawned.try_put(None);
-        }
-        let mut over = false;
-        std::iter::from_fn(move || {
-            if over {
-                return None;
-            }
-            match spawned.get() {
-                Ok(Some(Ok(handle))) => Some(handle.join()),
-                // A spawn failed: the feeder stopped, and sends the end next.
-                Ok(Some(Err(e))) => Some(Err(e)),
-                Ok(None) => {
-                    over = true;
-                    None
-                }
-                Err(e) => {
-                    over = true; // the wait itself failed: nothing more will come
-                    Some(Err(e))
-                }
-            }
-        })
+        received(spawned, fed, Handle::join)
     }
 
     /// Like [`imap`](Self::imap), but each result comes out as soon as its
@@ -364,27 +344,8 @@ impl Group {
                 let _ = out.try_put(None);
             }
         };
-        if let Err(e) = self.feed(f, items, each, end) {
-            let _ = results.try_put(Some(Err(e)));
-            let _ = results.try_put(None);
-        }
-        let mut over = false;
-        std::iter::from_fn(move || {
-            if over {
-                return None;
-            }
-            match results.get() {
-                Ok(Some(result)) => Some(result),
-                Ok(None) => {
-                    over = true;
-                    None
-                }
-                Err(e) => {
-                    over = true; // the wait itself failed: nothing more will come
-                    Some(Err(e))
-                }
-            }
-        })
+        let fed = self.feed(f, items, each, end);
+        received(results, fed, Ok)
     }
 
     /// Spawn a feeder greenlet that spawns `f(item)` into this group for
@@ -440,6 +401,40 @@ impl Group {
         }
         self.spawn(f)?.join()
     }
+}
+
+/// What [`Group::imap`] and [`Group::imap_unordered`] return: what `sent`
+/// receives from the feeding, up to its `None`, each made a result by
+/// `finish` (`imap` joins a handle there); an `Err` it receives (a spawn
+/// failed, and the feeder stopped) stays as it is. If the feeder could not start
+/// (`fed`), its error is the only result; if a wait for the next one fails,
+/// its error is the last.
+fn received<T, R>(
+    sent: Queue<Option<Result<T, HubError>>>,
+    fed: Result<(), HubError>,
+    finish: impl Fn(T) -> Result<R, HubError>,
+) -> impl Iterator<Item = Result<R, HubError>> {
+    if let Err(e) = fed {
+        let _ = sent.try_put(Some(Err(e)));
+        let _ = sent.try_put(None);
+    }
+    let mut over = false;
+    std::iter::from_fn(move || {
+        if over {
+            return None;
+        }
+        match sent.get() {
+            Ok(Some(outcome)) => Some(outcome.and_then(&finish)),
+            Ok(None) => {
+                over = true;
+                None
+            }
+            Err(e) => {
+                over = true; // the wait itself failed: nothing more will come
+                Some(Err(e))
+            }
+        }
+    })
 }
 
 /// What `imap_unordered` counts: results still to come, and whether every
