@@ -107,3 +107,55 @@ fn halves_work_with_bufread_and_write_and_reunite() {
     assert_eq!(replies, ["HELLO", "BYE"]);
     assert_eq!(echo.join().unwrap().unwrap(), ["hello", "bye"]);
 }
+
+/// Write into a peer that never reads until a write fails; the error and
+/// how many bytes went before it. Bounded: a peer's buffers hold a few MiB.
+fn write_until_it_fails(mut write: impl Write) -> (std::io::Error, usize) {
+    let chunk = vec![7u8; 64 * 1024];
+    let mut sent = 0;
+    while sent < 256 << 20 {
+        match write.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(e) => return (e, sent),
+        }
+    }
+    panic!("{sent} bytes went to a peer that reads nothing");
+}
+
+#[test]
+fn a_stream_and_its_halves_keep_each_side_s_timeout() {
+    use std::io::ErrorKind::TimedOut;
+    use std::time::Duration;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // The server accepts two connections and neither reads nor writes.
+    let server = spawn(move || {
+        let first = listener.accept().unwrap();
+        let second = listener.accept().unwrap();
+        stage_hub::sleep(Duration::from_secs(30));
+        drop((first, second));
+    });
+    let short = Some(Duration::from_millis(100));
+
+    let mut whole = TcpStream::connect(addr).unwrap();
+    whole.set_write_timeout(short).unwrap();
+    let (e, sent) = write_until_it_fails(&mut whole);
+    assert_eq!(e.kind(), TimedOut, "{e}");
+    assert!(sent > 0 && e.to_string() == "write timed out", "{e}");
+
+    let (mut read, mut write) = TcpStream::connect(addr).unwrap().into_split();
+    read.set_read_timeout(short).unwrap();
+    write.set_write_timeout(short).unwrap();
+    let e = read.read(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(
+        (e.kind(), e.to_string()),
+        (TimedOut, "read timed out".into())
+    );
+    let (e, sent) = write_until_it_fails(&mut write);
+    assert_eq!(
+        (e.kind(), e.to_string()),
+        (TimedOut, "write timed out".into())
+    );
+    assert!(sent > 0);
+    server.kill();
+}

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::stream::Socket;
 
@@ -25,10 +25,6 @@ pub struct WriteHalf {
     pub(super) write_timeout: Option<Duration>,
 }
 
-fn deadline(timeout: Option<Duration>) -> Option<Instant> {
-    timeout.map(|t| Instant::now() + t)
-}
-
 impl ReadHalf {
     /// How long a read may wait before failing with `TimedOut` (`None`:
     /// forever). Zero is refused, as std does.
@@ -46,8 +42,7 @@ impl ReadHalf {
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let deadline = deadline(self.read_timeout);
-        self.socket.read(buf, deadline, &mut self.drained)
+        self.socket.read(buf, self.read_timeout, &mut self.drained)
     }
 }
 
@@ -73,13 +68,11 @@ impl WriteHalf {
 
 impl Write for WriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let deadline = deadline(self.write_timeout);
-        self.socket.write(buf, deadline)
+        self.socket.write(buf, self.write_timeout)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let deadline = deadline(self.write_timeout);
-        self.socket.write_vectored(bufs, deadline)
+        self.socket.write_vectored(bufs, self.write_timeout)
     }
 
     fn flush(&mut self) -> io::Result<()> {

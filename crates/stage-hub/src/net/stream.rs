@@ -261,20 +261,17 @@ impl TcpStream {
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let deadline = deadline(self.read_timeout);
-        self.socket.read(buf, deadline, &mut self.drained)
+        self.socket.read(buf, self.read_timeout, &mut self.drained)
     }
 }
 
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let deadline = deadline(self.write_timeout);
-        self.socket.write(buf, deadline)
+        self.socket.write(buf, self.write_timeout)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let deadline = deadline(self.write_timeout);
-        self.socket.write_vectored(bufs, deadline)
+        self.socket.write_vectored(bufs, self.write_timeout)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -328,14 +325,18 @@ impl Socket {
         })
     }
 
-    /// A read that waits in the hub; `drained` is the reader's note that
-    /// its last read emptied the socket.
+    // The read and write paths of a stream and of its split halves: each
+    // takes its side's timeout, and its deadline starts with the call.
+
+    /// A read that waits in the hub, for `timeout` at most; `drained` is the
+    /// reader's note that its last read emptied the socket.
     pub(crate) fn read(
         &self,
         buf: &mut [u8],
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
         drained: &mut bool,
     ) -> io::Result<usize> {
+        let deadline = deadline(timeout);
         if *drained && !buf.is_empty() {
             // The socket was emptied last time: a read now would most likely
             // only say WouldBlock (a wasted system call per message in a
@@ -348,18 +349,21 @@ impl Socket {
         Ok(n)
     }
 
-    pub(crate) fn write(&self, buf: &[u8], deadline: Option<Instant>) -> io::Result<usize> {
-        self.cooperate(Interest::WRITABLE, deadline, "write", |mut io| {
+    /// A write that waits in the hub while the socket's buffer is full, for
+    /// `timeout` at most.
+    pub(crate) fn write(&self, buf: &[u8], timeout: Option<Duration>) -> io::Result<usize> {
+        self.cooperate(Interest::WRITABLE, deadline(timeout), "write", |mut io| {
             io.write(buf)
         })
     }
 
+    /// [`write`](Self::write) from several buffers in one call.
     pub(crate) fn write_vectored(
         &self,
         bufs: &[IoSlice<'_>],
-        deadline: Option<Instant>,
+        timeout: Option<Duration>,
     ) -> io::Result<usize> {
-        self.cooperate(Interest::WRITABLE, deadline, "write", |mut io| {
+        self.cooperate(Interest::WRITABLE, deadline(timeout), "write", |mut io| {
             io.write_vectored(bufs)
         })
     }
