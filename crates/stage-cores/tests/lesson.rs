@@ -2,42 +2,15 @@
 //! prints only JSON with every group and headline, the hidden worker stays
 //! hidden, and a port that is taken is a clear error.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
+use std::process::{Command, Output};
 use std::time::Duration;
-
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-cores");
 
 /// Run the binary with `args`, killing it and its children (a process
 /// group of their own) if it takes longer than `within`.
 fn run_within(args: &[&str], within: Duration) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start stage-cores");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(within) {
-        Ok(out) => out.expect("wait for stage-cores"),
-        Err(_) => {
-            // The waiting thread has not reaped the child (it would have
-            // sent), so the group is still the child's, bar an exit in this
-            // very instant: kill it and its children; ESRCH means gone.
-            let group = Pid::from_raw(i32::try_from(pid).expect("a pid fits an i32"));
-            let _ = killpg(group, Signal::SIGKILL);
-            panic!("stage-cores {args:?} did not finish within {within:?}; killed it");
-        }
-    }
+    test_support::output_within(Command::new(BIN).args(args), b"", within)
 }
 
 #[test]

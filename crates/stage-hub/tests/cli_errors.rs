@@ -4,10 +4,8 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-mod common;
-
 fn stage(args: &[&str]) -> Output {
-    common::output_within(
+    test_support::output_within(
         Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(args),
         b"",
         Duration::from_secs(60),
@@ -206,7 +204,7 @@ fn a_load_s_table_says_what_its_median_is() {
 
 #[test]
 fn the_gevent_figure_is_measured_here_or_quoted_as_the_notes() {
-    let quoted = common::output_within(
+    let quoted = test_support::output_within(
         Command::new(env!("CARGO_BIN_EXE_stage-hub"))
             .args(["sleepers", "--quick"])
             .env("COROUTINES_PYTHON", "none"),

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stage_hub::crawl::site::{Behaviour, Site, NOTES_SIZES};
-
-mod common;
-use common::output_within;
+use test_support::output_within;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 const MINUTE: Duration = Duration::from_secs(60);

@@ -2,137 +2,28 @@
 //! descriptor exhaustion), `echo-load` (exit status on wrong replies),
 //! `echo-client`, `hello-bye`, `crawl` offline with clean `--json`.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-mod common;
-use common::output_within;
+use test_support::{connect, output_within, round_trip, Server, Signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 
 /// How long any one command line may take before the test calls it hung.
 const MINUTE: Duration = Duration::from_secs(60);
 
-/// A line-by-line reader of a child's output, on a thread of its own.
-fn lines_of(pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// An `echo-server` child process, killed if the test fails before it is stopped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    stdout_lines: mpsc::Receiver<String>,
-    stderr_lines: mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// Start `echo-server` through `sh`, so the shell can lower limits first.
-    fn start(shell_prefix: &str, flavor: &str) -> Server {
-        let script =
-            format!("{shell_prefix}exec '{BIN}' echo-server --flavor {flavor} --addr 127.0.0.1:0");
-        let mut child = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start echo-server");
-        let stdout_lines = lines_of(child.stdout.take().unwrap());
-        let stderr_lines = lines_of(child.stderr.take().unwrap());
-        let mut server = Server {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stdout_lines,
-            stderr_lines,
-        };
-        // From here on, a failed assertion drops `server`, which kills the child.
-        let first = server
-            .stdout_lines
-            .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("no address from the {flavor} server: {e}"));
-        assert!(first.starts_with("listening on "), "first line: {first:?}");
-        server.addr = first.rsplit(' ').next().unwrap().parse().unwrap();
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// SIGTERM, then the rest of stdout (the summary line), the stderr lines
-    /// and the exit status; fails if the server has not exited within 10 s.
-    fn stop(mut self) -> (String, bool) {
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.pid().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within 10 s of SIGTERM"
-            );
-            thread::sleep(Duration::from_millis(20));
-        };
-        // The pipes close with the process: these collect everything it wrote.
-        let mut rest: Vec<String> = Vec::new();
-        while let Ok(line) = self.stdout_lines.recv_timeout(Duration::from_secs(5)) {
-            rest.push(line);
-        }
-        let errors: Vec<String> = self.stderr_lines.try_iter().collect();
-        let mut rest = rest.join("\n");
-        rest.push_str(&format!("\n[{status}] {errors:?}"));
-        (rest, status.success())
-    }
-
-    fn stderr_until(&self, needle: &str, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut seen = Vec::new();
-        while Instant::now() < deadline {
-            if let Ok(line) = self.stderr_lines.recv_timeout(Duration::from_millis(50)) {
-                let hit = line.contains(needle);
-                seen.push(line);
-                if hit {
-                    return seen;
-                }
-            }
-        }
-        panic!("no stderr line containing {needle:?} within {within:?}; saw {seen:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Start `echo-server` through `sh`, so the shell can lower limits first.
+fn start(shell_prefix: &str, flavor: &str) -> Server {
+    let script =
+        format!("{shell_prefix}exec '{BIN}' echo-server --flavor {flavor} --addr 127.0.0.1:0");
+    Server::start(Command::new("sh").args(["-c", &script]))
 }
 
 fn echo_once(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(msg).unwrap();
-    let mut reply = vec![0; msg.len()];
-    s.read_exact(&mut reply).unwrap();
-    reply
+    round_trip(&mut connect(addr), msg).unwrap()
 }
 
 /// CPU time (user + system) the process has used, in clock ticks (1/100 s).
@@ -147,18 +38,20 @@ fn cpu_ticks(pid: u32) -> u64 {
 #[test]
 fn every_server_flavor_serves_and_stops_on_sigterm_with_a_summary() {
     for flavor in ["hub", "threads", "tokio"] {
-        let server = Server::start("", flavor);
+        let server = start("", flavor);
         assert_eq!(
-            echo_once(server.addr, b"abc \xff xyz"),
+            echo_once(server.addr(), b"abc \xff xyz"),
             b"ABC \xff XYZ",
             "{flavor}"
         );
-        assert_eq!(echo_once(server.addr, b"again"), b"AGAIN", "{flavor}");
-        let (rest, ok) = server.stop();
-        assert!(ok, "{flavor} server exited with failure");
+        assert_eq!(echo_once(server.addr(), b"again"), b"AGAIN", "{flavor}");
+        let stopped = server.stop(Signal::SIGTERM);
+        assert!(stopped.status.success(), "{flavor}: {stopped}");
         assert!(
-            rest.contains("echo server stopped: served 2 connections, echoed 14 bytes, 0 errors"),
-            "{flavor}: {rest:?}"
+            stopped
+                .stdout
+                .contains("echo server stopped: served 2 connections, echoed 14 bytes, 0 errors"),
+            "{flavor}: {stopped}"
         );
     }
 }
@@ -170,11 +63,16 @@ fn a_sigterm_as_soon_as_the_address_is_printed_is_a_clean_stop() {
     // SIGTERM kills the process instead of stopping the server.
     for round in 0..5 {
         for flavor in ["hub", "threads", "tokio"] {
-            let (rest, ok) = Server::start("", flavor).stop();
-            assert!(ok, "{flavor}, round {round}: {rest:?}");
+            let stopped = start("", flavor).stop(Signal::SIGTERM);
             assert!(
-                rest.contains("echo server stopped: served 0 connections"),
-                "{flavor}, round {round}: {rest:?}"
+                stopped.status.success(),
+                "{flavor}, round {round}: {stopped}"
+            );
+            assert!(
+                stopped
+                    .stdout
+                    .contains("echo server stopped: served 0 connections"),
+                "{flavor}, round {round}: {stopped}"
             );
         }
     }
@@ -183,11 +81,11 @@ fn a_sigterm_as_soon_as_the_address_is_printed_is_a_clean_stop() {
 #[test]
 fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
     // About 30 descriptors are left for connections under this limit.
-    let server = Server::start("ulimit -n 40 && ", "hub");
-    let mut held: Vec<TcpStream> = (0..60)
-        .map(|_| TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap())
-        .collect();
-    server.stderr_until("accept failed", Duration::from_secs(5));
+    let mut server = start("ulimit -n 40 && ", "hub");
+    let mut held: Vec<TcpStream> = (0..60).map(|_| connect(server.addr())).collect();
+    server
+        .stderr
+        .next_containing("accept failed", Duration::from_secs(5));
     // Out of descriptors with clients still queued: the acceptor must sleep,
     // not retry in a tight loop.
     let before = cpu_ticks(server.pid());
@@ -198,21 +96,19 @@ fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
         "the server used {used}/100 s of CPU in 1 s while out of descriptors"
     );
     // The early connections are still served.
-    let first = held.first_mut().unwrap();
-    first
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    first.write_all(b"still").unwrap();
-    let mut reply = [0u8; 5];
-    first.read_exact(&mut reply).unwrap();
-    assert_eq!(&reply, b"STILL");
+    assert_eq!(round_trip(&mut held[0], b"still").unwrap(), b"STILL");
     // Clients leave; descriptors come back; a new client is served.
     held.clear();
-    server.stderr_until("accepting again", Duration::from_secs(5));
-    assert_eq!(echo_once(server.addr, b"recovered"), b"RECOVERED");
-    let (rest, ok) = server.stop();
-    assert!(ok, "{rest:?}");
-    assert!(rest.contains("echo server stopped: served"), "{rest:?}");
+    server
+        .stderr
+        .next_containing("accepting again", Duration::from_secs(5));
+    assert_eq!(echo_once(server.addr(), b"recovered"), b"RECOVERED");
+    let stopped = server.stop(Signal::SIGTERM);
+    assert!(stopped.status.success(), "{stopped}");
+    assert!(
+        stopped.stdout.contains("echo server stopped: served"),
+        "{stopped}"
+    );
 }
 
 /// How many more files process `pid` may open: its soft limit minus the
@@ -237,36 +133,35 @@ fn sigterm_stops_a_server_that_has_no_descriptor_left_for_the_knock() {
     // Linux fails `accept` for want of a descriptor even with nobody
     // queued, so the acceptor is in its backoff, not parked: it must look
     // at the stop flag between pauses.
-    let server = Server::start("ulimit -n 30 && ", "hub");
+    let server = start("ulimit -n 30 && ", "hub");
     let free = free_descriptors(server.pid());
     assert!(free > 0 && free < 30, "{free} descriptors free");
     let clients: Vec<TcpStream> = (0..free)
         .map(|i| {
-            let mut c = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5)).unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            c.write_all(b"x").unwrap();
-            let mut reply = [0u8; 1];
-            c.read_exact(&mut reply)
+            let mut c = connect(server.addr());
+            round_trip(&mut c, b"x")
                 .unwrap_or_else(|e| panic!("client {i} of {free} was not served: {e}"));
             c
         })
         .collect();
     assert_eq!(free_descriptors(server.pid()), 0);
-    let (rest, ok) = server.stop(); // fails if the server has not exited within 10 s
-    assert!(ok, "{rest:?}");
+    let stopped = server.stop(Signal::SIGTERM); // fails if it does not exit
+    assert!(stopped.status.success(), "{stopped}");
     assert!(
-        rest.contains(&format!("echo server stopped: served {free} connections")),
-        "{rest:?}"
+        stopped
+            .stdout
+            .contains(&format!("echo server stopped: served {free} connections")),
+        "{stopped}"
     );
     drop(clients);
 }
 
 #[test]
 fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
-    let server = Server::start("", "hub");
+    let server = start("", "hub");
     let out = output_within(
         Command::new(BIN)
-            .args(["echo-load", "--addr", &server.addr.to_string()])
+            .args(["echo-load", "--addr", &server.addr().to_string()])
             .args(["--clients", "20", "--seconds", "0.3", "--size", "100"]),
         b"",
         MINUTE,
@@ -322,9 +217,9 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
 
 #[test]
 fn echo_client_sends_each_line_and_ends_cleanly_at_eof() {
-    let server = Server::start("", "hub");
+    let server = start("", "hub");
     let out = output_within(
-        Command::new(BIN).args(["echo-client", "--addr", &server.addr.to_string()]),
+        Command::new(BIN).args(["echo-client", "--addr", &server.addr().to_string()]),
         b"hello there\n\n  x y  \n",
         MINUTE,
     );

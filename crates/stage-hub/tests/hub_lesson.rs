@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use stage_hub::lesson;
 use stage_serial::{Scale, Transcript};
-
-mod common;
-use common::output_within;
+use test_support::output_within;
 
 /// How long one run of the stage binary may take before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(120);

@@ -4,11 +4,9 @@
 use std::process::Command;
 use std::time::Duration;
 
-mod common;
-
 #[test]
 fn every_listing_heading_has_the_one_style() {
-    let out = common::output_within(
+    let out = test_support::output_within(
         Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(["--quick", "--runs", "1"]),
         b"",
         Duration::from_secs(300),

@@ -2,15 +2,11 @@
 //! stage binary with `--trace`, reads the Chrome trace-event file back
 //! (serde_json, through `trace::read`) and checks what the notes describe.
 
-mod common;
-
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::output_within;
+use test_support::{connect, output_within, round_trip, Server, Signal};
 use trace::read::Recorded;
 
 fn trace_file(name: &str) -> PathBuf {
@@ -92,55 +88,25 @@ fn the_three_naps_sleep_at_the_same_time() {
 
 #[test]
 fn echo_server_traces_until_sigterm_with_socket_waits_and_polls() {
-    /// Kills the server if an assertion fails before it is stopped.
-    struct Reaped(std::process::Child);
-    impl Drop for Reaped {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let file = trace_file("echo-server");
-    let mut server = Reaped(
+    let server = Server::start(
         Command::new(env!("CARGO_BIN_EXE_stage-hub"))
             .args(["echo-server", "--addr", "127.0.0.1:0", "--trace"])
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the echo server"),
+            .arg(&file),
     );
-    let child = &mut server.0;
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let addr: SocketAddr = first.trim().rsplit(' ').next().unwrap().parse().unwrap();
     for _ in 0..3 {
-        let mut client = TcpStream::connect(addr).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        client.write_all(b"hello").unwrap();
-        let mut reply = [0u8; 5];
-        client.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply, b"HELLO");
+        let mut client = connect(server.addr());
+        assert_eq!(round_trip(&mut client, b"hello").unwrap(), b"HELLO");
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("events written to"), "{stderr}");
+    let stopped = server.stop(Signal::SIGTERM);
+    assert!(stopped.status.success(), "{stopped}");
+    assert!(
+        stopped
+            .stderr
+            .iter()
+            .any(|l| l.contains("events written to")),
+        "{stopped}"
+    );
     let r = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&file);
     let socket_waits: Vec<String> = r

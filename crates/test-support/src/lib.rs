@@ -1,0 +1,39 @@
+//! What the stages' tests share to run their own binaries as a user would:
+//! a command line that must finish in time, and a server that runs while
+//! the test talks to it and stops when told.
+//!
+//! It is a dev-dependency only; no lesson uses it. Each child runs in a
+//! process group of its own, so that a test that fails or times out kills
+//! it and everything it started (echo-bench's servers, the cores lesson's
+//! workers), and no process outlives the test.
+//!
+//! ```no_run
+//! use std::process::Command;
+//! use std::time::Duration;
+//! use test_support::{connect, round_trip, Server, Signal};
+//!
+//! let mut server = Server::start(Command::new("stage-hub").args(["echo-server", "--addr", "127.0.0.1:0"]));
+//! assert_eq!(round_trip(&mut connect(server.addr()), b"hi")?, b"HI");
+//! let stopped = server.stop(Signal::SIGTERM);
+//! assert!(stopped.status.success(), "{stopped}");
+//! assert!(stopped.stdout.contains("echo server stopped"), "{stopped}");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Layout
+//!
+//! - [`run`]: [`output_within`], a command's output, or a failed test if it
+//!   takes too long.
+//! - [`lines`]: [`Lines`], a child's output read line by line, waited for
+//!   with a deadline.
+//! - [`server`]: [`Server`], a child that prints `listening on ADDR` and
+//!   serves until signalled; [`connect`] and [`round_trip`] for its clients.
+
+pub mod lines;
+pub mod run;
+pub mod server;
+
+pub use lines::Lines;
+pub use nix::sys::signal::Signal;
+pub use run::output_within;
+pub use server::{connect, round_trip, Server, Stopped};

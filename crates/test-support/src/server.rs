@@ -1,0 +1,216 @@
+//! A server child: started, talked to over TCP, stopped with a signal.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::lines::Lines;
+use crate::run::kill_group;
+
+/// How long a server may take to print its address, and to exit once
+/// signalled: generous, for a machine loaded by other builds.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long the output of a server that has exited may stay quiet before
+/// the rest is taken to be all (its workers may hold the pipes a moment).
+const QUIET: Duration = Duration::from_secs(5);
+
+/// A server started by a test: a child whose first stdout line is
+/// `listening on ADDR`, in a process group of its own. If the test fails
+/// before [`stop`](Server::stop), dropping it kills the group.
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    addr: SocketAddr,
+    /// Its stdout, from the line after the address.
+    pub stdout: Lines,
+    /// Its stderr.
+    pub stderr: Lines,
+}
+
+/// What a stopped server left: its exit status and what it printed last.
+#[derive(Debug)]
+pub struct Stopped {
+    /// How it exited.
+    pub status: ExitStatus,
+    /// Its stdout after the lines read before the stop, joined by `\n`.
+    pub stdout: String,
+    /// Its stderr lines not read before the stop.
+    pub stderr: Vec<String>,
+}
+
+impl Server {
+    /// Start `cmd` (its stdin closed, its stdout and stderr read line by
+    /// line) and read its address from its first line; the test fails if
+    /// that line does not come within 30 s or is not `listening on ADDR`.
+    pub fn start(cmd: &mut Command) -> Server {
+        let mut child = cmd
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdout = Lines::of(child.stdout.take().expect("stdout was piped"));
+        let stderr = Lines::of(child.stderr.take().expect("stderr was piped"));
+        let mut server = Server {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stdout,
+            stderr,
+        };
+        // From here on, a failed assertion drops `server`, which kills it.
+        let first = server.stdout.next_within(PATIENCE);
+        server.addr = first
+            .strip_prefix("listening on ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("{cmd:?}'s first line is not its address: {first:?}"));
+        server
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send `signal`, wait for the exit (failing the test after 30 s), and
+    /// collect what it printed meanwhile.
+    pub fn stop(mut self, signal: Signal) -> Stopped {
+        // The child is not reaped until `try_wait` below sees it exit, so
+        // its pid is still ours to signal.
+        let pid = Pid::from_raw(i32::try_from(self.pid()).expect("a pid fits an i32"));
+        kill(pid, signal).unwrap_or_else(|e| panic!("kill({pid}, {signal}): {e}"));
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not exit within {PATIENCE:?} of {signal}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        Stopped {
+            status,
+            stdout: self.stdout.rest(QUIET).join("\n"),
+            stderr: self.stderr.rest(QUIET),
+        }
+    }
+}
+
+impl Drop for Server {
+    /// A test that failed half-way leaves its server running: kill its
+    /// process group. Only while the child is unreaped, though: once `stop`
+    /// (or this `try_wait`) has reaped it, its group is gone and its number
+    /// free for the system to give to someone else's.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            kill_group(self.child.id());
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl fmt::Display for Stopped {
+    /// Everything, for a failed assertion's message.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}\n[{}] stderr: {:?}",
+            self.stdout, self.status, self.stderr
+        )
+    }
+}
+
+/// A client connection to `addr`, with 5 s to connect and 5 s for each
+/// read: a server that stops answering fails the test instead of hanging it.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    stream
+}
+
+/// Send `msg` and read back as many bytes: one round trip of an echo
+/// server. `Err` if the connection is gone.
+pub fn round_trip(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>> {
+    stream.write_all(msg)?;
+    let mut reply = vec![0; msg.len()];
+    stream.read_exact(&mut reply)?;
+    Ok(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::tests::gone_soon;
+
+    /// A stand-in server: prints an address, then what `then` prints.
+    fn fake(then: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("echo 'listening on 127.0.0.1:7'; {then}")]);
+        cmd
+    }
+
+    #[test]
+    fn the_address_comes_from_the_first_line_and_a_stop_collects_the_rest() {
+        let mut server = Server::start(&mut fake(
+            "echo ready; echo warming >&2; trap 'echo stopped; echo bye >&2; exit 0' TERM; \
+             while :; do sleep 0.05; done",
+        ));
+        assert_eq!(server.addr(), SocketAddr::from(([127, 0, 0, 1], 7)));
+        assert_eq!(
+            server
+                .stdout
+                .next_containing("ready", Duration::from_secs(10)),
+            "ready"
+        );
+        server
+            .stderr
+            .next_containing("warming", Duration::from_secs(10));
+        let stopped = server.stop(Signal::SIGTERM);
+        assert!(stopped.status.success(), "{stopped}");
+        assert_eq!(stopped.stdout, "stopped");
+        assert_eq!(stopped.stderr, ["bye"]);
+    }
+
+    #[test]
+    fn a_first_line_that_is_not_an_address_fails_the_test() {
+        let failed = std::panic::catch_unwind(|| {
+            Server::start(Command::new("sh").args(["-c", "echo hello; sleep 60"]))
+        });
+        let message = *failed.unwrap_err().downcast::<String>().unwrap();
+        assert!(
+            message.contains("first line is not its address: \"hello\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_server_dropped_before_its_stop_dies_with_what_it_started() {
+        let mut server = Server::start(&mut fake("sleep 60 & echo $!; wait"));
+        let sleeper: u32 = server
+            .stdout
+            .next_within(Duration::from_secs(10))
+            .parse()
+            .unwrap();
+        let pid = server.pid();
+        drop(server);
+        assert!(gone_soon(pid) && gone_soon(sleeper));
+    }
+}
