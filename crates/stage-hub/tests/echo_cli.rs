@@ -272,10 +272,7 @@ fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect();
+    let rows = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let case = |c: &str| {
         rows.iter()
             .find(|r| r["case"] == c && r["source"] == "measured")
@@ -308,11 +305,8 @@ fn echo_bench_measures_every_server_in_its_own_process() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .filter(|v: &serde_json::Value| v["record"] == "row")
-        .collect();
+    let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
+    let rows: Vec<_> = records.iter().filter(|r| r["record"] == "row").collect();
     let servers: Vec<&str> = rows.iter().map(|r| r["server"].as_str().unwrap()).collect();
     assert_eq!(servers, ["hub", "threads", "tokio"]);
     for r in &rows {
