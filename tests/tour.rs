@@ -21,6 +21,14 @@ fn tour(args: &[&str]) -> Output {
         .expect("the tour binary runs")
 }
 
+/// The table of headlines a plain run ends with (the test fails without it).
+fn closing_table(stdout: &str) -> &str {
+    stdout
+        .rsplit_once("# What each stage showed")
+        .map(|(_, table)| table)
+        .unwrap_or_else(|| panic!("no closing table:\n{stdout}"))
+}
+
 #[test]
 fn json_prints_only_json_lines_with_every_stage_headline() {
     let out = tour(&["--json"]);
@@ -43,10 +51,7 @@ fn a_plain_run_ends_with_the_table_of_headlines() {
     let out = tour(&[]);
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let table = stdout
-        .rsplit_once("# What each stage showed")
-        .map(|(_, t)| t)
-        .unwrap_or_else(|| panic!("no closing table:\n{stdout}"));
+    let table = closing_table(&stdout);
     assert!(table.contains("stage-serial") && table.contains("stage-generator"));
     assert!(table.contains("switching on every iteration"), "{table}");
 }
@@ -67,10 +72,7 @@ fn the_closing_table_says_where_cpython_s_figures_come_from() {
         .expect("the tour binary runs");
     assert!(out.status.success());
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let table = stdout
-        .rsplit_once("# What each stage showed")
-        .map(|(_, t)| t)
-        .unwrap_or_else(|| panic!("no closing table:\n{stdout}"));
+    let table = closing_table(&stdout);
     assert!(
         table.contains("CPython (measured here, or quoted)"),
         "{table}"
