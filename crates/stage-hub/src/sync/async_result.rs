@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{wait_for_grant, WaitList, Waited};
-use crate::hub::{next_object_id, Hub, HubError, WaitOn, Waitable, Wake};
+use super::{wait_until_ready, WaitList};
+use crate::hub::{next_object_id, HubError, WaitOn, Waitable};
 
 /// A result that some greenlet will set once — a value with
 /// [`set`](AsyncResult::set), or a failure with
@@ -154,20 +154,8 @@ impl<T, E> AsyncResult<T, E> {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
-        let start = Instant::now();
-        while !self.ready() {
-            let hub = Hub::get()?;
-            let on = WaitOn::AsyncResult(self.inner.id);
-            match wait_for_grant(&hub, &self.inner.waiters, on, deadline, (), drop) {
-                Waited::Granted(()) => return Ok(()),
-                Waited::Ended((), Wake::TimedOut) if !self.ready() => {
-                    return Err(HubError::timed_out(deadline, start));
-                }
-                Waited::Ended(..) => {}
-                Waited::Failed(e, _) => return Err(e),
-            }
-        }
-        Ok(())
+        let on = WaitOn::AsyncResult(self.inner.id);
+        wait_until_ready(&self.inner.waiters, on, deadline, || self.ready())
     }
 }
 

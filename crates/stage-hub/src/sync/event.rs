@@ -4,8 +4,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{wait_for_grant, WaitList, Waited};
-use crate::hub::{next_object_id, Hub, HubError, WaitOn, Wake};
+use super::{wait_until_ready, WaitList};
+use crate::hub::{next_object_id, HubError, WaitOn};
 
 /// A flag greenlets can wait for: `set` wakes every waiter, and later waits
 /// return at once until `clear`. Clones share the flag.
@@ -87,20 +87,8 @@ impl Event {
 
     /// Wait until the flag is set or `deadline` passes.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
-        let start = Instant::now();
-        while !self.is_set() {
-            let hub = Hub::get()?;
-            let on = WaitOn::Event(self.inner.id);
-            match wait_for_grant(&hub, &self.inner.waiters, on, deadline, (), drop) {
-                Waited::Granted(()) => return Ok(()),
-                Waited::Ended((), Wake::TimedOut) if !self.is_set() => {
-                    return Err(HubError::timed_out(deadline, start));
-                }
-                Waited::Ended(..) => {}
-                Waited::Failed(e, _) => return Err(e),
-            }
-        }
-        Ok(())
+        let on = WaitOn::Event(self.inner.id);
+        wait_until_ready(&self.inner.waiters, on, deadline, || self.is_set())
     }
 }
 

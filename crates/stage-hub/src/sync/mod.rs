@@ -195,6 +195,32 @@ pub(crate) fn wait_for_grant<P, G>(
     }
 }
 
+/// Park the running greenlet on `list` as `on` until `ready()` holds (not
+/// at all if it already does) or `deadline` passes, then
+/// [`HubError::TimedOut`]. For objects whose waiters all wait for the same
+/// news ([`Event`]'s "set", [`AsyncResult`]'s "arrived"): a wake without a
+/// grant only means "look again".
+pub(crate) fn wait_until_ready(
+    list: &RefCell<WaitList>,
+    on: WaitOn,
+    deadline: Option<Instant>,
+    ready: impl Fn() -> bool,
+) -> Result<(), HubError> {
+    let start = Instant::now();
+    while !ready() {
+        let hub = Hub::get()?;
+        match wait_for_grant(&hub, list, on, deadline, (), drop) {
+            Waited::Granted(()) => return Ok(()),
+            Waited::Ended((), Wake::TimedOut) if !ready() => {
+                return Err(HubError::timed_out(deadline, start));
+            }
+            Waited::Ended(..) => {}
+            Waited::Failed(e, _) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     //! A wait that ends by its deadline or by a kill takes its entry out of
