@@ -11,19 +11,35 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use stage_hub::{sleep, spawn, with_timeout, yield_now, Builder, HubError};
+use test_support::output_within;
 
 const CHILD: &str = "STAGE_HUB_CHILD";
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
-/// Re-run this test binary for one test, in a child with `CHILD=scenario`.
-fn run_child(test: &str, scenario: &str) -> std::process::Output {
+/// Re-run this test binary for one test, in a child with `CHILD=scenario`:
+/// whether it exited cleanly, and its stdout and stderr.
+fn run_child(test: &str, scenario: &str) -> (bool, String, String) {
     let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, scenario)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("re-run the test binary")
+    let out = output_within(
+        Command::new(exe)
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, scenario)
+            .env("RUST_BACKTRACE", "0"),
+        b"",
+        Duration::from_secs(120),
+    );
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// [`run_child`] for a scenario that must not abort: its stdout and stderr.
+fn run_child_to_its_end(test: &str, scenario: &str) -> (String, String) {
+    let (clean, stdout, stderr) = run_child(test, scenario);
+    assert!(clean, "the child aborted:\n{stdout}\n{stderr}");
+    (stdout, stderr)
 }
 
 fn child_is(scenario: &str) -> bool {
@@ -92,15 +108,9 @@ fn a_second_interrupt_during_an_unwind_ends_the_wait_instead_of_aborting() {
         println!("outcome: {outcome:?}; log: {:?}", log.borrow());
         return;
     }
-    let out = run_child(
+    let (stdout, stderr) = run_child_to_its_end(
         "a_second_interrupt_during_an_unwind_ends_the_wait_instead_of_aborting",
         "kill-then-timeout",
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the child aborted:\n{stdout}\n{stderr}"
     );
     assert!(
         stdout.contains("outcome: Err(Killed") && stdout.contains("the nap was cut short"),
@@ -132,15 +142,9 @@ fn killing_twice_while_the_first_kill_unwinds_does_not_abort() {
         println!("dead: {}; log: {:?}", g.is_dead(), log.borrow());
         return;
     }
-    let out = run_child(
+    let (stdout, stderr) = run_child_to_its_end(
         "killing_twice_while_the_first_kill_unwinds_does_not_abort",
         "double-kill",
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the child aborted:\n{stdout}\n{stderr}"
     );
     assert!(
         stdout.contains("dead: true") && stdout.contains("the nap was cut short"),
@@ -173,15 +177,9 @@ fn the_first_hub_may_be_made_by_a_destructor_during_a_panic() {
         println!("joined: {err}");
         return;
     }
-    let out = run_child(
+    let (stdout, stderr) = run_child_to_its_end(
         "the_first_hub_may_be_made_by_a_destructor_during_a_panic",
         "hub-in-panic",
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the child aborted:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("caught: true"), "{stdout}\n{stderr}");
     assert!(stdout.contains("joined: greenlet"), "{stdout}\n{stderr}");
@@ -216,13 +214,11 @@ fn a_destructor_that_panics_during_a_kill_aborts_with_its_message_and_greenlet()
         println!("survived (must not)");
         return;
     }
-    let out = run_child(
+    let (clean, stdout, stderr) = run_child(
         "a_destructor_that_panics_during_a_kill_aborts_with_its_message_and_greenlet",
         "panicky-drop",
     );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(!clean, "{stdout}\n{stderr}");
     assert!(!stdout.contains("survived"), "{stdout}");
     assert!(
         stderr.contains("a destructor panicked during the kill"),
@@ -283,15 +279,9 @@ fn a_panic_whose_destructor_waits_past_a_timeout_is_not_unwound_twice() {
         println!("caught: {message:?}; log: {:?}", log.borrow());
         return;
     }
-    let out = run_child(
+    let (stdout, stderr) = run_child_to_its_end(
         "a_panic_whose_destructor_waits_past_a_timeout_is_not_unwound_twice",
         "panic-then-timeout",
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "the child aborted:\n{stdout}\n{stderr}"
     );
     assert!(
         stdout.contains("caught: Some(\"the block panicked\")")
