@@ -97,11 +97,13 @@ pub(crate) mod tests {
             output_within(
                 Command::new("sh").args(["-c", &script]),
                 b"",
-                Duration::from_millis(500),
+                // Long enough for a loaded machine to start sh and write
+                // the file, short enough for a test.
+                Duration::from_secs(3),
             )
         });
         let message = *failed.unwrap_err().downcast::<String>().unwrap();
-        assert!(message.contains("did not finish within 500ms"), "{message}");
+        assert!(message.contains("did not finish within 3s"), "{message}");
         let sleeper: u32 = std::fs::read_to_string(&file)
             .unwrap()
             .trim()
