@@ -30,7 +30,7 @@ const QUICK_CLIENTS: [usize; 2] = [5, 20];
 
 /// The `stage-hub` binary of this build, built first if it is missing or
 /// stale (cargo is a no-op when it is fresh).
-fn stage_hub_binary() -> Result<PathBuf, Box<dyn Error>> {
+pub(super) fn stage_hub_binary() -> Result<PathBuf, Box<dyn Error>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -9,6 +9,7 @@
 
 mod cores;
 mod echo;
+mod echo_cache;
 mod generator;
 mod greenlet;
 mod hub;
@@ -44,6 +45,7 @@ pub const ALL: &[Stage] = &[
     greenlet::STAGE,
     hub::STAGE,
     echo::STAGE,
+    echo_cache::STAGE,
     cores::STAGE,
 ];
 
