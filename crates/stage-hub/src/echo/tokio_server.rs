@@ -128,6 +128,9 @@ async fn serve(
         if stop.load(Ordering::SeqCst) {
             break;
         }
+        // The same socket options as the hub's and the thread server's
+        // connections, so the comparison is of the runtimes alone.
+        let _ = stream.set_nodelay(true);
         counters.connections.fetch_add(1, Ordering::Relaxed);
         let counters = counters.clone();
         tokio::spawn(async move {
