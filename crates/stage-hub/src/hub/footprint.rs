@@ -24,8 +24,8 @@ use crate::net::Socket;
 /// Where a record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LivesIn {
-    /// An allocation of its own (an `Rc`): the allocator rounds it up to a
-    /// chunk ([`malloc_chunk`]).
+    /// An allocation of its own (a `Box` or an `Rc`): the allocator rounds
+    /// it up to a chunk ([`malloc_chunk`]).
     OwnAllocation,
     /// An entry of a table (a hash map or a slab) that grows by doubling:
     /// between half and all of the room it holds is in use.
@@ -56,9 +56,9 @@ pub fn per_connection() -> Vec<Record> {
     }
     vec![
         Record {
-            what: "the hub's entry for the greenlet: how to switch to it, what it waits on",
-            type_name: "(TaskId, Task)",
-            bytes: size_of::<(TaskId, Task)>(),
+            what: "the hub's table entry for the greenlet: where its record is",
+            type_name: "(TaskId, Box<Task>)",
+            bytes: size_of::<(TaskId, Box<Task>)>(),
             lives_in: LivesIn::TableEntry,
         },
         Record {
@@ -77,6 +77,12 @@ pub fn per_connection() -> Vec<Record> {
             what: "the greenlet's name, outcome and result, shared with its handles",
             type_name: "Rc<Shared<()>>",
             bytes: in_rc::<Shared<()>>(),
+            lives_in: LivesIn::OwnAllocation,
+        },
+        Record {
+            what: "the hub's record of the greenlet: how to switch to it, what it waits on",
+            type_name: "Box<Task>",
+            bytes: size_of::<Task>(),
             lives_in: LivesIn::OwnAllocation,
         },
         Record {

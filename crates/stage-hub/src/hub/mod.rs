@@ -273,7 +273,11 @@ struct Task {
 
 /// The hub's mutable half. Never borrowed across a switch.
 pub(crate) struct State {
-    tasks: IdMap<TaskId, Task>,
+    /// Boxed: a hash table keeps room for up to twice its entries, and
+    /// while it doubles the old and the new table are both resident. With
+    /// the entries in the table, that is up to three times a `Task` per
+    /// greenlet; boxed, it is three pointers and one `Task`.
+    tasks: IdMap<TaskId, Box<Task>>,
     /// Functions to run on the hub's stack at its next turn (link callbacks).
     callbacks: VecDeque<Box<dyn FnOnce()>>,
     /// Every `Local` of the thread, told when a spawned greenlet finishes.
@@ -431,7 +435,7 @@ impl Hub {
         );
         let status = Rc::new(task::Status::foreign(current.name()));
         let task = Task::foreign(&current, status);
-        self.state.borrow_mut().tasks.insert(id, task);
+        self.state.borrow_mut().tasks.insert(id, Box::new(task));
         id
     }
 
@@ -496,7 +500,7 @@ impl Hub {
             trace.name_track(id, status.status().name());
         }
         let mut st = self.state.borrow_mut();
-        st.tasks.insert(id, Task::spawned(greenlet, status));
+        st.tasks.insert(id, Box::new(Task::spawned(greenlet, status)));
         match delay {
             None => st.ready.push_back((id, Wake::Start)),
             Some(delay) => {

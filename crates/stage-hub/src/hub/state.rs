@@ -74,7 +74,7 @@ impl State {
             .tasks
             .iter()
             .filter(|(_, t)| t.parked.is_some())
-            .map(|(id, t)| (*id, t))
+            .map(|(id, t)| (*id, &**t))
             .collect();
         parked.sort_by_key(|(id, _)| *id);
         let blocked = parked
