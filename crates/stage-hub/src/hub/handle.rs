@@ -85,7 +85,7 @@ impl<T: 'static> Link<T> {
 impl<T: 'static> Handle<T> {
     /// A new handle to `shared` (the only way one is made: it keeps the count).
     pub(crate) fn from_shared(id: TaskId, shared: Rc<Shared<T>>) -> Handle<T> {
-        shared.status.handles.set(shared.status.handles.get() + 1);
+        shared.status.add_handle();
         Handle { id, shared }
     }
 
@@ -239,17 +239,22 @@ impl<T: 'static> Handle<T> {
     /// Forget a callback not yet run; `false` if it was not linked (or
     /// already ran).
     pub fn unlink(&self, link: LinkId) -> bool {
-        let mut links = self.shared.links.borrow_mut();
-        let before = links.len();
-        links.retain(|l| l.id != link);
-        links.len() < before
+        let mut links = self.shared.links.take();
+        let at = links.as_slice().iter().position(|l| l.id == link);
+        let removed = at.and_then(|at| links.remove(at));
+        self.shared.links.set(links);
+        // Dropped only now, with the list back in place: dropping the
+        // callback runs the user's destructors, which may link or unlink.
+        removed.is_some()
     }
 
     fn add_link(&self, call: Callback<T>) -> LinkId {
         let id = LinkId(super::next_object_id());
         let link = Link { id, call };
         if !self.is_dead() {
-            self.shared.links.borrow_mut().push(link);
+            let mut links = self.shared.links.take();
+            links.push(link);
+            self.shared.links.set(links);
             return id;
         }
         // Already finished: run it soon, in the hub.
@@ -295,7 +300,7 @@ impl<T: 'static> Handle<T> {
 impl<T> Clone for Handle<T> {
     fn clone(&self) -> Self {
         let status = &self.shared.status;
-        status.handles.set(status.handles.get() + 1);
+        status.add_handle();
         Handle {
             id: self.id,
             shared: self.shared.clone(),

@@ -20,7 +20,7 @@ pub struct Member {
 impl<T: 'static> From<&Handle<T>> for Member {
     fn from(handle: &Handle<T>) -> Member {
         let status = &handle.shared.status;
-        status.handles.set(status.handles.get() + 1);
+        status.add_handle();
         Member {
             id: handle.id,
             status: handle.shared.clone(),
@@ -88,7 +88,7 @@ impl Member {
 impl Clone for Member {
     fn clone(&self) -> Self {
         let status = self.status.status();
-        status.handles.set(status.handles.get() + 1);
+        status.add_handle();
         Member {
             id: self.id,
             status: self.status.clone(),

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use stage_greenlet::{Greenlet, GreenletExit};
 
+use super::few::Few;
 use super::handle::{Handle, Link};
 use super::{diag, existing, Hub, HubError, KillSignal, TaskId, TimeoutSignal, Wake};
 
@@ -15,7 +16,8 @@ use super::{diag, existing, Hub, HubError, KillSignal, TaskId, TimeoutSignal, Wa
 #[derive(Debug)]
 enum Name {
     Numbered(u64),
-    Given(String),
+    /// A `Box<str>`, not a `String`: no spare capacity, one word less.
+    Given(Box<str>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,18 +28,22 @@ enum Outcome {
 }
 
 /// What every greenlet the hub knows has, whatever its return type.
-#[derive(Debug)]
 pub(crate) struct Status {
     name: Name,
     outcome: Cell<Outcome>,
     /// Boxed: most greenlets never fail, and inline the error would make
     /// every greenlet's status 40 bytes bigger (a 10,000-connection
-    /// server holds 10,000 of them).
-    error: RefCell<Option<Box<HubError>>>,
+    /// server holds 10,000 of them). A `Cell`, not a `RefCell`, for the
+    /// same reason: a borrow flag is a word, and the error is only ever
+    /// looked at by [`Status::with_error`].
+    error: Cell<Option<Box<HubError>>>,
     /// Someone looked at the error (joined, asked `failed`/`error`).
     pub(crate) observed: Cell<bool>,
     /// [`Handle`]s alive: while there are any, someone still could look.
-    pub(crate) handles: Cell<usize>,
+    /// 32 bits (four billion handles would fill 64 GiB), which with the two
+    /// flags fits one word: a 10,000-connection server holds 10,000
+    /// statuses.
+    pub(crate) handles: Cell<u32>,
 }
 
 impl Status {
@@ -45,7 +51,7 @@ impl Status {
         Status {
             name,
             outcome: Cell::new(Outcome::Running),
-            error: RefCell::new(None),
+            error: Cell::new(None),
             observed: Cell::new(false),
             handles: Cell::new(0),
         }
@@ -53,14 +59,21 @@ impl Status {
 
     /// The status of a greenlet the hub did not spawn (main, say).
     pub(crate) fn foreign(name: String) -> Status {
-        Status::new(Name::Given(name))
+        Status::new(Name::Given(name.into_boxed_str()))
     }
 
     pub(crate) fn name(&self) -> String {
         match &self.name {
             Name::Numbered(n) => format!("Greenlet-{n}"),
-            Name::Given(name) => name.clone(),
+            Name::Given(name) => name.to_string(),
         }
+    }
+
+    /// One more [`Handle`] (or group member) on this greenlet.
+    pub(crate) fn add_handle(&self) {
+        let n = self.handles.get().checked_add(1);
+        self.handles
+            .set(n.expect("over four billion handles on one greenlet"));
     }
 
     pub(crate) fn is_running(&self) -> bool {
@@ -71,13 +84,23 @@ impl Status {
         self.outcome.get() == Outcome::Returned
     }
 
+    /// Look at the error (if any) without taking it: `look` is our own
+    /// code that runs nothing of the user's, so the cell is never seen
+    /// empty while the error is out.
+    fn with_error<R>(&self, look: impl FnOnce(Option<&HubError>) -> R) -> R {
+        let error = self.error.take();
+        let seen = look(error.as_deref());
+        self.error.set(error);
+        seen
+    }
+
     /// How it failed or was killed, once it has.
     pub(crate) fn error(&self) -> Option<HubError> {
-        self.error.borrow().as_deref().cloned()
+        self.with_error(|error| error.cloned())
     }
 
     pub(crate) fn fail(&self, error: HubError) {
-        *self.error.borrow_mut() = Some(Box::new(error));
+        self.error.set(Some(Box::new(error)));
         self.outcome.set(Outcome::Failed);
     }
 
@@ -85,10 +108,7 @@ impl Status {
     /// where a greenlet killed with `GreenletExit` counts as successful).
     pub(crate) fn failed(&self) -> bool {
         self.outcome.get() == Outcome::Failed
-            && !matches!(
-                self.error.borrow().as_deref(),
-                Some(HubError::Killed { .. })
-            )
+            && !self.with_error(|error| matches!(error, Some(HubError::Killed { .. })))
     }
 
     /// Report a failure if nobody can ever look at it any more; returns
@@ -105,6 +125,18 @@ impl Status {
             }
         }
         false
+    }
+}
+
+impl std::fmt::Debug for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Status")
+            .field("name", &self.name)
+            .field("outcome", &self.outcome.get())
+            .field("error", &self.error())
+            .field("observed", &self.observed.get())
+            .field("handles", &self.handles.get())
+            .finish()
     }
 }
 
@@ -131,7 +163,11 @@ impl HasStatus for Status {
 pub(crate) struct Shared<T> {
     pub(crate) status: Status,
     pub(crate) value: RefCell<Option<T>>,
-    pub(crate) links: RefCell<Vec<Link<T>>>,
+    /// [`Few`]: hardly any greenlet has links, and an empty `Vec` is three
+    /// words of every greenlet's status. In a `Cell` (taken out, changed,
+    /// put back) rather than a `RefCell`, whose borrow flag would be a
+    /// word more.
+    pub(crate) links: Cell<Few<Link<T>>>,
 }
 
 impl<T: 'static> HasStatus for Shared<T> {
@@ -140,7 +176,7 @@ impl<T: 'static> HasStatus for Shared<T> {
     }
 
     fn finished(self: Rc<Self>, id: TaskId) -> bool {
-        let links = std::mem::take(&mut *self.links.borrow_mut());
+        let links = self.links.take();
         if links.is_empty() {
             return self.status.report_if_orphaned();
         }
@@ -220,13 +256,13 @@ impl Builder {
         let hub = Hub::get()?;
         diag::install_panic_hook(); // if the hub was made while panicking
         let name = match self.name {
-            Some(name) => Name::Given(name),
+            Some(name) => Name::Given(name.into_boxed_str()),
             None => Name::Numbered(hub.next_name()),
         };
         let shared = Rc::new(Shared {
             status: Status::new(name),
             value: RefCell::new(None),
-            links: RefCell::new(Vec::new()),
+            links: Cell::new(Few::default()),
         });
         let inside = shared.clone();
         let mut builder = Greenlet::builder().parent(&hub.greenlet);
