@@ -274,7 +274,10 @@ impl Greenlet {
 
     /// A new handle (the only way one is made: it keeps the count).
     pub(crate) fn from_inner(inner: Rc<Inner>) -> Self {
-        inner.handles.set(inner.handles.get() + 1);
+        let handles = inner.handles.get().checked_add(1);
+        inner
+            .handles
+            .set(handles.expect("over four billion handles on one greenlet"));
         Greenlet(inner)
     }
 }

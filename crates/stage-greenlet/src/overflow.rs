@@ -135,8 +135,10 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ucontext: *m
     let running = switch::current_raw();
     if !running.is_null() {
         // SAFETY: the running greenlet is alive (see `switch::current`), and
-        // `overflow_info` reads only immutable plain fields, so reading them
-        // from a handler that interrupted arbitrary code is sound.
+        // `overflow_info` reads only fields that do not change while it runs
+        // (plain ones, and its stack without borrowing the `RefCell`), so
+        // reading them from a handler that interrupted arbitrary code is
+        // sound.
         if let Some((name, id, size)) = unsafe { (*running).overflow_info(addr) } {
             let mut line = Line {
                 bytes: [0; 512],

@@ -105,23 +105,26 @@ pub(crate) struct Inner {
     /// function's argument type; once dead: a type no value has).
     expects: Cell<&'static ValueType>,
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
+    /// Boxed twice, so that the record holds one pointer, not two words:
+    /// few greenlets are given a name, and every greenlet pays for the field.
+    pub(crate) name: Option<Box<Box<str>>>,
     /// Not a handle: a child does not keep its parent from being killed.
     pub(crate) parent: RefCell<Option<Rc<Inner>>>,
     /// How many [`Greenlet`] handles exist. When it drops to zero a
     /// suspended greenlet is killed: counting only handles (not parent
     /// links or the thread's own bookkeeping) is what lets a parent that
     /// holds its child in a local be freed at all; otherwise the two would
-    /// keep each other alive forever.
-    pub(crate) handles: Cell<usize>,
+    /// keep each other alive forever. 32 bits, beside the flags below: four
+    /// billion handles would fill 32 GiB, and every word of this record is
+    /// paid once per greenlet (a 10,000-connection server has 10,000).
+    pub(crate) handles: Cell<u32>,
     /// The function, boxed as `F` until the first switch calls it.
     start: Cell<Option<Box<dyn Any>>>,
     /// `entry::<A, R, F>`, which knows how to unbox `start`.
     entry: Option<EntryFn>,
+    /// Its guard page is read by the overflow handler (see `overflow_info`).
     stack: RefCell<Option<GuardedStack>>,
     pub(crate) stack_size: usize,
-    /// Read by the overflow handler, which must not touch the `RefCell`.
-    guard: (usize, usize),
     state: Cell<State>,
     /// In the thread's `orphans`: it lost its last handle while started and
     /// is owned by the thread until it dies (see [`handle_dropped`]).
@@ -148,10 +151,19 @@ impl Inner {
     }
 
     /// If `addr` is in this greenlet's guard page: its name (if given), id
-    /// and stack size. Reads only plain fields: called from a signal handler.
+    /// and stack size. Called from a signal handler, so it reads the stack
+    /// without borrowing the `RefCell` (the code it interrupted may hold a
+    /// borrow, and the handler must not panic).
     pub(crate) fn overflow_info(&self, addr: usize) -> Option<(Option<&str>, u64, usize)> {
-        let (low, high) = self.guard;
-        (low <= addr && addr < high).then_some((self.name.as_deref(), self.id, self.stack_size))
+        // SAFETY: the handler asks only of the running greenlet, and a
+        // greenlet's `stack` is written only as it dies or is dropped
+        // (`discard_fresh`, `finish_dead`, `Drop`), never while it runs; at
+        // worst the interrupted code holds a shared borrow, which reading
+        // alongside is sound.
+        let stack = unsafe { &*self.stack.as_ptr() };
+        let (low, high) = stack.as_ref()?.guard();
+        let name = self.name.as_deref().map(|name| &**name);
+        (low <= addr && addr < high).then_some((name, self.id, self.stack_size))
     }
 }
 
@@ -369,7 +381,6 @@ fn init_main() -> *const Inner {
         entry: None,
         stack: RefCell::new(None),
         stack_size: 0,
-        guard: (0, 0),
         orphaned: Cell::new(false),
         was_started: Cell::new(true),
     });
@@ -435,7 +446,7 @@ where
     });
     Inner {
         id,
-        name,
+        name: name.map(Box::new),
         state: Cell::new(State::Fresh),
         saved: Cell::new(None),
         expects: Cell::new(TypeOf::<A>::TABLE),
@@ -444,7 +455,6 @@ where
         start: Cell::new(Some(Box::new(f))),
         entry: Some(entry::<A, R, F>),
         stack_size: stack.size(),
-        guard: stack.guard(),
         stack: RefCell::new(Some(stack)),
         orphaned: Cell::new(false),
         was_started: Cell::new(false),
