@@ -26,7 +26,7 @@ impl Hub {
         let failed = status.failed();
         let locals = {
             let mut st = self.state.borrow_mut();
-            for waiter in task.done_waiters {
+            for waiter in task.pending.into_done_waiters() {
                 st.notify(waiter, failed);
             }
             (!st.locals.is_empty()).then(|| st.locals.clone())

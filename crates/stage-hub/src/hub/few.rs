@@ -1,11 +1,11 @@
-//! [`Few`]: a list that is almost always empty, one pointer wide.
+//! [`Few`]: a list that is almost always empty, one pointer wide, and
+//! [`Pending`]: two such lists behind one pointer.
 //!
 //! Every greenlet's entry in the hub has two lists, the interrupts to raise
 //! at its waits and the greenlets to tell when it dies, and nearly all the
 //! time both are empty. A `Vec` is three words even when empty; at 10,000
-//! connections the two would cost 480 kB of a table the hub walks on every
-//! wake. Boxed, an empty list is one null pointer, and a list that is used
-//! pays one allocation more.
+//! connections the two would cost 480 kB. Boxed, empty lists are one null
+//! pointer, and lists that are used pay one allocation more.
 
 /// A list that is usually empty: `None` until its first element.
 #[derive(Debug)]
@@ -64,6 +64,50 @@ impl<T> IntoIterator for Few<T> {
     }
 }
 
+/// A greenlet's two rarely used lists, the interrupts to raise at its
+/// waits and the greenlets to tell when it dies, behind one pointer: two
+/// [`Few`]s would be a word more in every greenlet's entry, and the entry
+/// is an allocation of its own whose size decides its heap chunk.
+pub(crate) struct Pending<I, W>(Option<Box<Lists<I, W>>>);
+
+/// The lists behind a [`Pending`], while either has anything.
+pub(crate) struct Lists<I, W> {
+    pub(crate) interrupts: Vec<I>,
+    pub(crate) done_waiters: Vec<W>,
+}
+
+impl<I, W> Default for Pending<I, W> {
+    fn default() -> Self {
+        Pending(None)
+    }
+}
+
+impl<I, W> Pending<I, W> {
+    pub(crate) fn interrupts(&self) -> &[I] {
+        self.0.as_deref().map_or(&[], |l| l.interrupts.as_slice())
+    }
+
+    /// Change the lists (made on first use); freed again once both are empty.
+    pub(crate) fn change<R>(&mut self, f: impl FnOnce(&mut Lists<I, W>) -> R) -> R {
+        let lists = self.0.get_or_insert_with(|| {
+            Box::new(Lists {
+                interrupts: Vec::new(),
+                done_waiters: Vec::new(),
+            })
+        });
+        let result = f(lists);
+        if lists.interrupts.is_empty() && lists.done_waiters.is_empty() {
+            self.0 = None;
+        }
+        result
+    }
+
+    /// The greenlets to tell, as it dies.
+    pub(crate) fn into_done_waiters(self) -> Vec<W> {
+        self.0.map(|l| l.done_waiters).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +132,26 @@ mod tests {
         assert!(few.0.is_none() && few.is_empty());
         few.push(4);
         assert_eq!(few.into_iter().collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn pending_is_one_pointer_and_freed_when_both_lists_empty() {
+        assert_eq!(
+            std::mem::size_of::<Pending<u8, u64>>(),
+            std::mem::size_of::<usize>()
+        );
+        let mut pending: Pending<u8, u64> = Pending::default();
+        assert!(pending.interrupts().is_empty());
+        pending.change(|l| l.interrupts.push(1));
+        pending.change(|l| l.done_waiters.push(7));
+        assert_eq!(pending.interrupts(), [1]);
+        pending.change(|l| l.interrupts.clear());
+        assert!(pending.0.is_some(), "a waiter is still listed");
+        assert_eq!(pending.into_done_waiters(), [7]);
+        let mut pending: Pending<u8, u64> = Pending::default();
+        pending.change(|l| l.interrupts.push(1));
+        pending.change(|l| l.interrupts.retain(|_| false));
+        assert!(pending.0.is_none());
+        assert!(pending.into_done_waiters().is_empty());
     }
 }

@@ -68,7 +68,7 @@ pub use remote::{RemoteWakeup, Wakeup};
 pub use task::{current_name, spawn, spawn_later, Builder};
 pub use time::{sleep, sleep_until, with_timeout, yield_now, Timeout};
 
-use few::Few;
+use few::Pending;
 pub(crate) use task::HasStatus;
 use timer::{TimerId, Timers};
 
@@ -262,13 +262,12 @@ struct Task {
     /// The wait in progress and what it is on, while parked.
     parked: Option<(u64, WaitOn)>,
     /// Kills and expired timeouts to raise at its waits, in the order they
-    /// came (a kill first, whenever it came): see `State::interrupt`.
-    interrupts: Few<Interrupt>,
+    /// came (a kill first, whenever it came): see `State::interrupt`. And
+    /// who to tell when it dies. Both nearly always empty: one pointer.
+    pending: Pending<Interrupt, Waiter>,
     /// It is unwinding (killed, timed out or panicking) as far as the hub
     /// knows: a destructor that waits must not be unwound a second time.
     unwinding: bool,
-    /// Who to tell when it dies.
-    done_waiters: Few<Waiter>,
 }
 
 /// The hub's mutable half. Never borrowed across a switch.
@@ -476,7 +475,7 @@ impl Hub {
     pub(crate) fn add_done_waiter(&self, task: TaskId, waiter: Waiter) {
         let mut st = self.state.borrow_mut();
         match st.tasks.get_mut(&task) {
-            Some(t) => t.done_waiters.push(waiter),
+            Some(t) => t.pending.change(|p| p.done_waiters.push(waiter)),
             None => st.notify(waiter, false),
         }
     }
@@ -485,7 +484,8 @@ impl Hub {
     /// killed): nothing is left behind for the death to wake.
     pub(crate) fn remove_done_waiter(&self, task: TaskId, ticket: Ticket) {
         if let Some(t) = self.state.borrow_mut().tasks.get_mut(&task) {
-            t.done_waiters.retain(|w| w.ticket() != ticket);
+            t.pending
+                .change(|p| p.done_waiters.retain(|w| w.ticket() != ticket));
         }
     }
 
@@ -500,7 +500,8 @@ impl Hub {
             trace.name_track(id, status.status().name());
         }
         let mut st = self.state.borrow_mut();
-        st.tasks.insert(id, Box::new(Task::spawned(greenlet, status)));
+        st.tasks
+            .insert(id, Box::new(Task::spawned(greenlet, status)));
         match delay {
             None => st.ready.push_back((id, Wake::Start)),
             Some(delay) => {
@@ -538,9 +539,8 @@ impl Task {
             open_timeouts: 0,
             started: false,
             parked: None,
-            interrupts: Few::default(),
+            pending: Pending::default(),
             unwinding: false,
-            done_waiters: Few::default(),
         }
     }
 
@@ -556,16 +556,15 @@ impl Task {
             open_timeouts: 0,
             started: true,
             parked: None,
-            interrupts: Few::default(),
+            pending: Pending::default(),
             unwinding: false,
-            done_waiters: Few::default(),
         }
     }
 
     /// A foreign greenlet whose wait ended, with nothing pending for it:
     /// its entry can go (the next wait makes a new one).
     fn is_done_waiting(&self) -> bool {
-        !self.resident && self.open_timeouts == 0 && self.interrupts.is_empty()
+        !self.resident && self.open_timeouts == 0 && self.pending.interrupts().is_empty()
     }
 }
 

@@ -56,7 +56,7 @@ impl Hub {
                 self.me();
                 return self.park(on, deadline, register);
             };
-            if !task.interrupts.is_empty() {
+            if !task.pending.interrupts().is_empty() {
                 drop(st);
                 // Unwinds, or ends this wait with the interrupt's error.
                 self.raise_interrupt(me)?;
@@ -94,7 +94,7 @@ impl Hub {
             match st.tasks.get_mut(&me) {
                 Some(task) => {
                     task.parked = None;
-                    let interrupted = !task.interrupts.is_empty();
+                    let interrupted = !task.pending.interrupts().is_empty();
                     if task.is_done_waiting() {
                         st.tasks.remove(&me);
                     }
@@ -152,18 +152,18 @@ impl Hub {
         };
         // A kill goes first; timeouts in the order they expired.
         let at = task
-            .interrupts
-            .as_slice()
+            .pending
+            .interrupts()
             .iter()
             .position(|i| *i == Interrupt::Kill)
             .unwrap_or(0);
-        let Some(&interrupt) = task.interrupts.as_slice().get(at) else {
+        let Some(&interrupt) = task.pending.interrupts().get(at) else {
             return Ok(());
         };
         if task.unwinding && std::thread::panicking() {
             return Err(interrupt.error(task.status.status().name()));
         }
-        task.interrupts.remove(at);
+        task.pending.change(|p| p.interrupts.remove(at));
         task.unwinding = true;
         drop(st);
         unwind(interrupt)
@@ -194,7 +194,8 @@ impl Hub {
     /// Forget `interrupt` if it is still pending (its block has ended).
     pub(crate) fn clear_interrupt(&self, task: TaskId, interrupt: Interrupt) {
         if let Some(task) = self.state.borrow_mut().tasks.get_mut(&task) {
-            task.interrupts.retain(|i| *i != interrupt);
+            task.pending
+                .change(|p| p.interrupts.retain(|i| *i != interrupt));
         }
     }
 

@@ -30,8 +30,8 @@ impl State {
         // (earlier deadline, so its timer fired first) ends its block, the
         // code after it runs, and the outer one is raised at the next wait —
         // as in gevent, where each expired timeout is thrown in turn.
-        if !task.interrupts.as_slice().contains(&interrupt) {
-            task.interrupts.push(interrupt);
+        if !task.pending.interrupts().contains(&interrupt) {
+            task.pending.change(|p| p.interrupts.push(interrupt));
         }
         if task.parked.take().is_some() {
             self.ready.push_back((id, Wake::Ready));
