@@ -117,6 +117,11 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     }
     out.text("servers", &table)?;
     out.text("connection", &connection_table())?;
+    // The least a connection can cost with these records: the page of
+    // stack it touches (see the chapter) and the records at their least.
+    let heap = footprint::heap_bytes(&footprint::per_connection()) as f64;
+    out.value("heap_records", bytes(heap));
+    out.value("floor", bytes(heap + 4096.0));
     // The charts.
     let series = |f: &dyn Fn(&Value) -> f64| -> Vec<Series> {
         servers

@@ -46,9 +46,9 @@ pub struct Record {
 }
 
 /// The records kept for one connection of the echo server, largest first
-/// within each kind. Not here: stage-greenlet's own record of the greenlet,
-/// whose type is private to that crate, and the stack. (The box that
-/// carried the greenlet's function is freed as the greenlet starts.)
+/// within each kind, stage-greenlet's own record of the greenlet among
+/// them. Not here: the stack. (The box that carried the greenlet's
+/// function is freed as the greenlet starts.)
 pub fn per_connection() -> Vec<Record> {
     fn in_rc<T>() -> usize {
         // An Rc's allocation: the strong and weak counts, then the value.
@@ -72,6 +72,12 @@ pub fn per_connection() -> Vec<Record> {
             type_name: "Option<Handle<()>>",
             bytes: size_of::<Option<Handle<()>>>(),
             lives_in: LivesIn::TableEntry,
+        },
+        Record {
+            what: "stage-greenlet's record of the greenlet: saved registers, parent, its stack",
+            type_name: "Rc<Inner> (stage-greenlet's, private)",
+            bytes: stage_greenlet::Greenlet::record_bytes(),
+            lives_in: LivesIn::OwnAllocation,
         },
         Record {
             what: "the greenlet's name, outcome and result, shared with its handles",
@@ -98,6 +104,24 @@ pub fn per_connection() -> Vec<Record> {
             lives_in: LivesIn::OwnAllocation,
         },
     ]
+}
+
+/// What `records` take of the heap at the least: each allocation its
+/// allocator's chunk, each table entry its size (a table that doubles
+/// holds up to twice that).
+///
+/// ```
+/// use stage_hub::hub::footprint::{heap_bytes, per_connection};
+/// assert!(heap_bytes(&per_connection()) > 200);
+/// ```
+pub fn heap_bytes(records: &[Record]) -> usize {
+    records
+        .iter()
+        .map(|r| match r.lives_in {
+            LivesIn::OwnAllocation => malloc_chunk(r.bytes),
+            LivesIn::TableEntry => r.bytes,
+        })
+        .sum()
 }
 
 /// The bytes glibc's allocator takes for a block of `n`: 8 bytes of
