@@ -60,6 +60,7 @@ enum Command {
 /// Every group a stage counts instructions of, by name.
 fn counted_group(name: &str, scale: u64) -> Option<harness::Group> {
     stage_greenlet::cost::counted_group(name, scale)
+        .or_else(|| stage_hub::lesson::counted_group(name, scale))
 }
 
 fn stage_names() -> clap::builder::PossibleValuesParser {

@@ -389,19 +389,32 @@ pub const SPAWN_JOIN_CASE: &str = "spawn + join a trivial greenlet";
 
 /// What the hub's machinery costs per operation.
 pub fn costs_group(n: u64) -> Group {
-    Group::new("hub-costs")
+    Group::new(COSTS_GROUP)
         .title("What the hub costs")
+        // Instructions do not move with the machine's load as nanoseconds
+        // do: the table counts them too where valgrind is installed.
+        .count_instructions()
         .case(
             Case::new(SPAWN_JOIN_CASE, n, move || spawn_join(n).unwrap_or(0))
                 .expect(n * (n.saturating_sub(1)) / 2),
         )
-        .case(
-            Case::new("yield_now round trip (main -> hub -> main)", n, move || {
-                yields(n)
-            })
-            .expect(n),
-        )
+        .case(Case::new(YIELD_CASE, n, move || yields(n)).expect(n))
 }
+
+/// The `yield_now` row of [`costs_group`].
+pub const YIELD_CASE: &str = "yield_now round trip (main -> hub -> main)";
+
+/// The name of [`costs_group`].
+pub const COSTS_GROUP: &str = "hub-costs";
+
+/// The groups this crate counts instructions of, by name, at `scale` (see
+/// `harness::count`): the binary serves them to its counting child.
+pub fn counted_group(name: &str, scale: u64) -> Option<Group> {
+    (name == COSTS_GROUP).then(|| costs_group(COUNTED_OPS * scale))
+}
+
+/// Operations per counted run at scale 1 (see [`counted_group`]).
+const COUNTED_OPS: u64 = 2_000;
 
 /// The 30,000 sleepers as one case (for the benches): spawn, sleep, wake, join.
 pub fn sleepers_group(n: usize) -> Group {

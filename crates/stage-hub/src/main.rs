@@ -43,6 +43,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Re-run under callgrind to count a group's instructions (harness::count).
+    if let Some(code) = harness::count::serve(stage_hub::lesson::counted_group) {
+        return code;
+    }
     let cli: Cli = harness::cli::parse("stage-hub");
     let session = match cli.tracing.start(&trace::cli::command_line("stage-hub")) {
         Ok(session) => session,

@@ -154,6 +154,15 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         "spawn_join",
         nanos(num(res.row("hub-costs", SPAWN_JOIN_CASE)?, "ns_per_op")?),
     );
+    // Instructions where valgrind counted them (the table's instr/op).
+    let instructions = |case: &str| -> String {
+        res.row("hub-costs", case)
+            .ok()
+            .and_then(|row| num(row, harness::report::INSTRUCTIONS_PER_OP).ok())
+            .map_or_else(|| "(not counted: no valgrind)".into(), |n| count(n.round()))
+    };
+    out.value("spawn_join_instructions", instructions(SPAWN_JOIN_CASE));
+    out.value("yield_instructions", instructions(lesson::YIELD_CASE));
     let sleepers = res.rows_like("sleepers", "run each until it parks");
     let sleeper = sleepers.first().ok_or("stage-hub: no sleepers row")?;
     out.value("sleeper_rss", bytes(num(sleeper, "rss_bytes_per_op")?));
