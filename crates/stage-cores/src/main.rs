@@ -93,34 +93,8 @@ fn main() -> ExitCode {
     let cli: Cli = harness::cli::parse("stage-cores");
     // Every hub this process makes (one per hub thread) records into the
     // trace, a track per greenlet grouped by thread; worker processes do not.
-    let session = match cli.tracing.start(&trace::cli::command_line("stage-cores")) {
-        Ok(session) => session,
-        Err(e) => {
-            eprintln!("stage-cores: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(session) = &session {
-        stage_greenlet::hook::record(session.trace());
-    }
-    let mut code = match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stage-cores: {e}");
-            ExitCode::FAILURE
-        }
-    };
-    if let Some(session) = session {
-        stage_greenlet::hook::settrace(None);
-        match session.finish() {
-            Ok(line) => eprintln!("{line}"),
-            Err(e) => {
-                eprintln!("stage-cores: {e}");
-                code = ExitCode::FAILURE;
-            }
-        }
-    }
-    code
+    let tracing = cli.tracing.clone();
+    stage_greenlet::hook::run_traced("stage-cores", &tracing, || run(cli))
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn Error>> {

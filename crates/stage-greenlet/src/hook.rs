@@ -20,6 +20,10 @@
 //! that panics is removed; the panic goes on from the `switch` that called
 //! it, except at an `Exit`, where nothing can unwind, and it is printed.
 //!
+//! [`record`] is such a hook: it draws the timeline `--trace FILE` writes,
+//! and [`run_traced`] is the `main` every binary from this stage on shares
+//! to offer that option.
+//!
 //! ```
 //! use std::{cell::RefCell, rc::Rc};
 //! use stage_greenlet::{hook, Greenlet};
@@ -38,6 +42,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::process::ExitCode;
 use std::rc::Rc;
 
 use crate::switch::{self, Inner};
@@ -150,6 +155,70 @@ pub fn record(trace: &trace::Trace) -> Option<Tracer> {
     })))
 }
 // ANCHOR_END: record
+
+/// A stage binary's `main` with `--trace FILE`: run `command` and set the
+/// exit code, recording this thread's switches (see [`record`]) into FILE
+/// when `tracing` asks for one.
+///
+/// Each failure is one line on stderr, `PROGRAM: what went wrong`, and a
+/// non-zero exit: a FILE that cannot be created fails before `command` runs;
+/// a failed `command` still writes what the trace recorded; a FILE that
+/// cannot be written fails the run even if `command` succeeded. Otherwise the
+/// trace's summary line goes to stderr. The hook is removed once `command`
+/// returns, and `program` with this process's arguments names the recording.
+///
+/// ```
+/// use std::process::ExitCode;
+/// use stage_greenlet::{hook, Greenlet};
+///
+/// let file = std::env::temp_dir().join(format!("run-traced-{}.json", std::process::id()));
+/// let tracing = trace::TraceArgs { trace: Some(file.clone()), ..Default::default() };
+/// let code = hook::run_traced("demo", &tracing, || {
+///     let child = Greenlet::builder().name("child").spawn(|x: u32| x + 1)?;
+///     assert_eq!(child.switch::<u32, u32>(1)?, 2);
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// });
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// let recorded = trace::read::Recorded::read(&file)?;
+/// assert!(recorded.track("child").is_some());
+/// std::fs::remove_file(&file)?;
+///
+/// // A trace that cannot be created: the command never runs.
+/// let tracing = trace::TraceArgs { trace: Some("/nonexistent-dir/t.json".into()), ..Default::default() };
+/// let code = hook::run_traced("demo", &tracing, || -> Result<(), String> { unreachable!() });
+/// assert_eq!(code, ExitCode::FAILURE);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_traced<E: std::fmt::Display>(
+    program: &str,
+    tracing: &trace::TraceArgs,
+    command: impl FnOnce() -> Result<(), E>,
+) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("{program}: {e}");
+        ExitCode::FAILURE
+    };
+    let session = match tracing.start(&trace::cli::command_line(program)) {
+        Ok(session) => session,
+        Err(e) => return fail(&e),
+    };
+    if let Some(session) = &session {
+        record(session.trace());
+    }
+    let outcome = command();
+    let mut code = match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    };
+    if let Some(session) = session {
+        settrace(None);
+        match session.finish() {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) => code = fail(&e),
+        }
+    }
+    code
+}
 
 /// Whether a tracer is installed on this thread. The flag lives with the
 /// switch's own per-thread state: a switch tests it together with that in

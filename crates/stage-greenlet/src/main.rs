@@ -43,38 +43,7 @@ fn main() -> ExitCode {
         return code;
     }
     let cli: Cli = harness::cli::parse("stage-greenlet");
-    let session = match cli
-        .tracing
-        .start(&trace::cli::command_line("stage-greenlet"))
-    {
-        Ok(session) => session,
-        Err(err) => {
-            eprintln!("stage-greenlet: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(session) = &session {
-        hook::record(session.trace());
-    }
-    let result = run(&cli);
-    let mut code = match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("stage-greenlet: {err}");
-            ExitCode::FAILURE
-        }
-    };
-    if let Some(session) = session {
-        hook::settrace(None);
-        match session.finish() {
-            Ok(line) => eprintln!("{line}"),
-            Err(err) => {
-                eprintln!("stage-greenlet: {err}");
-                code = ExitCode::FAILURE;
-            }
-        }
-    }
-    code
+    hook::run_traced("stage-greenlet", &cli.tracing, || run(&cli))
 }
 
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {

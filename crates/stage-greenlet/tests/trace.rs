@@ -104,3 +104,22 @@ fn an_unwritable_trace_file_fails_at_once_with_one_line() {
     // It failed before the listing ran.
     assert!(!String::from_utf8_lossy(&out.stdout).contains("egon"));
 }
+
+#[test]
+fn a_trace_that_cannot_be_written_at_the_end_fails_the_run_with_one_line() {
+    // /dev/full opens, but every write to it fails: the listing runs in
+    // full, then writing its trace fails.
+    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
+        .args(["eat-play", "--trace", "/dev/full"])
+        .output()
+        .expect("run the stage-greenlet binary");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("egon"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("stage-greenlet: writing the trace to /dev/full:"),
+        "{stderr}"
+    );
+}

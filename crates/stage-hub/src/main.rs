@@ -48,34 +48,8 @@ fn main() -> ExitCode {
         return code;
     }
     let cli: Cli = harness::cli::parse("stage-hub");
-    let session = match cli.tracing.start(&trace::cli::command_line("stage-hub")) {
-        Ok(session) => session,
-        Err(e) => {
-            eprintln!("stage-hub: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Some(session) = &session {
-        stage_greenlet::hook::record(session.trace());
-    }
-    let mut code = match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stage-hub: {e}");
-            ExitCode::FAILURE
-        }
-    };
-    if let Some(session) = session {
-        stage_greenlet::hook::settrace(None);
-        match session.finish() {
-            Ok(line) => eprintln!("{line}"),
-            Err(e) => {
-                eprintln!("stage-hub: {e}");
-                code = ExitCode::FAILURE;
-            }
-        }
-    }
-    code
+    let tracing = cli.tracing.clone();
+    stage_greenlet::hook::run_traced("stage-hub", &tracing, || run(cli))
 }
 
 fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
