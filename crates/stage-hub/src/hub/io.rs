@@ -53,6 +53,10 @@ pub(crate) struct IoSlot {
     /// is never taken. A reader that emptied the socket and waits for the
     /// next edge must still see end-of-file.
     read_closed: Cell<bool>,
+    /// Its mio token, the key of the hub's socket table: kept here, in room
+    /// the slot has spare, rather than in each [`Registration`], which
+    /// then fits beside the socket in a smaller heap chunk.
+    token: u32,
     /// A `Cell` (taken out, changed, put back by [`IoSlot::with_waiters`]),
     /// not a `RefCell`: without a borrow flag the slot is 40 bytes, and its
     /// `Rc` fits a 64-byte heap chunk instead of 80.
@@ -99,8 +103,9 @@ impl Waiters {
 }
 
 impl IoSlot {
-    fn new() -> IoSlot {
+    fn new(token: u32) -> IoSlot {
         IoSlot {
+            token,
             readable: Cell::new(false),
             writable: Cell::new(false),
             read_closed: Cell::new(false),
@@ -157,7 +162,6 @@ impl IoSlot {
 /// hub of the thread that made it.
 pub struct Registration {
     hub: Rc<Hub>,
-    token: usize,
     slot: Rc<IoSlot>,
 }
 
@@ -169,21 +173,27 @@ impl Registration {
         interest: Interest,
     ) -> io::Result<Registration> {
         let hub = Hub::get().map_err(io::Error::other)?;
-        let token = {
-            let mut st = hub.state.borrow_mut();
-            st.next_token += 1;
-            st.next_token
-        };
+        let token = hub.state.borrow_mut().new_token();
         match &hub.state.borrow().poller {
-            Some(poller) => poller
-                .poll
-                .registry()
-                .register(source, Token(token), interest)?,
+            Some(poller) => {
+                poller
+                    .poll
+                    .registry()
+                    .register(source, Token(token as usize), interest)?
+            }
             None => return Err(io::Error::other(HubError::Closed)),
         }
-        let slot = Rc::new(IoSlot::new());
-        hub.state.borrow_mut().io.insert(token, slot.clone());
-        Ok(Registration { hub, token, slot })
+        let slot = Rc::new(IoSlot::new(token));
+        hub.state
+            .borrow_mut()
+            .io
+            .insert(token as usize, slot.clone());
+        Ok(Registration { hub, slot })
+    }
+
+    /// The mio token it is registered under.
+    fn token(&self) -> usize {
+        self.slot.token as usize
     }
 
     /// Park the current greenlet until `interest` readiness arrives (at once
@@ -221,7 +231,7 @@ impl Registration {
         };
         let wake = self
             .hub
-            .park(WaitOn::Io(self.token, interest), deadline, |ticket| {
+            .park(WaitOn::Io(self.token(), interest), deadline, |ticket| {
                 waiting.ticket.set(Some(ticket));
                 self.slot
                     .with_waiters(|waiters| waiters.push((ticket, interest)));
@@ -251,14 +261,32 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.hub.state.borrow_mut().io.remove(&self.token);
+        self.hub.state.borrow_mut().io.remove(&self.token());
     }
 }
 
 impl std::fmt::Debug for Registration {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registration")
-            .field("token", &self.token)
+            .field("token", &self.token())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_wrap_round_past_those_still_in_use() {
+        let hub = Hub::get().unwrap();
+        let mut st = hub.state.borrow_mut();
+        st.next_token = u32::MAX - 1;
+        for token in [0, 1] {
+            st.io.insert(token, Rc::new(IoSlot::new(token as u32)));
+        }
+        assert_eq!(st.new_token(), u32::MAX);
+        assert_eq!(st.new_token(), 2, "tokens 0 and 1 are still in use");
+        st.io.clear();
     }
 }

@@ -290,7 +290,8 @@ pub(crate) struct State {
     next_name: u64,
     /// Registered sockets by mio token.
     io: IdMap<usize, Rc<io::IoSlot>>,
-    next_token: usize,
+    /// The last token handed out (see [`State::new_token`]).
+    next_token: u32,
     /// Greenlets parked on a socket: while there are any, an empty hub
     /// waits in `poll` instead of declaring a deadlock.
     io_waiters: usize,
