@@ -631,11 +631,14 @@ fn pair(manifest: &str, dumps: &[u64]) -> Result<BTreeMap<String, f64>, NotCount
         .collect())
 }
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
+/// A scratch directory under the system's temporary folder, removed (with
+/// what is in it) when dropped: for the files valgrind writes.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
 
 impl Scratch {
-    fn new() -> std::io::Result<Scratch> {
+    /// Create a new, empty one.
+    pub fn new() -> std::io::Result<Scratch> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -644,6 +647,11 @@ impl Scratch {
             std::env::temp_dir().join(format!("harness-count-{}-{nanos:09}", std::process::id()));
         fs::create_dir(&dir)?;
         Ok(Scratch(dir))
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
     }
 }
 

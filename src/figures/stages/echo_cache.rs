@@ -16,12 +16,14 @@
 //! stop) drops out, and what is left is the steady state of one message.
 
 use std::error::Error;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use stage_hub::echo::bench::{read_address, Reaped};
 
 use super::echo::stage_hub_binary;
 use super::{Made, Run, Stage};
@@ -169,12 +171,30 @@ fn count_all(r: &Run, valgrind: &str) -> Result<Vec<PerMessage>, Box<dyn Error>>
         (SHORT_SECONDS, LONG_SECONDS)
     };
     let ll = last_level_cache().map(|l| l.0);
-    let scratch = tempdir()?;
+    // Removed when dropped, on an error too.
+    let scratch = harness::count::Scratch::new()
+        .map_err(|e| format!("cannot create a scratch folder for cachegrind: {e}"))?;
     let mut rows = Vec::new();
     for &n in clients {
         for server in FLAVORS {
-            let a = counted_run(valgrind, ll.as_deref(), &exe, &scratch, server, n, short)?;
-            let b = counted_run(valgrind, ll.as_deref(), &exe, &scratch, server, n, long)?;
+            let a = counted_run(
+                valgrind,
+                ll.as_deref(),
+                &exe,
+                scratch.path(),
+                server,
+                n,
+                short,
+            )?;
+            let b = counted_run(
+                valgrind,
+                ll.as_deref(),
+                &exe,
+                scratch.path(),
+                server,
+                n,
+                long,
+            )?;
             let messages = b.messages - a.messages;
             if messages <= 0.0 {
                 return Err(format!(
@@ -192,25 +212,7 @@ fn count_all(r: &Run, valgrind: &str) -> Result<Vec<PerMessage>, Box<dyn Error>>
             });
         }
     }
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(rows)
-}
-
-/// A scratch folder for cachegrind's output files.
-fn tempdir() -> Result<std::path::PathBuf, Box<dyn Error>> {
-    let dir = std::env::temp_dir().join(format!("echo-cache-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    Ok(dir)
-}
-
-/// A server under cachegrind, killed if anything goes wrong before it stops.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Start `server` under cachegrind, load it with `clients` for `seconds`,
@@ -239,9 +241,9 @@ fn counted_run(
         .stdout
         .take()
         .ok_or("the server under cachegrind has no stdout")?;
-    let mut server_proc = Server(child);
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = address(&mut lines)?;
+    let mut server_proc = Reaped(child);
+    let (addr, mut lines) = read_address(stdout)?;
+    let addr = addr.to_string();
     let load = Command::new(exe)
         .args(["echo-load", "--addr", &addr])
         .args(["--clients", &clients.to_string()])
@@ -274,17 +276,6 @@ fn counted_run(
     let mut totals = totals(&text)?;
     totals.messages = (echoed / MESSAGE_BYTES) as f64;
     Ok(totals)
-}
-
-/// The server's first line: "listening on ADDR".
-fn address(lines: &mut std::io::Lines<BufReader<ChildStdout>>) -> Result<String, Box<dyn Error>> {
-    let first = lines
-        .next()
-        .ok_or("the server under cachegrind exited before printing its address")??;
-    first
-        .strip_prefix("listening on ")
-        .map(str::to_string)
-        .ok_or_else(|| format!("the server's first line has no address: {first:?}").into())
 }
 
 /// The bytes in the server's last line: "echo server stopped: served N

@@ -90,8 +90,9 @@ pub fn run(exe: &Path, plan: &BenchPlan, out: Output) -> Result<Vec<Measured>, B
     Ok(all)
 }
 
-/// A child that is killed if we leave early (an error, a panic).
-struct Reaped(Child);
+/// A child that is killed if we leave early (an error, a panic): a server
+/// under measurement (here, and in the book's cachegrind figures).
+pub struct Reaped(pub Child);
 
 impl Drop for Reaped {
     fn drop(&mut self) {
@@ -183,8 +184,9 @@ fn measure_one(
     })
 }
 
-/// Read the server's first stdout line, "listening on ADDR".
-fn read_address(
+/// Read the server's first stdout line, "listening on ADDR"; the lines
+/// after it are returned for the caller to read on.
+pub fn read_address(
     stdout: ChildStdout,
 ) -> Result<(SocketAddr, std::io::Lines<BufReader<ChildStdout>>), BenchError> {
     let mut lines = BufReader::new(stdout).lines();
