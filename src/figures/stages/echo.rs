@@ -19,7 +19,7 @@ use crate::figures::snippets::{bytes, count, nanos, ratio};
 
 pub(super) const STAGE: Stage = Stage {
     name: "echo-bench",
-    about: "three echo servers at five client counts, each in its own process (about two minutes)",
+    about: "three echo servers at five client counts, three turns each, each run in its own process (about five minutes)",
     run,
     make,
 };
@@ -27,6 +27,9 @@ pub(super) const STAGE: Stage = Stage {
 /// Client counts the charts span.
 const CLIENTS: [usize; 5] = [10, 100, 500, 2_000, 10_000];
 const QUICK_CLIENTS: [usize; 2] = [5, 20];
+/// Runs of every server at every count: servers are compared turn by turn
+/// and the book gives the median turn (see `stage_hub::echo::bench`).
+const TURNS: usize = 3;
 
 /// The `stage-hub` binary of this build, built first if it is missing or
 /// stale (cargo is a no-op when it is fresh).
@@ -68,6 +71,7 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
         seconds: if r.quick { 0.3 } else { 3.0 },
         size: 64,
         flavors: Flavor::ALL.to_vec(),
+        turns: if r.quick { 1 } else { TURNS },
     };
     let measured = bench::run(&exe, &plan, r.output())?;
     let mut report = harness::Report::new("echo-bench", r.output());
@@ -75,6 +79,7 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     let mut results = r.results(&report);
     results.stage = "echo-bench".into();
     results.extra.insert("seconds".into(), json!(plan.seconds));
+    results.extra.insert("turns".into(), json!(plan.turns));
     Ok(results)
 }
 
@@ -174,14 +179,20 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             &format!("{key}_hub_rate"),
             count(field(hub, "messages_per_s")),
         );
-        out.value(
-            &format!("{key}_hub_vs_threads"),
-            ratio(field(hub, "messages_per_s") / field(threads, "messages_per_s")),
-        );
-        out.value(
-            &format!("{key}_hub_vs_tokio"),
-            ratio(field(hub, "messages_per_s") / field(tokio, "messages_per_s")),
-        );
+        for (name, other) in [("threads", threads), ("tokio", tokio)] {
+            let ratios = turn_ratios(hub, other);
+            let (Some(low), Some(high)) = (ratios.first(), ratios.last()) else {
+                return Err(format!("echo-bench: no turn of hub and {name} at {clients}").into());
+            };
+            out.value(
+                &format!("{key}_hub_vs_{name}"),
+                ratio(ratios[(ratios.len() - 1) / 2]),
+            );
+            out.value(
+                &format!("{key}_hub_vs_{name}_spread"),
+                format!("{} to {}", ratio(*low), ratio(*high)),
+            );
+        }
         for (name, row) in [("hub", hub), ("threads", threads), ("tokio", tokio)] {
             out.value(
                 &format!("{key}_{name}_rss"),
@@ -189,6 +200,15 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             );
         }
     }
+    out.value(
+        "turns",
+        count(
+            res.extra
+                .get("turns")
+                .and_then(Value::as_f64)
+                .unwrap_or(1.0),
+        ),
+    );
     out.value(
         "seconds",
         format!(
@@ -235,6 +255,25 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         &bars,
     )?;
     Ok(())
+}
+
+/// `a`'s rate over `b`'s in each turn both ran, sorted (the middle one is
+/// the median); a result recorded before turns existed counts as one turn.
+fn turn_ratios(a: &Value, b: &Value) -> Vec<f64> {
+    let rates = |row: &Value| -> Vec<f64> {
+        match row["messages_per_s_turns"].as_array() {
+            Some(turns) => turns.iter().filter_map(Value::as_f64).collect(),
+            None => vec![field(row, "messages_per_s")],
+        }
+    };
+    let mut ratios: Vec<f64> = rates(a)
+        .into_iter()
+        .zip(rates(b))
+        .filter(|&(_, y)| y > 0.0)
+        .map(|(x, y)| x / y)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
 }
 
 /// What the hub keeps per connection besides the stack, record by record,

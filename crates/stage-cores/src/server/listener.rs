@@ -13,8 +13,9 @@ use std::net::{SocketAddr, TcpListener};
 
 use socket2::{Domain, Socket, Type};
 
-/// How many connections may wait in each listener's accept queue.
-pub const BACKLOG: i32 = 1024;
+/// How many connections may wait in each listener's accept queue: the
+/// same as stage-hub's servers (see there why so many).
+pub use stage_hub::net::BACKLOG;
 
 fn reusable(addr: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;

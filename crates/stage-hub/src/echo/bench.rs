@@ -1,6 +1,13 @@
 //! `echo-bench`: every server in a process of its own, loaded by `echo-load`
 //! in another, so each figure is one server's alone: messages/s, latency,
 //! and the server's peak resident memory (its `VmHWM`).
+//!
+//! On a shared machine one run of a few seconds can come out far from the
+//! next (the book once saw the hub's rate against tokio's at 10,000 clients
+//! move between 0.42× and 2.55× from one recording to another), so a plan
+//! has turns: every server runs once per turn, the order rotating from turn
+//! to turn, and servers are compared turn by turn — two runs a few seconds
+//! apart share the machine's mood — and by the median over turns.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -41,6 +48,8 @@ pub struct Measured {
     pub idle_rss: u64,
     /// The server's peak resident memory, bytes.
     pub peak_rss: u64,
+    /// Which turn of the plan this run was (0 first).
+    pub turn: usize,
 }
 
 impl Measured {
@@ -61,30 +70,40 @@ pub struct BenchPlan {
     pub size: usize,
     /// The servers to measure.
     pub flavors: Vec<Flavor>,
+    /// How many times each server runs at each count (at least 1).
+    pub turns: usize,
 }
 
-/// Run every server at every client count. `exe` is the stage-hub binary.
+/// Run every server at every client count, `plan.turns` times each. `exe`
+/// is the stage-hub binary. Within a count, turn by turn, each server runs
+/// once; the order rotates from turn to turn so that no server always runs
+/// first (after the machine has rested) or last.
 pub fn run(exe: &Path, plan: &BenchPlan, out: Output) -> Result<Vec<Measured>, BenchError> {
     let mut all = Vec::new();
+    let turns = plan.turns.max(1);
     for &clients in &plan.clients {
-        for &flavor in &plan.flavors {
-            out.say(format!(
-                "echo-bench: {} server, {clients} clients, {} s ...",
-                flavor.name(),
-                plan.seconds
-            ));
-            let m = measure_one(exe, flavor, clients, plan)?;
-            out.say(format!(
+        for turn in 0..turns {
+            for i in 0..plan.flavors.len() {
+                let flavor = plan.flavors[(i + turn) % plan.flavors.len()];
+                out.say(format!(
+                    "echo-bench: {} server, {clients} clients, {} s, turn {} of {turns} ...",
+                    flavor.name(),
+                    plan.seconds,
+                    turn + 1
+                ));
+                let m = measure_one(exe, flavor, clients, turn, plan)?;
+                out.say(format!(
                 "  {:.0} messages/s, p50 {} µs, p99 {} µs, server peak RSS {} ({}/connection), {} failed, {} wrong",
                 m.load.messages_per_s,
                 m.load.p50_us,
                 m.load.p99_us,
                 human_bytes(m.peak_rss),
                 human_bytes(m.rss_per_connection() as u64),
-                m.load.failed_connections,
-                m.load.wrong_replies
-            ));
-            all.push(m);
+                    m.load.failed_connections,
+                    m.load.wrong_replies
+                ));
+                all.push(m);
+            }
         }
     }
     Ok(all)
@@ -105,6 +124,7 @@ fn measure_one(
     exe: &Path,
     flavor: Flavor,
     clients: usize,
+    turn: usize,
     plan: &BenchPlan,
 ) -> Result<Measured, BenchError> {
     let mut server = Reaped(
@@ -181,6 +201,7 @@ fn measure_one(
         load: summary,
         idle_rss,
         peak_rss,
+        turn,
     })
 }
 
@@ -209,18 +230,50 @@ pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// The harness rows for the measured runs: one per server and client count,
-/// compared with the thread server at the same count (see
-/// [`LoadSummary::row`]: "per op" is the time per message).
-pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
-    measured
+/// The runs of one server at one client count, in turn order.
+pub fn turns_of(measured: &[Measured], flavor: Flavor, clients: usize) -> Vec<&Measured> {
+    let mut runs: Vec<_> = measured
         .iter()
-        .map(|m| {
-            let case = case_name(m.flavor, m.load.clients);
-            let baseline =
-                (m.flavor != Flavor::Threads).then(|| case_name(Flavor::Threads, m.load.clients));
+        .filter(|m| m.flavor == flavor && m.load.clients == clients)
+        .collect();
+    runs.sort_by_key(|m| m.turn);
+    runs
+}
+
+/// The run with the median rate among `runs` (the lower middle one of an
+/// even number): a real run, so its latencies and memory belong together.
+pub fn median_run<'a>(runs: &[&'a Measured]) -> Option<&'a Measured> {
+    let mut by_rate = runs.to_vec();
+    by_rate.sort_by(|a, b| a.load.messages_per_s.total_cmp(&b.load.messages_per_s));
+    by_rate.get(by_rate.len().saturating_sub(1) / 2).copied()
+}
+
+/// The harness rows for the measured runs: one per server and client count,
+/// the run with the median rate over the turns, compared with the thread
+/// server at the same count (see [`LoadSummary::row`]: "per op" is the time
+/// per message). Every turn's rate rides along in turn order
+/// (`messages_per_s_turns`), so servers can be compared turn by turn.
+pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
+    let mut keys: Vec<(usize, Flavor)> = Vec::new();
+    for m in measured {
+        if !keys.contains(&(m.load.clients, m.flavor)) {
+            keys.push((m.load.clients, m.flavor));
+        }
+    }
+    keys.sort_by_key(|&(clients, flavor)| (clients, flavor.name()));
+    keys.into_iter()
+        .filter_map(|(clients, flavor)| {
+            let runs = turns_of(measured, flavor, clients);
+            let m = median_run(&runs)?;
+            let case = case_name(flavor, clients);
+            let baseline = (flavor != Flavor::Threads).then(|| case_name(Flavor::Threads, clients));
             let mut row = m.load.row(stage, "echo-bench", &case, baseline.as_deref());
-            row.extra.insert("server".into(), m.flavor.name().into());
+            row.runs = runs.len();
+            row.extra.insert("server".into(), flavor.name().into());
+            row.extra.insert(
+                "messages_per_s_turns".into(),
+                runs.iter().map(|r| r.load.messages_per_s).collect(),
+            );
             row.extra
                 .insert("server_idle_rss_bytes".into(), m.idle_rss.into());
             row.extra
@@ -229,9 +282,24 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
                 "server_rss_bytes_per_connection".into(),
                 m.rss_per_connection().into(),
             );
-            row
+            Some(row)
         })
         .collect()
+}
+
+/// `a`'s rate over `b`'s, turn by turn (turns where both ran), sorted: the
+/// middle one is the median ratio, the ends its spread.
+pub fn turn_ratios(measured: &[Measured], a: Flavor, b: Flavor, clients: usize) -> Vec<f64> {
+    let theirs = turns_of(measured, b, clients);
+    let mut ratios: Vec<f64> = turns_of(measured, a, clients)
+        .iter()
+        .filter_map(|x| {
+            let y = theirs.iter().find(|y| y.turn == x.turn)?;
+            (y.load.messages_per_s > 0.0).then(|| x.load.messages_per_s / y.load.messages_per_s)
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios
 }
 
 fn case_name(flavor: Flavor, clients: usize) -> String {
@@ -241,13 +309,14 @@ fn case_name(flavor: Flavor, clients: usize) -> String {
 /// A plain table of the figures the harness table leaves out.
 pub fn table(measured: &[Measured]) -> String {
     let mut out = String::from(
-        "\n  server    clients   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  failed  wrong\n",
+        "\n  server    clients  turn   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  failed  wrong\n",
     );
     for m in measured {
         out.push_str(&format!(
-            "  {:<8} {:>8} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>7} {:>6}\n",
+            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>7} {:>6}\n",
             m.flavor.name(),
             m.load.clients,
+            m.turn + 1,
             m.load.messages_per_s,
             m.load.p50_us,
             m.load.p99_us,
@@ -261,7 +330,101 @@ pub fn table(measured: &[Measured]) -> String {
     out
 }
 
+/// The hub's rate over each other server's, turn by turn, at each count:
+/// the median ratio and the lowest and highest turns'.
+pub fn ratio_lines(measured: &[Measured]) -> String {
+    let mut counts: Vec<usize> = measured.iter().map(|m| m.load.clients).collect();
+    counts.sort_unstable();
+    counts.dedup();
+    let mut out = String::new();
+    for clients in counts {
+        for other in [Flavor::Tokio, Flavor::Threads] {
+            let ratios = turn_ratios(measured, Flavor::Hub, other, clients);
+            let (Some(low), Some(high)) = (ratios.first(), ratios.last()) else {
+                continue;
+            };
+            let median = ratios[(ratios.len() - 1) / 2];
+            out.push_str(&format!(
+                "  hub against {} at {clients} clients: {median:.2}x, the median of {} turns ({low:.2}x to {high:.2}x)\n",
+                other.name(),
+                ratios.len()
+            ));
+        }
+    }
+    out
+}
+
 /// The stage-hub binary to run children from: this one, if it is it.
 pub fn stage_binary() -> Result<PathBuf, BenchError> {
     std::env::current_exe().map_err(|e| err(format!("cannot find our own binary: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(flavor: Flavor, clients: usize, turn: usize, rate: f64) -> Measured {
+        Measured {
+            flavor,
+            load: LoadSummary {
+                clients,
+                size: 64,
+                seconds: 1.0,
+                messages: rate as u64,
+                messages_per_s: rate,
+                p50_us: 1,
+                p99_us: 2,
+                max_us: 3,
+                failed_connections: 0,
+                wrong_replies: 0,
+                first_failure: None,
+            },
+            idle_rss: 0,
+            peak_rss: 0,
+            turn,
+        }
+    }
+
+    /// Servers are compared turn by turn, not median against median: a
+    /// turn when the machine was slow for both cancels out.
+    #[test]
+    fn ratios_pair_runs_of_the_same_turn() {
+        let measured = [
+            run(Flavor::Hub, 10, 0, 100.0),
+            run(Flavor::Tokio, 10, 0, 50.0),
+            run(Flavor::Tokio, 10, 1, 400.0),
+            run(Flavor::Hub, 10, 1, 200.0),
+            run(Flavor::Hub, 10, 2, 90.0),
+            run(Flavor::Tokio, 10, 2, 100.0),
+            // Another count is not mixed in.
+            run(Flavor::Hub, 99, 0, 1.0),
+        ];
+        assert_eq!(
+            turn_ratios(&measured, Flavor::Hub, Flavor::Tokio, 10),
+            [0.5, 0.9, 2.0]
+        );
+        assert!(ratio_lines(&measured).contains(
+            "hub against tokio at 10 clients: 0.90x, the median of 3 turns (0.50x to 2.00x)"
+        ));
+    }
+
+    /// A row is the median turn's run, whole, with every turn's rate.
+    #[test]
+    fn a_row_is_the_median_turn_with_every_turns_rate() {
+        let mut measured = vec![
+            run(Flavor::Hub, 10, 0, 300.0),
+            run(Flavor::Hub, 10, 1, 100.0),
+            run(Flavor::Hub, 10, 2, 200.0),
+        ];
+        measured[2].peak_rss = 7;
+        let rows = rows("s", &measured);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].runs, 3);
+        assert_eq!(rows[0].extra["messages_per_s"], 200.0);
+        assert_eq!(rows[0].extra["server_peak_rss_bytes"], 7);
+        assert_eq!(
+            rows[0].extra["messages_per_s_turns"],
+            serde_json::json!([300.0, 100.0, 200.0])
+        );
+    }
 }

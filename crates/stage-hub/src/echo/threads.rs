@@ -67,7 +67,7 @@ pub struct ThreadServer {
 impl ThreadServer {
     /// Bind `addr` (port 0 picks one) and start accepting on a thread of its own.
     pub fn start(addr: impl ToSocketAddrs) -> io::Result<ThreadServer> {
-        let listener = TcpListener::bind(addr)?;
+        let listener = crate::net::std_listener(addr)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());

@@ -35,7 +35,7 @@ pub struct TokioServer {
 impl TokioServer {
     /// Bind `addr` and serve on a new thread running a current-thread runtime.
     pub fn start(addr: impl ToSocketAddrs) -> io::Result<TokioServer> {
-        let listener = std::net::TcpListener::bind(addr)?;
+        let listener = crate::net::std_listener(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));

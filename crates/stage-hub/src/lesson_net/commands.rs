@@ -198,7 +198,15 @@ pub struct EchoBenchArgs {
     /// Servers to measure, comma-separated [default: all].
     #[arg(long, value_enum, value_delimiter = ',')]
     pub flavors: Vec<Flavor>,
+    /// Runs of each server at each count, the order rotating each turn;
+    /// reports show the median turn and each turn's rate
+    /// [default: 3; --quick: 1] [range: 1..=20]
+    #[arg(long, value_parser = harness::cli::count(1..=MAX_TURNS))]
+    pub turns: Option<usize>,
 }
+
+/// Most turns of echo-bench: each is a run of every server at every count.
+const MAX_TURNS: u64 = 20;
 
 fn seconds(s: f64, what: &str) -> Result<Duration, CommandError> {
     Duration::try_from_secs_f64(s)
@@ -428,6 +436,7 @@ impl NetCommand {
                     } else {
                         a.flavors
                     },
+                    turns: a.turns.unwrap_or(if common.quick { 1 } else { 3 }),
                 };
                 let measured = bench::run(&bench::stage_binary()?, &plan, out)?;
                 let mut report = Report::new(STAGE, out);
@@ -439,6 +448,7 @@ impl NetCommand {
                     bench::rows(STAGE, &measured),
                 );
                 out.table(bench::table(&measured));
+                out.table(bench::ratio_lines(&measured));
                 let wrong: u64 = measured.iter().map(|m| m.load.wrong_replies).sum();
                 report.finish();
                 if wrong > 0 {

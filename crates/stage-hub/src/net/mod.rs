@@ -11,7 +11,7 @@ mod listener;
 mod split;
 mod stream;
 
-pub use listener::TcpListener;
+pub use listener::{std_listener, TcpListener, BACKLOG};
 pub use split::{ReadHalf, WriteHalf};
 pub(crate) use stream::Socket;
 pub use stream::{resolve, TcpStream};
