@@ -82,10 +82,32 @@ static MAPPED: AtomicUsize = AtomicUsize::new(0);
 
 const PAGE: usize = 4096;
 
+/// How many cache-line offsets a greenlet's first frame is spread over: a
+/// stack's top is a page boundary, so without an offset the frames every
+/// greenlet is parked in (its handler down to the switch) sit at the same
+/// offsets within a page in every stack. A cache picks a line's set from
+/// the address bits just above the line's, those same page offsets, so ten
+/// thousand parked greenlets' hot lines would compete for the few sets those
+/// offsets name, a fraction of the cache, and miss long before it is full.
+/// Each new stack starts its first frame a further line down, round
+/// [`COLOURS`] lines (1 KiB): the hot lines spread over that many more sets.
+/// (The name is the allocators' and kernels' own: page colouring.) The
+/// kilobyte comes out of the stack's first page, which a parked echo
+/// connection uses less than three of (see the hub chapter).
+pub const COLOURS: usize = 16;
+
+/// A cache line, as every x86-64 and most AArch64 processors have it.
+const LINE: usize = 64;
+
+/// The colour the next stack mapped gets (see [`COLOURS`]).
+static NEXT_COLOUR: AtomicUsize = AtomicUsize::new(0);
+
 /// A guarded stack registered with valgrind (a no-op when not under it).
 pub(crate) struct GuardedStack {
     stack: ProtectedFixedSizeStack,
     valgrind_id: usize,
+    /// Bytes between the mapping's top and the top a greenlet starts at.
+    colour: usize,
 }
 
 // SAFETY: a `GuardedStack` owns its mapping alone (nothing else points
@@ -97,9 +119,21 @@ pub(crate) struct GuardedStack {
 unsafe impl Send for GuardedStack {}
 
 impl GuardedStack {
-    /// The stack, for `Context::new`.
+    /// The whole stack, its mapping's top included.
     pub(crate) fn stack(&self) -> &Stack {
         &self.stack
+    }
+
+    /// The stack a greenlet runs on, for `Context::new`: the mapping with
+    /// its top lowered by this stack's colour (see [`COLOURS`]).
+    pub(crate) fn coloured(&self) -> Stack {
+        let top = (self.stack.top() as usize - self.colour) as *mut libc::c_void;
+        // SAFETY: `top` is at most `COLOURS` lines below the mapping's top
+        // and so still inside it (a stack is at least MIN_STACK_SIZE, 16
+        // KiB), above its bottom; the `Stack` made here only names that
+        // range, and `self` keeps the mapping alive for as long as the
+        // caller holds `self` (the greenlet's `Inner` holds both).
+        unsafe { Stack::new(top, self.stack.bottom()) }
     }
 
     /// The usable size in bytes (the guard page not included).
@@ -339,7 +373,12 @@ fn allocate(size: usize) -> Result<GuardedStack, GreenletError> {
             let valgrind_id =
                 valgrind::stack_register(stack.bottom() as usize, stack.top() as usize);
             MAPPED.fetch_add(1, Ordering::Relaxed);
-            Ok(GuardedStack { stack, valgrind_id })
+            let colour = NEXT_COLOUR.fetch_add(1, Ordering::Relaxed) % COLOURS * LINE;
+            Ok(GuardedStack {
+                stack,
+                valgrind_id,
+                colour,
+            })
         }
         Err(StackError::ExceedsMaximumSize(max)) => Err(GreenletError::StackSize {
             requested: size,

@@ -761,7 +761,7 @@ fn first_context(to: &Inner) -> Context {
         // SAFETY: the stack outlives the context: it is freed only after the
         // greenlet is dead (`finish_dead`) or, if it never dies, leaked
         // (`Inner::drop`).
-        (Some(stack), Some(entry)) => unsafe { Context::new(stack.stack(), entry) },
+        (Some(stack), Some(entry)) => unsafe { Context::new(&stack.coloured(), entry) },
         _ => unreachable_state("a fresh greenlet without a stack or function"),
     }
 }

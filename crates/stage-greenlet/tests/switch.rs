@@ -96,3 +96,35 @@ fn a_backtrace_taken_on_a_greenlet_ends_at_its_first_frame() {
         "walked off the greenlet's stack:\n{trace}"
     );
 }
+
+/// Greenlets do not all start at the same offset within a page: each new
+/// stack's first frame starts a cache line lower than the last one's, round
+/// `stack::COLOURS` lines, so the frames many parked greenlets keep hot do
+/// not all fall in the same few cache sets.
+#[test]
+fn first_frames_are_spread_over_cache_lines() {
+    use stage_greenlet::stack::COLOURS;
+    // All alive at once, so that each has a stack of its own.
+    let greenlets: Vec<Greenlet> = (0..2 * COLOURS)
+        .map(|_| {
+            Greenlet::new(|(): ()| {
+                let local = black_box(0u8);
+                std::ptr::addr_of!(local) as usize
+            })
+            .unwrap()
+        })
+        .collect();
+    let mut offsets: Vec<usize> = greenlets
+        .iter()
+        .map(|g| g.switch::<(), usize>(()).unwrap() % 4096 / 64)
+        .collect();
+    offsets.sort_unstable();
+    offsets.dedup();
+    // Other tests map stacks at the same time and take colours in between,
+    // so not every colour need be ours; without colouring there is one.
+    assert!(
+        offsets.len() >= 8,
+        "first frames at only {} distinct cache lines of a page: {offsets:?}",
+        offsets.len()
+    );
+}
