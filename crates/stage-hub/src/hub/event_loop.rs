@@ -166,26 +166,31 @@ impl Hub {
         result: Result<(), stage_greenlet::SwitchError>,
     ) -> bool {
         let mut slow = false;
-        let status = self.state.borrow().tasks.get(&id).map(|t| t.status.clone());
-        if let (true, Some(threshold), Some(status)) =
-            (spawned, diag::blocking_threshold(), &status)
-        {
+        // The greenlet's status is looked up only on the two rare paths
+        // that need it: every wake would otherwise pay a table lookup and
+        // an `Rc` clone for nothing.
+        let status = || self.state.borrow().tasks.get(&id).map(|t| t.status.clone());
+        if let (true, Some(threshold)) = (spawned, diag::blocking_threshold()) {
             if held > threshold {
-                diag::report(&Diagnostic::Blocked {
-                    name: status.status().name(),
-                    held,
-                    threshold,
-                });
-                slow = true;
+                if let Some(status) = status() {
+                    diag::report(&Diagnostic::Blocked {
+                        name: status.status().name(),
+                        held,
+                        threshold,
+                    });
+                    slow = true;
+                }
             }
         }
-        if let (Err(e), Some(status)) = (result, &status) {
-            let status = status.status();
-            if status.is_running() {
-                status.fail(HubError::Panicked {
-                    name: status.name(),
-                    message: e.to_string(),
-                });
+        if let Err(e) = result {
+            if let Some(status) = status() {
+                let status = status.status();
+                if status.is_running() {
+                    status.fail(HubError::Panicked {
+                        name: status.name(),
+                        message: e.to_string(),
+                    });
+                }
             }
         }
         if greenlet.is_dead() {
