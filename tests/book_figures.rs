@@ -85,6 +85,14 @@ const INPUTS: &[(&str, &str)] = &[
         "the offline site's step; the blocking detector's default threshold",
     ),
     ("60 s", "the crawler's default answer timeout"),
+    (
+        "4 ms",
+        "a kernel tick at HZ=250 (the coarse clock's resolution), a kernel setting",
+    ),
+    (
+        "4 %",
+        "one tick in 25: the blocking detector's COARSE_TICKS, as arithmetic",
+    ),
     // Sizes: constants of the code, defaults of what it stands on, and
     // the tests' inputs.
     (

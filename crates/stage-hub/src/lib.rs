@@ -59,7 +59,8 @@
 //!   `yield_now` and `Timeout` (`hub/time.rs`), `spawn_blocking`
 //!   (`hub/blocking.rs`), `Wakeup`, the wait another thread can end
 //!   (`hub/remote.rs`), the end of a hub when its thread exits
-//!   (`hub/close.rs`), diagnostics (`hub/diag.rs`), errors
+//!   (`hub/close.rs`), diagnostics (`hub/diag.rs`), the blocking
+//!   detector's clock (`hub/stopwatch.rs`), errors
 //!   (`hub/error.rs`), what it adds to a `--trace` (park reasons, polls:
 //!   `hub/traced.rs`), the lists a greenlet's entry keeps that are almost
 //!   always empty (`hub/few.rs`), [`hub::footprint`], what the hub keeps

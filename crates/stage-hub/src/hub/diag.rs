@@ -126,6 +126,12 @@ pub fn reset_diagnostic_hook() {
 /// Warn when a greenlet holds the hub longer than `threshold`; `None` turns
 /// the blocking detector off. Per thread; the default is
 /// [`DEFAULT_BLOCKING_THRESHOLD`].
+///
+/// Runs that begin under a threshold of 25 kernel ticks or more (the
+/// default, where a tick is 4 ms or less) are timed on the kernel's coarse
+/// clock, to within a tick (under 4 % of the threshold); under a smaller
+/// one, on the precise clock. A greenlet is judged at the end of its run,
+/// by the threshold then.
 pub fn set_blocking_threshold(threshold: Option<Duration>) {
     THRESHOLD.with(|t| t.set(threshold));
 }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use stage_greenlet::WeakGreenlet;
 
+use super::stopwatch::{Overrun, Reading};
 use super::{
     diag, existing, Diagnostic, Hub, HubError, Inbox, Readiness, State, TaskId, Wake, WAKER,
 };
@@ -153,16 +154,15 @@ impl Hub {
         st.readiness = ready;
     }
 
-    /// Back from running `id` for `held`: warn if it held the hub too long,
-    /// and finish it if it died. Returns whether that ran code of unknown
-    /// length (the diagnostic hook, a dead greenlet's destructors), after
-    /// which the clock must be read again.
+    /// Back from running `id`: warn if it held the hub past the blocking
+    /// threshold (`overrun`), and finish it if it died. Returns whether
+    /// that ran code of unknown length (the diagnostic hook, a dead
+    /// greenlet's destructors), after which the clock must be read again.
     fn after_run(
         &self,
         id: TaskId,
         greenlet: &WeakGreenlet,
-        spawned: bool,
-        held: Duration,
+        overrun: Option<Overrun>,
         result: Result<(), stage_greenlet::SwitchError>,
     ) -> bool {
         let mut slow = false;
@@ -170,16 +170,14 @@ impl Hub {
         // that need it: every wake would otherwise pay a table lookup and
         // an `Rc` clone for nothing.
         let status = || self.state.borrow().tasks.get(&id).map(|t| t.status.clone());
-        if let (true, Some(threshold)) = (spawned, diag::blocking_threshold()) {
-            if held > threshold {
-                if let Some(status) = status() {
-                    diag::report(&Diagnostic::Blocked {
-                        name: status.status().name(),
-                        held,
-                        threshold,
-                    });
-                    slow = true;
-                }
+        if let Some(Overrun { held, threshold }) = overrun {
+            if let Some(status) = status() {
+                diag::report(&Diagnostic::Blocked {
+                    name: status.status().name(),
+                    held,
+                    threshold,
+                });
+                slow = true;
             }
         }
         if let Err(e) = result {
@@ -215,33 +213,38 @@ fn run_callback(callback: Box<dyn FnOnce()>) {
 /// The hub greenlet's body: pick the next greenlet, switch to it, account
 /// for what it did, forever.
 pub(super) fn run_loop() {
-    // When the last switch ended; reused as the next one's start unless the
-    // hub polled in between (and so may have slept) or ran code of unknown
-    // length (the diagnostic hook, a dead greenlet's destructors): each
-    // greenlet is blamed only for its own run.
-    let mut clock: Option<Instant> = None;
+    // When the last judged run ended; reused as the next one's start unless
+    // the hub polled in between (and so may have slept) or ran code of
+    // unknown length (the diagnostic hook, a dead greenlet's destructors),
+    // or a run nobody judges came between: each greenlet is blamed only for
+    // its own run.
+    let mut last_end: Option<Reading> = None;
     loop {
         let Some(hub) = existing() else {
             return; // the thread is exiting
         };
         let (id, greenlet, wake, spawned, polled) = hub.next();
         drop(hub);
-        let start = match clock {
-            Some(at) if !polled => at,
-            _ => Instant::now(),
-        };
+        if polled {
+            last_end = None;
+        }
+        // Only a spawned greenlet's run is judged: the others read no clock.
+        let start = spawned.then(|| Reading::start(last_end));
         if spawned {
             diag::set_in_task(true);
         }
         let result = greenlet.switch::<Wake, ()>(wake);
         diag::set_in_task(false);
-        let now = Instant::now();
-        clock = Some(now);
+        let (end, overrun) = start.map_or((None, None), |start| {
+            let (end, overrun) = start.stop();
+            (Some(end), overrun)
+        });
+        last_end = end;
         let Some(hub) = existing() else {
             return;
         };
-        if hub.after_run(id, &greenlet, spawned, now - start, result) {
-            clock = None;
+        if hub.after_run(id, &greenlet, overrun, result) {
+            last_end = None;
         }
     }
 }

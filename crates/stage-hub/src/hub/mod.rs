@@ -37,6 +37,7 @@ mod member;
 mod park;
 mod remote;
 mod state;
+mod stopwatch;
 mod task;
 mod time;
 mod timer;
