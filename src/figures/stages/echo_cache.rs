@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use stage_hub::echo::bench::{read_address, Reaped};
+use stage_hub::echo::bench::{load_summary, read_address, Reaped};
 
 use super::echo::stage_hub_binary;
 use super::{Made, Run, Stage};
@@ -245,18 +245,40 @@ fn counted_run(
     let (addr, mut lines) = read_address(stdout)?;
     let addr = addr.to_string();
     let load = Command::new(exe)
-        .args(["echo-load", "--addr", &addr])
+        .args(["echo-load", "--json", "--addr", &addr])
         .args(["--clients", &clients.to_string()])
         .args(["--seconds", &seconds.to_string()])
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .status()
+        .output()
         .map_err(|e| format!("cannot run echo-load: {e}"))?;
-    if !load.success() {
+    if !load.status.success() {
         return Err(format!(
-            "echo-load against the {server} server under cachegrind failed ({load})"
+            "echo-load against the {server} server under cachegrind failed ({})",
+            load.status
         )
         .into());
+    }
+    // A figure "at 10,000 clients" must be one: a server slowed down by
+    // cachegrind can leave clients unconnected, and fewer connections fit
+    // in a cache more easily.
+    match load_summary(&load.stdout) {
+        Some(summary) if summary.failed_connections == 0 => {}
+        Some(summary) => {
+            return Err(format!(
+                "{} of {clients} clients could not connect to the {server} server under \
+                 cachegrind (first: {}); its figures would be for fewer connections",
+                summary.failed_connections,
+                summary
+                    .first_failure
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            )
+            .into())
+        }
+        None => {
+            return Err(format!("echo-load against the {server} server printed no result").into())
+        }
     }
     // SIGTERM: the server stops cleanly, prints what it echoed, and
     // cachegrind writes its counts as the process exits.

@@ -171,18 +171,13 @@ fn measure_one(
         .output()
         .map_err(|e| err(format!("cannot run echo-load: {e}")))?;
     let peak_rss = proc_status_kib(pid, "VmHWM:").unwrap_or(0) * 1024;
-    let summary = String::from_utf8_lossy(&load.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v.get("record").and_then(|r| r.as_str()) == Some("row"))
-        .and_then(|v| serde_json::from_value::<LoadSummary>(v).ok())
-        .ok_or_else(|| {
-            err(format!(
-                "echo-load against the {} server printed no result (exit {})",
-                flavor.name(),
-                load.status
-            ))
-        })?;
+    let summary = load_summary(&load.stdout).ok_or_else(|| {
+        err(format!(
+            "echo-load against the {} server printed no result (exit {})",
+            flavor.name(),
+            load.status
+        ))
+    })?;
 
     // A clean stop: SIGTERM, and the server prints its summary line.
     let _ = Command::new("kill")
@@ -203,6 +198,15 @@ fn measure_one(
         peak_rss,
         turn,
     })
+}
+
+/// What `echo-load --json` printed: its result row, if there is one.
+pub fn load_summary(stdout: &[u8]) -> Option<LoadSummary> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.get("record").and_then(|r| r.as_str()) == Some("row"))
+        .and_then(|v| serde_json::from_value::<LoadSummary>(v).ok())
 }
 
 /// Read the server's first stdout line, "listening on ADDR"; the lines
