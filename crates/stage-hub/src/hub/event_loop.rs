@@ -58,6 +58,10 @@ impl Hub {
                     if let Some((id, wake)) = st.ready.pop_front() {
                         if let Some(task) = st.tasks.get_mut(&id) {
                             task.started = true;
+                            // Told to the greenlet's `park` as it wakes (see
+                            // `Hub::woken_needs_look`): nothing runs between.
+                            self.woken_needs_look
+                                .set(!task.resident || !task.pending.interrupts().is_empty());
                             return (id, task.greenlet.clone(), wake, task.spawned, polled);
                         }
                         continue;

@@ -354,6 +354,13 @@ pub(crate) struct Hub {
     /// Its thread is exiting: greenlets are being killed, and no wait or
     /// spawn can happen here any more (see `close.rs`).
     closing: Cell<bool>,
+    /// Set as the loop picks a greenlet to switch to, read by that
+    /// greenlet's `park` as the switch returns (nothing runs between):
+    /// whether its entry needs a look on waking, because an interrupt came
+    /// while it waited or because it is a foreign greenlet whose entry goes
+    /// when its wait ends. Nearly always false, which spares each wake a
+    /// lookup in the task table.
+    woken_needs_look: Cell<bool>,
     state: RefCell<State>,
     /// The trace this hub annotates (`--trace`), if one was active when it
     /// was made: see `traced.rs`.
@@ -394,6 +401,7 @@ impl Hub {
             inbox,
             inbox_rx,
             closing: Cell::new(false),
+            woken_needs_look: Cell::new(false),
             state: RefCell::new(State {
                 tasks: IdMap::default(),
                 callbacks: VecDeque::new(),

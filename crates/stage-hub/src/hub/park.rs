@@ -30,7 +30,8 @@ impl Hub {
     /// Park the current greenlet: `register` learns the ticket that wakes it
     /// (and must not switch); with a `deadline`, a timer wakes it with
     /// [`Wake::TimedOut`]. A kill or an expired `with_timeout` unwinds from
-    /// here instead of returning.
+    /// here instead of returning. A [`WaitOn::Yield`] is queued as ready at
+    /// once: its `register` has nothing to do.
     //
     // Inlined into every wait that calls it: as a function of its own it
     // had the biggest frame between a handler's `read` and the switch, and
@@ -44,37 +45,47 @@ impl Hub {
         deadline: Option<Instant>,
         register: impl FnOnce(Ticket),
     ) -> Result<Wake, HubError> {
-        if self.closing.get() {
-            // A destructor of a greenlet being killed at thread exit.
-            return Err(HubError::Closed);
-        }
         // The running greenlet's entry, found by id (made on its first wait
         // if the hub did not spawn it: `me` does that, off the fast path).
-        let me = match stage_greenlet::current_id() {
-            Some(id) => id,
-            None => self.me(),
-        };
-        let ticket = {
-            let mut st = self.state.borrow_mut();
-            let seq = st.next_seq;
-            st.next_seq += 1;
-            let Some(task) = st.tasks.get_mut(&me) else {
-                drop(st);
-                self.me();
-                return self.park(on, deadline, register);
+        // A loop, not a call of `park` again: a recursive function cannot
+        // be inlined into its callers.
+        let mut me = stage_greenlet::current_id();
+        let (me, ticket) = loop {
+            if self.closing.get() {
+                // A destructor of a greenlet being killed at thread exit.
+                return Err(HubError::Closed);
+            }
+            let id = match me {
+                Some(id) => id,
+                None => self.me(),
+            };
+            let mut state = self.state.borrow_mut();
+            let st = &mut *state;
+            let Some(task) = st.tasks.get_mut(&id) else {
+                drop(state);
+                me = Some(self.me());
+                continue;
             };
             if !task.pending.interrupts().is_empty() {
-                drop(st);
+                drop(state);
                 // Unwinds, or ends this wait with the interrupt's error.
-                self.raise_interrupt(me)?;
-                return self.park(on, deadline, register);
+                self.raise_interrupt(id)?;
+                continue;
             }
-            task.parked = Some((seq, on));
-            let ticket = Ticket { task: me, seq };
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            if matches!(on, WaitOn::Yield) {
+                // Ready at once: to the back of the queue, rather than
+                // parked here and woken by `register`, which would look
+                // the entry up again.
+                st.ready.push_back((id, Wake::Ready));
+            } else {
+                task.parked = Some((seq, on));
+            }
             if let Some(trace) = &self.trace {
-                traced::parked(trace, &st, me, on, deadline);
+                traced::parked(trace, st, id, on, deadline);
             }
-            ticket
+            break (id, Ticket { task: id, seq });
         };
         register(ticket);
         let timer = deadline.map(|d| self.add_timer(d, TimerAction::Wake(ticket)));
@@ -87,20 +98,30 @@ impl Hub {
             Ok(wake) => wake,
             Err(e) => panic!("the hub failed, so nothing can wake this greenlet: {e}"),
         };
-        std::mem::forget(unwinding); // it returned: the bookkeeping is below
+        // It returned: the bookkeeping is below.
+        std::mem::forget(unwinding);
+        // Whatever woke us took the wait off the entry (`State::unpark`,
+        // `State::interrupt`); the entry needs a look only if the hub saw,
+        // as it switched here, an interrupt to raise or an entry to drop.
+        let look = self.woken_needs_look.get();
+        debug_assert!(self
+            .state
+            .borrow()
+            .tasks
+            .get(&me)
+            .is_none_or(|t| t.parked.is_none()));
         if let Some(trace) = &self.trace {
             traced::woke(trace, me, on, &wake);
         }
-        let interrupted = {
+        let interrupted = (timer.is_some() || look) && {
             let mut st = self.state.borrow_mut();
             if let Some(timer) = timer {
                 if !matches!(wake, Wake::TimedOut) {
                     st.timers.cancel(timer);
                 }
             }
-            match st.tasks.get_mut(&me) {
+            look && match st.tasks.get_mut(&me) {
                 Some(task) => {
-                    task.parked = None;
                     let interrupted = !task.pending.interrupts().is_empty();
                     if task.is_done_waiting() {
                         st.tasks.remove(&me);
