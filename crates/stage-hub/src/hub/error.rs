@@ -54,10 +54,19 @@ pub enum HubError {
 
 impl HubError {
     /// The error of a wait whose `deadline` passed; it began at `start`.
-    pub(crate) fn timed_out(deadline: Option<Instant>, start: Instant) -> HubError {
-        HubError::TimedOut {
-            limit: deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(start)),
-            elapsed: start.elapsed(),
+    /// Waits read `start` only when they have a deadline: one without
+    /// cannot time out, and a clock read is a good share of what a wait
+    /// costs.
+    pub(crate) fn timed_out(deadline: Option<Instant>, start: Option<Instant>) -> HubError {
+        match (deadline, start) {
+            (Some(deadline), Some(start)) => HubError::TimedOut {
+                limit: deadline.saturating_duration_since(start),
+                elapsed: start.elapsed(),
+            },
+            _ => HubError::TimedOut {
+                limit: Duration::ZERO,
+                elapsed: Duration::ZERO,
+            },
         }
     }
 

@@ -151,7 +151,7 @@ impl Wakeup {
     /// passed first.
     pub fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
         let id = self.shared.id;
-        let start = Instant::now();
+        let start = deadline.map(|_| Instant::now());
         loop {
             if self.shared.pending.swap(false, Ordering::AcqRel) {
                 return Ok(());

@@ -99,7 +99,7 @@ impl Pool {
     }
 
     fn wait_available_until(&self, deadline: Option<Instant>) -> Result<usize, HubError> {
-        let start = Instant::now();
+        let start = deadline.map(|_| Instant::now());
         loop {
             if self.free() > 0 {
                 return Ok(self.free());

@@ -97,7 +97,7 @@ impl Semaphore {
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphoreGuard, HubError> {
-        let start = Instant::now();
+        let start = deadline.map(|_| Instant::now());
         loop {
             if let Some(guard) = self.try_acquire() {
                 return Ok(guard);
