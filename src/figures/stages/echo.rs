@@ -19,7 +19,7 @@ use crate::figures::snippets::{bytes, count, nanos, ratio};
 
 pub(super) const STAGE: Stage = Stage {
     name: "echo-bench",
-    about: "three echo servers at five client counts, three turns each, each run in its own process (about five minutes)",
+    about: "three echo servers at five client counts, five turns each, each run in its own process (about seven minutes)",
     run,
     make,
 };
@@ -29,7 +29,7 @@ const CLIENTS: [usize; 5] = [10, 100, 500, 2_000, 10_000];
 const QUICK_CLIENTS: [usize; 2] = [5, 20];
 /// Runs of every server at every count: servers are compared turn by turn
 /// and the book gives the median turn (see `stage_hub::echo::bench`).
-const TURNS: usize = 3;
+const TURNS: usize = 5;
 
 /// The `stage-hub` binary of this build, built first if it is missing or
 /// stale (cargo is a no-op when it is fresh).
