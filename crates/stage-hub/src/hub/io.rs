@@ -236,6 +236,20 @@ impl Registration {
                 self.slot
                     .with_waiters(|waiters| waiters.push((ticket, interest)));
             });
+        if let Ok(Wake::Ready) = wake {
+            // Woken by readiness: `IoSlot::ready` took the waiter off the
+            // slot as it woke it (nothing else wakes an IO ticket with
+            // `Ready`; an interrupt's wake is raised in `park` and never
+            // returns here as `Ok`), so there is nothing left to remove.
+            debug_assert!(waiting.ticket.get().is_some_and(|ticket| {
+                let waiters = self.slot.waiters.take();
+                let gone = waiters.first.is_none_or(|(t, _)| t != ticket)
+                    && waiters.rest.as_slice().iter().all(|(t, _)| *t != ticket);
+                self.slot.waiters.set(waiters);
+                gone
+            }));
+            waiting.ticket.set(None);
+        }
         drop(waiting);
         match wake {
             Ok(Wake::TimedOut) => Err(io::Error::new(
