@@ -9,10 +9,11 @@
 //!   `Instant - Instant` checks and normalises two `timespec`s into a
 //!   `Duration`: about fifty instructions, as much as the rest of the
 //!   detector together.
-//! - Which clock: `CLOCK_MONOTONIC` reads the CPU's time-stamp counter and
-//!   scales it; `CLOCK_MONOTONIC_COARSE` returns the time the kernel noted
-//!   at its last timer tick, several times cheaper but only as fine as a
-//!   tick (4 ms on a kernel with `HZ=250`). A length read off the coarse
+//! - Which clock: `CLOCK_MONOTONIC` reads a hardware counter (the
+//!   time-stamp counter, on most x86 machines) and scales it;
+//!   `CLOCK_MONOTONIC_COARSE` returns the time the kernel noted at its last
+//!   timer tick, several times cheaper but only as fine as a tick (4 ms on
+//!   a kernel with `HZ=250`). A length read off the coarse
 //!   clock is off by less than one tick either way, so it is used only
 //!   when the threshold is at least [`COARSE_TICKS`] ticks (the default
 //!   threshold of 100 ms is, on kernels with `HZ` of 250 and up): the error
