@@ -89,8 +89,9 @@ const PAGE: usize = 4096;
 /// the address bits just above the line's, those same page offsets, so ten
 /// thousand parked greenlets' hot lines would compete for the few sets those
 /// offsets name, a fraction of the cache, and miss long before it is full.
-/// Each new stack starts its first frame a further line down, round
-/// [`COLOURS`] lines (1 KiB): the hot lines spread over that many more sets.
+/// Each stack starts its first frame 0 to [`COLOURS`] - 1 lines (at most
+/// 1 KiB) below its top, a colour picked from where the stack is mapped:
+/// the hot lines spread over that many more sets.
 /// (The name is the allocators' and kernels' own: page colouring.) The
 /// kilobyte comes out of the stack's first page, which a parked echo
 /// connection uses less than three of (see the hub chapter).
@@ -99,15 +100,21 @@ pub const COLOURS: usize = 16;
 /// A cache line, as every x86-64 and most AArch64 processors have it.
 const LINE: usize = 64;
 
-/// The colour the next stack mapped gets (see [`COLOURS`]).
-static NEXT_COLOUR: AtomicUsize = AtomicUsize::new(0);
+/// How far below `top` a stack's first frame starts (see [`COLOURS`]):
+/// worked out from the stack's address, not kept beside it, because a
+/// word more in the greenlet's record is a bigger allocator chunk for
+/// every greenlet. Fibonacci hashing of the page number: stacks mapped
+/// side by side, and stacks of any size, get colours spread evenly.
+fn colour(top: usize) -> usize {
+    let page = (top / PAGE) as u64;
+    let hashed = page.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60; // 0..16
+    hashed as usize % COLOURS * LINE
+}
 
 /// A guarded stack registered with valgrind (a no-op when not under it).
 pub(crate) struct GuardedStack {
     stack: ProtectedFixedSizeStack,
     valgrind_id: usize,
-    /// Bytes between the mapping's top and the top a greenlet starts at.
-    colour: usize,
 }
 
 // SAFETY: a `GuardedStack` owns its mapping alone (nothing else points
@@ -127,7 +134,8 @@ impl GuardedStack {
     /// The stack a greenlet runs on, for `Context::new`: the mapping with
     /// its top lowered by this stack's colour (see [`COLOURS`]).
     pub(crate) fn coloured(&self) -> Stack {
-        let top = (self.stack.top() as usize - self.colour) as *mut libc::c_void;
+        let top = self.stack.top() as usize;
+        let top = (top - colour(top)) as *mut libc::c_void;
         // SAFETY: `top` is at most `COLOURS` lines below the mapping's top
         // and so still inside it (a stack is at least MIN_STACK_SIZE, 16
         // KiB), above its bottom; the `Stack` made here only names that
@@ -373,12 +381,7 @@ fn allocate(size: usize) -> Result<GuardedStack, GreenletError> {
             let valgrind_id =
                 valgrind::stack_register(stack.bottom() as usize, stack.top() as usize);
             MAPPED.fetch_add(1, Ordering::Relaxed);
-            let colour = NEXT_COLOUR.fetch_add(1, Ordering::Relaxed) % COLOURS * LINE;
-            Ok(GuardedStack {
-                stack,
-                valgrind_id,
-                colour,
-            })
+            Ok(GuardedStack { stack, valgrind_id })
         }
         Err(StackError::ExceedsMaximumSize(max)) => Err(GreenletError::StackSize {
             requested: size,
