@@ -418,19 +418,24 @@ pub fn render_table(title: &str, profile: &Profile, rows: &[Row]) -> String {
 }
 
 /// `0.000000025` → `"25.0 ns"`, `1.5` → `"1.50 s"`: three significant figures.
+/// The unit and the decimals are chosen for the value as it will be shown,
+/// rounded: `0.9996` is `"1.00 s"`, not `"1000 ms"`.
 pub fn human_seconds(seconds: f64) -> String {
-    let (value, unit) = if seconds >= 1.0 {
+    // Below these a value rounds (to three figures) to less than the next
+    // unit or decimal place; at or above them, to at least it.
+    const NEXT_UNIT: f64 = 0.9995;
+    let (value, unit) = if seconds >= NEXT_UNIT {
         (seconds, "s")
-    } else if seconds >= 1e-3 {
+    } else if seconds >= NEXT_UNIT * 1e-3 {
         (seconds * 1e3, "ms")
-    } else if seconds >= 1e-6 {
+    } else if seconds >= NEXT_UNIT * 1e-6 {
         (seconds * 1e6, "µs")
     } else {
         (seconds * 1e9, "ns")
     };
-    if value >= 100.0 {
+    if value >= 99.95 {
         format!("{value:.0} {unit}")
-    } else if value >= 10.0 {
+    } else if value >= 9.995 {
         format!("{value:.1} {unit}")
     } else {
         format!("{value:.2} {unit}")
@@ -577,6 +582,12 @@ mod tests {
         assert_eq!(human_seconds(25e-9), "25.0 ns");
         assert_eq!(human_seconds(1.5), "1.50 s");
         assert_eq!(human_seconds(0.0123), "12.3 ms");
+        // Rounding never gives four figures or a unit's worth of the one below.
+        assert_eq!(human_seconds(0.9996), "1.00 s");
+        assert_eq!(human_seconds(0.9994), "999 ms");
+        assert_eq!(human_seconds(0.09996), "100 ms");
+        assert_eq!(human_seconds(0.009996), "10.0 ms");
+        assert_eq!(human_seconds(999.6e-9), "1.00 µs");
         assert_eq!(human_bytes(8192), "8.0 KiB");
     }
 }
