@@ -93,8 +93,8 @@ const PAGE: usize = 4096;
 /// 1 KiB) below its top, a colour picked from where the stack is mapped:
 /// the hot lines spread over that many more sets.
 /// (The name is the allocators' and kernels' own: page colouring.) The
-/// kilobyte comes out of the stack's first page, which a parked echo
-/// connection uses less than three of (see the hub chapter).
+/// kilobyte at most comes out of the stack's first page, which a parked
+/// echo connection does not fill (see the hub chapter).
 pub const COLOURS: usize = 16;
 
 /// A cache line, as every x86-64 and most AArch64 processors have it.

@@ -180,17 +180,14 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             count(field(hub, "messages_per_s")),
         );
         for (name, other) in [("threads", threads), ("tokio", tokio)] {
-            let ratios = turn_ratios(hub, other);
-            let (Some(low), Some(high)) = (ratios.first(), ratios.last()) else {
+            let ratios = bench::paired_ratios(&turn_rates(hub), &turn_rates(other));
+            let Some((median, low, high)) = bench::median_and_spread(&ratios) else {
                 return Err(format!("echo-bench: no turn of hub and {name} at {clients}").into());
             };
-            out.value(
-                &format!("{key}_hub_vs_{name}"),
-                ratio(ratios[(ratios.len() - 1) / 2]),
-            );
+            out.value(&format!("{key}_hub_vs_{name}"), ratio(median));
             out.value(
                 &format!("{key}_hub_vs_{name}_spread"),
-                format!("{} to {}", ratio(*low), ratio(*high)),
+                format!("{} to {}", ratio(low), ratio(high)),
             );
         }
         for (name, row) in [("hub", hub), ("threads", threads), ("tokio", tokio)] {
@@ -257,23 +254,13 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// `a`'s rate over `b`'s in each turn both ran, sorted (the middle one is
-/// the median); a result recorded before turns existed counts as one turn.
-fn turn_ratios(a: &Value, b: &Value) -> Vec<f64> {
-    let rates = |row: &Value| -> Vec<f64> {
-        match row["messages_per_s_turns"].as_array() {
-            Some(turns) => turns.iter().filter_map(Value::as_f64).collect(),
-            None => vec![field(row, "messages_per_s")],
-        }
-    };
-    let mut ratios: Vec<f64> = rates(a)
-        .into_iter()
-        .zip(rates(b))
-        .filter(|&(_, y)| y > 0.0)
-        .map(|(x, y)| x / y)
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios
+/// A server's rate in each turn, in turn order; a result recorded before
+/// turns existed counts as one turn.
+fn turn_rates(row: &Value) -> Vec<f64> {
+    match row["messages_per_s_turns"].as_array() {
+        Some(turns) => turns.iter().filter_map(Value::as_f64).collect(),
+        None => vec![field(row, "messages_per_s")],
+    }
 }
 
 /// What the hub keeps per connection besides the stack, record by record,

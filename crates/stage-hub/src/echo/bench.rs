@@ -291,19 +291,38 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
         .collect()
 }
 
-/// `a`'s rate over `b`'s, turn by turn (turns where both ran), sorted: the
-/// middle one is the median ratio, the ends its spread.
+/// `a`'s rate over `b`'s, turn by turn, sorted: the middle one is the
+/// median ratio, the ends its spread (see [`median_and_spread`]).
 pub fn turn_ratios(measured: &[Measured], a: Flavor, b: Flavor, clients: usize) -> Vec<f64> {
-    let theirs = turns_of(measured, b, clients);
-    let mut ratios: Vec<f64> = turns_of(measured, a, clients)
+    let rates = |flavor| -> Vec<f64> {
+        turns_of(measured, flavor, clients)
+            .iter()
+            .map(|m| m.load.messages_per_s)
+            .collect()
+    };
+    paired_ratios(&rates(a), &rates(b))
+}
+
+/// Two servers' rates, one per turn in turn order (as [`run`] measures
+/// them, and as [`rows`] records them in `messages_per_s_turns`): the
+/// first's over the second's, turn by turn, sorted. A turn where the
+/// second served nothing is left out.
+pub fn paired_ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut ratios: Vec<f64> = a
         .iter()
-        .filter_map(|x| {
-            let y = theirs.iter().find(|y| y.turn == x.turn)?;
-            (y.load.messages_per_s > 0.0).then(|| x.load.messages_per_s / y.load.messages_per_s)
-        })
+        .zip(b)
+        .filter(|&(_, &y)| y > 0.0)
+        .map(|(x, y)| x / y)
         .collect();
     ratios.sort_by(f64::total_cmp);
     ratios
+}
+
+/// The median of `sorted` ratios (the lower middle one of an even number),
+/// the lowest and the highest; `None` when there are none.
+pub fn median_and_spread(sorted: &[f64]) -> Option<(f64, f64, f64)> {
+    let (low, high) = (*sorted.first()?, *sorted.last()?);
+    Some((sorted[(sorted.len() - 1) / 2], low, high))
 }
 
 fn case_name(flavor: Flavor, clients: usize) -> String {
@@ -344,10 +363,9 @@ pub fn ratio_lines(measured: &[Measured]) -> String {
     for clients in counts {
         for other in [Flavor::Tokio, Flavor::Threads] {
             let ratios = turn_ratios(measured, Flavor::Hub, other, clients);
-            let (Some(low), Some(high)) = (ratios.first(), ratios.last()) else {
+            let Some((median, low, high)) = median_and_spread(&ratios) else {
                 continue;
             };
-            let median = ratios[(ratios.len() - 1) / 2];
             out.push_str(&format!(
                 "  hub against {} at {clients} clients: {median:.2}x, the median of {} turns ({low:.2}x to {high:.2}x)\n",
                 other.name(),
