@@ -154,7 +154,7 @@ impl Hub {
                         }
                     }
                 }
-            } else if let Some(slot) = st.io.get(&r.token).cloned() {
+            } else if let Some(slot) = st.io.get(r.token).cloned() {
                 slot.ready(r.readable, r.writable, r.read_closed, &mut st);
             }
         }

@@ -62,9 +62,9 @@ pub fn per_connection() -> Vec<Record> {
             lives_in: LivesIn::TableEntry,
         },
         Record {
-            what: "the socket's entry in the hub's socket table",
-            type_name: "(usize, Rc<IoSlot>)",
-            bytes: size_of::<(usize, Rc<IoSlot>)>(),
+            what: "the socket's slot in the hub's socket table (its index is its token)",
+            type_name: "Option<Rc<IoSlot>>",
+            bytes: size_of::<Option<Rc<IoSlot>>>(),
             lives_in: LivesIn::TableEntry,
         },
         Record {

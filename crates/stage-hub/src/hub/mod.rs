@@ -36,6 +36,7 @@ mod local;
 mod member;
 mod park;
 mod remote;
+mod sockets;
 mod state;
 mod stopwatch;
 mod task;
@@ -289,10 +290,8 @@ pub(crate) struct State {
     batch: usize,
     timers: Timers<TimerAction>,
     next_name: u64,
-    /// Registered sockets by mio token.
-    io: IdMap<usize, Rc<io::IoSlot>>,
-    /// The last token handed out (see [`State::new_token`]).
-    next_token: u32,
+    /// Registered sockets, indexed by mio token.
+    io: sockets::Sockets,
     /// Greenlets parked on a socket: while there are any, an empty hub
     /// waits in `poll` instead of declaring a deadlock.
     io_waiters: usize,
@@ -422,8 +421,7 @@ impl Hub {
                 batch: 0,
                 timers: Timers::new(),
                 next_name: 0,
-                io: IdMap::default(),
-                next_token: 0,
+                io: sockets::Sockets::default(),
                 io_waiters: 0,
                 jobs: IdMap::default(),
                 wakeups: IdMap::default(),

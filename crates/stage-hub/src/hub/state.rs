@@ -23,18 +23,6 @@ impl State {
         }
     }
 
-    /// A mio token for a new socket: the next one, and after four billion
-    /// registrations round again, past any still in use (a long-lived
-    /// connection keeps its token; 32 bits keep each socket's records small).
-    pub(super) fn new_token(&mut self) -> u32 {
-        loop {
-            self.next_token = self.next_token.wrapping_add(1);
-            if !self.io.contains_key(&(self.next_token as usize)) {
-                return self.next_token;
-            }
-        }
-    }
-
     pub(super) fn interrupt(&mut self, id: TaskId, interrupt: Interrupt) {
         let Some(task) = self.tasks.get_mut(&id) else {
             return;
