@@ -254,15 +254,12 @@ impl Registration {
         }
         drop(waiting);
         match wake {
-            Ok(Wake::TimedOut) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the socket was not ready before the deadline",
-            )),
+            Ok(Wake::TimedOut) => Err(not_ready_in_time()),
             Ok(_) => {
                 self.slot.take(interest);
                 Ok(())
             }
-            Err(e) => Err(io::Error::other(e)),
+            Err(e) => Err(hub_error(e)),
         }
     }
 
@@ -273,6 +270,25 @@ impl Registration {
             None => Ok(()), // the poller is closed: nothing watches it any more
         }
     }
+}
+
+// The errors a socket wait can end with, made out of line: inlined, their
+// construction took room in the frame of every wait, which a parked
+// connection's greenlet keeps on its stack (see `Hub::park`).
+
+#[cold]
+#[inline(never)]
+fn not_ready_in_time() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "the socket was not ready before the deadline",
+    )
+}
+
+#[cold]
+#[inline(never)]
+fn hub_error(e: HubError) -> io::Error {
+    io::Error::other(e)
 }
 
 impl Drop for Registration {

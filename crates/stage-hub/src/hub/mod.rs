@@ -437,6 +437,7 @@ impl Hub {
 
     /// The task that is running now; a greenlet the hub did not spawn (main)
     /// becomes a "foreign" task the first time it waits.
+    #[inline(never)]
     pub(crate) fn me(&self) -> TaskId {
         // The id alone first: a greenlet the hub knows needs no handle made.
         if let Some(id) = stage_greenlet::current_id() {

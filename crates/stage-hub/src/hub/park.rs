@@ -18,6 +18,13 @@ use super::{
     WaitOn, Wake,
 };
 
+/// The switch to the hub failed: nothing could ever wake the greenlet.
+#[cold]
+#[inline(never)]
+fn hub_failed(e: stage_greenlet::SwitchError) -> ! {
+    panic!("the hub failed, so nothing can wake this greenlet: {e}")
+}
+
 fn unwind(interrupt: Interrupt) -> ! {
     match interrupt {
         Interrupt::Kill => resume_unwind(Box::new(KillSignal)),
@@ -37,7 +44,9 @@ impl Hub {
     // had the biggest frame between a handler's `read` and the switch, and
     // each line of a parked greenlet's frames is a line of memory its next
     // wake touches again (see the hub chapter, "Where the time goes with
-    // many connections").
+    // many connections"). For the same reason what a wait seldom needs
+    // (raising an interrupt, cancelling a timer, tracing, making an error)
+    // is called out of line, so it takes no room in that frame.
     #[inline(always)]
     pub(crate) fn park(
         &self,
@@ -96,7 +105,7 @@ impl Hub {
         };
         let wake = match self.greenlet.switch::<(), Wake>(()) {
             Ok(wake) => wake,
-            Err(e) => panic!("the hub failed, so nothing can wake this greenlet: {e}"),
+            Err(e) => hub_failed(e),
         };
         // It returned: the bookkeeping is below.
         std::mem::forget(unwinding);
@@ -113,25 +122,7 @@ impl Hub {
         if let Some(trace) = &self.trace {
             traced::woke(trace, me, on, &wake);
         }
-        let interrupted = (timer.is_some() || look) && {
-            let mut st = self.state.borrow_mut();
-            if let Some(timer) = timer {
-                if !matches!(wake, Wake::TimedOut) {
-                    st.timers.cancel(timer);
-                }
-            }
-            look && match st.tasks.get_mut(&me) {
-                Some(task) => {
-                    let interrupted = !task.pending.interrupts().is_empty();
-                    if task.is_done_waiting() {
-                        st.tasks.remove(&me);
-                    }
-                    interrupted
-                }
-                None => false,
-            }
-        };
-        if interrupted {
+        if (timer.is_some() || look) && self.end_wait(me, timer, look, &wake) {
             self.raise_interrupt(me)?;
         }
         match wake {
@@ -140,6 +131,31 @@ impl Hub {
         }
     }
     // ANCHOR_END: park
+
+    /// The rarer half of a wait's end, kept out of [`Hub::park`] (and so
+    /// out of the frame of every wait it is inlined into): cancel the
+    /// wait's timer unless it fired, and when the hub said the entry needs
+    /// a look, drop a foreign greenlet's entry that is done waiting.
+    /// Returns whether an interrupt is pending.
+    #[inline(never)]
+    fn end_wait(&self, me: TaskId, timer: Option<TimerId>, look: bool, wake: &Wake) -> bool {
+        let mut st = self.state.borrow_mut();
+        if let Some(timer) = timer {
+            if !matches!(wake, Wake::TimedOut) {
+                st.timers.cancel(timer);
+            }
+        }
+        look && match st.tasks.get_mut(&me) {
+            Some(task) => {
+                let interrupted = !task.pending.interrupts().is_empty();
+                if task.is_done_waiting() {
+                    st.tasks.remove(&me);
+                }
+                interrupted
+            }
+            None => false,
+        }
+    }
 
     /// A `with_timeout` block of `me` opens: its entry must stay until the
     /// block closes, to receive the block's interrupt.
@@ -173,6 +189,8 @@ impl Hub {
     /// greenlet woken while another one's destructor waits. It can only say
     /// that nobody unwinds, which clears a flag left by an unwind that user
     /// code caught.
+    #[cold]
+    #[inline(never)]
     fn raise_interrupt(&self, me: TaskId) -> Result<(), HubError> {
         let mut st = self.state.borrow_mut();
         let Some(task) = st.tasks.get_mut(&me) else {

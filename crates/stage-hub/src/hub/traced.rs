@@ -23,6 +23,9 @@ pub(super) fn attach() -> Option<Trace> {
     Some(trace)
 }
 
+// Cold: only a traced run calls it, and kept out of line it takes no room in
+// the frame of each wait that inlines `Hub::park`.
+#[cold]
 // ANCHOR: parked
 /// `task` parks on `on` (until `deadline`, if any).
 pub(super) fn parked(
@@ -47,6 +50,7 @@ pub(super) fn parked(
 /// `task`'s wait on `on` ended by `wake`: marked only when it was not the
 /// thing it waited for (the deadline of a wait that was not a sleep passed,
 /// or nothing could ever wake it).
+#[cold]
 pub(super) fn woke(trace: &Trace, task: TaskId, on: WaitOn, wake: &Wake) {
     let what = match wake {
         Wake::TimedOut if matches!(on, WaitOn::Sleep) => return,
