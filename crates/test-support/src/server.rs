@@ -169,8 +169,10 @@ mod tests {
 
     #[test]
     fn the_address_comes_from_the_first_line_and_a_stop_collects_the_rest() {
+        // The trap first: the test signals as soon as it has read "warming",
+        // and a TERM that came before the trap would kill the shell.
         let mut server = Server::start(&mut fake(
-            "echo ready; echo warming >&2; trap 'echo stopped; echo bye >&2; exit 0' TERM; \
+            "trap 'echo stopped; echo bye >&2; exit 0' TERM; echo ready; echo warming >&2; \
              while :; do sleep 0.05; done",
         ));
         assert_eq!(server.addr(), SocketAddr::from(([127, 0, 0, 1], 7)));
