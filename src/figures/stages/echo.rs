@@ -100,14 +100,23 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     };
     // The table.
     let mut table = String::from(
-        "| server | clients | messages/s | p50 | p99 | max | peak RSS | per client | failed | wrong |\n\
-         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| server | clients | messages/s | p50 | p99 | max | peak RSS | per client | CPU per message, user + system | failed | wrong |\n\
+         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in &rows {
         let us = |f: &str| nanos(field(row, f) * 1e3);
+        let cpu = match (
+            cpu_turns(row, "user").median(),
+            cpu_turns(row, "system").median(),
+        ) {
+            (Some(user), Some(system)) => {
+                format!("{} + {}", nanos(user * 1e3), nanos(system * 1e3))
+            }
+            _ => "not measured".to_string(),
+        };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row["server"].as_str().unwrap_or("?"),
             count(field(row, "clients")),
             count(field(row, "messages_per_s")),
@@ -116,6 +125,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             us("max_us"),
             bytes(field(row, "server_peak_rss_bytes")),
             bytes(field(row, "server_rss_bytes_per_connection")),
+            cpu,
             row["failed_connections"],
             row["wrong_replies"],
         );
@@ -195,7 +205,25 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
                 &format!("{key}_{name}_rss"),
                 bytes(field(row, "server_rss_bytes_per_connection")),
             );
+            // The server's CPU time per message, the median over turns.
+            for part in ["user", "system"] {
+                let median = cpu_turns(row, part).median().ok_or_else(|| {
+                    format!("echo-bench: no {part} time for {name} at {clients} clients")
+                })?;
+                out.value(&format!("{key}_{name}_{part}"), nanos(median * 1e3));
+            }
         }
+        // The hub's user time over tokio's, turn by turn.
+        let user_ratios =
+            bench::paired_ratios(&cpu_turns(hub, "user").0, &cpu_turns(tokio, "user").0);
+        let (median, low, high) = bench::median_and_spread(&user_ratios).ok_or_else(|| {
+            format!("echo-bench: no turn's user time for hub and tokio at {clients}")
+        })?;
+        out.value(&format!("{key}_user_hub_vs_tokio"), ratio(median));
+        out.value(
+            &format!("{key}_user_hub_vs_tokio_spread"),
+            format!("{} to {}", ratio(low), ratio(high)),
+        );
     }
     out.value(
         "turns",
@@ -260,6 +288,31 @@ fn turn_rates(row: &Value) -> Vec<f64> {
     match row["messages_per_s_turns"].as_array() {
         Some(turns) => turns.iter().filter_map(Value::as_f64).collect(),
         None => vec![field(row, "messages_per_s")],
+    }
+}
+
+/// A server's user or system time per message (µs) in each turn, in turn
+/// order; empty for a result recorded before it was measured, or where
+/// `/proc` could not be read (all zero).
+struct CpuTurns(Vec<f64>);
+
+fn cpu_turns(row: &Value, part: &str) -> CpuTurns {
+    let turns: Vec<f64> = row[format!("server_{part}_us_per_message_turns")]
+        .as_array()
+        .map(|turns| turns.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    CpuTurns(if turns.iter().all(|&t| t == 0.0) {
+        Vec::new()
+    } else {
+        turns
+    })
+}
+
+impl CpuTurns {
+    fn median(&self) -> Option<f64> {
+        let mut sorted = self.0.clone();
+        sorted.sort_by(f64::total_cmp);
+        bench::median_and_spread(&sorted).map(|(median, _, _)| median)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `echo-bench`: every server in a process of its own, loaded by `echo-load`
 //! in another, so each figure is one server's alone: messages/s, latency,
-//! and the server's peak resident memory (its `VmHWM`).
+//! the server's peak resident memory (its `VmHWM`) and the CPU time it
+//! spent per message, in user space and in the kernel.
 //!
 //! On a shared machine one run of a few seconds can come out far from the
 //! next (the book once saw the hub's rate against tokio's at 10,000 clients
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use harness::report::{human_bytes, Row};
 use harness::Output;
 
+use super::cpu::CpuTime;
 use super::stats::LoadSummary;
 use super::Flavor;
 
@@ -48,6 +50,9 @@ pub struct Measured {
     pub idle_rss: u64,
     /// The server's peak resident memory, bytes.
     pub peak_rss: u64,
+    /// The server's CPU time while the load ran (its clients connecting
+    /// included); zero where `/proc` could not be read.
+    pub cpu: CpuTime,
     /// Which turn of the plan this run was (0 first).
     pub turn: usize,
 }
@@ -56,6 +61,11 @@ impl Measured {
     /// Peak memory the connections added, per connection.
     pub fn rss_per_connection(&self) -> f64 {
         self.peak_rss.saturating_sub(self.idle_rss) as f64 / self.load.clients.max(1) as f64
+    }
+
+    /// The server's user and system time per message answered, µs.
+    pub fn cpu_per_message_us(&self) -> (f64, f64) {
+        self.cpu.per_message_us(self.load.messages)
     }
 }
 
@@ -156,6 +166,7 @@ fn measure_one(
         .ok_or_else(|| err("the server's stdout was not captured"))?;
     let (addr, mut lines) = read_address(stdout)?;
     let idle_rss = proc_status_kib(pid, "VmRSS:").unwrap_or(0) * 1024;
+    let cpu_before = CpuTime::of(pid);
 
     let load = Command::new(exe)
         .args(["echo-load", "--json", "--addr", &addr.to_string()])
@@ -171,6 +182,10 @@ fn measure_one(
         .output()
         .map_err(|e| err(format!("cannot run echo-load: {e}")))?;
     let peak_rss = proc_status_kib(pid, "VmHWM:").unwrap_or(0) * 1024;
+    let cpu = match (cpu_before, CpuTime::of(pid)) {
+        (Some(before), Some(after)) => after - before,
+        _ => CpuTime::default(),
+    };
     let summary = load_summary(&load.stdout).ok_or_else(|| {
         err(format!(
             "echo-load against the {} server printed no result (exit {})",
@@ -196,6 +211,7 @@ fn measure_one(
         load: summary,
         idle_rss,
         peak_rss,
+        cpu,
         turn,
     })
 }
@@ -256,7 +272,8 @@ pub fn median_run<'a>(runs: &[&'a Measured]) -> Option<&'a Measured> {
 /// the run with the median rate over the turns, compared with the thread
 /// server at the same count (see [`LoadSummary::row`]: "per op" is the time
 /// per message). Every turn's rate rides along in turn order
-/// (`messages_per_s_turns`), so servers can be compared turn by turn.
+/// (`messages_per_s_turns`), so servers can be compared turn by turn, and
+/// so does the server's user and system time per message in each turn.
 pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
     let mut keys: Vec<(usize, Flavor)> = Vec::new();
     for m in measured {
@@ -286,6 +303,12 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
                 "server_rss_bytes_per_connection".into(),
                 m.rss_per_connection().into(),
             );
+            let (user, system): (Vec<f64>, Vec<f64>) =
+                runs.iter().map(|r| r.cpu_per_message_us()).unzip();
+            row.extra
+                .insert("server_user_us_per_message_turns".into(), user.into());
+            row.extra
+                .insert("server_system_us_per_message_turns".into(), system.into());
             Some(row)
         })
         .collect()
@@ -332,11 +355,12 @@ fn case_name(flavor: Flavor, clients: usize) -> String {
 /// A plain table of the figures the harness table leaves out.
 pub fn table(measured: &[Measured]) -> String {
     let mut out = String::from(
-        "\n  server    clients  turn   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  failed  wrong\n",
+        "\n  server    clients  turn   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  user µs/msg  sys µs/msg  failed  wrong\n",
     );
     for m in measured {
+        let (user, system) = m.cpu_per_message_us();
         out.push_str(&format!(
-            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>7} {:>6}\n",
+            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12.2} {:>11.2} {:>7} {:>6}\n",
             m.flavor.name(),
             m.load.clients,
             m.turn + 1,
@@ -346,6 +370,8 @@ pub fn table(measured: &[Measured]) -> String {
             m.load.max_us,
             human_bytes(m.peak_rss),
             human_bytes(m.rss_per_connection() as u64),
+            user,
+            system,
             m.load.failed_connections,
             m.load.wrong_replies
         ));
@@ -403,6 +429,10 @@ mod tests {
             },
             idle_rss: 0,
             peak_rss: 0,
+            cpu: CpuTime {
+                user_s: rate / 1e6,
+                system_s: 2.0 * rate / 1e6,
+            },
             turn,
         }
     }
@@ -448,5 +478,22 @@ mod tests {
             rows[0].extra["messages_per_s_turns"],
             serde_json::json!([300.0, 100.0, 200.0])
         );
+        // Each turn's CPU over its own messages (1 µs user, 2 system).
+        for (key, us) in [
+            ("server_user_us_per_message_turns", 1.0),
+            ("server_system_us_per_message_turns", 2.0),
+        ] {
+            let turns: Vec<f64> = rows[0].extra[key]
+                .as_array()
+                .expect("an array")
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect();
+            assert_eq!(turns.len(), 3, "{key}");
+            assert!(
+                turns.iter().all(|t| (t - us).abs() < 1e-9),
+                "{key}: {turns:?}"
+            );
+        }
     }
 }

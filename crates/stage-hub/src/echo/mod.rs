@@ -9,9 +9,11 @@
 //! - [`load`]: `echo-load`, N clients in one hub.
 //! - [`client`]: the interactive client and the hello/bye exchange.
 //! - [`bench`](mod@bench): `echo-bench`, every server in its own process under load.
+//! - [`cpu`]: a server process's user and system time, read from `/proc`.
 
 pub mod bench;
 pub mod client;
+pub mod cpu;
 pub mod load;
 pub mod protocol;
 pub mod server;
