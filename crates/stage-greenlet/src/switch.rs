@@ -526,6 +526,18 @@ fn to_self<T: 'static, U: 'static>(value: T) -> Result<U, SwitchError> {
     }
 }
 
+/// Start loading the top `lines` of `target`'s suspended stack into the
+/// cache (see [`crate::WeakGreenlet::prefetch`]); nothing if it is not
+/// suspended.
+#[inline(always)]
+pub(crate) fn prefetch(target: &Inner, lines: usize) {
+    let saved = target.saved.take();
+    if let Some(context) = &saved {
+        context.prefetch(lines);
+    }
+    target.saved.set(saved);
+}
+
 /// Switch to the running greenlet's parent, holding only the parent link
 /// (an `Rc`, not a handle) across the switch.
 #[inline(always)]

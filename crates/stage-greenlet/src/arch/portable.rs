@@ -33,6 +33,13 @@ struct Envelope {
 }
 
 impl Context {
+    /// Where `context` keeps a suspended stack is its own business: no
+    /// prefetch here.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, _lines: usize) {}
+}
+
+impl Context {
     /// A context that, when first switched to, calls `entry` at the top of
     /// `stack` with the word the switch passed.
     ///

@@ -343,6 +343,20 @@ const WAKER: mio::Token = mio::Token(usize::MAX);
 /// at 10,000 clients, measured turn by turn against 1,024, can.
 const EVENTS_PER_POLL: usize = 64;
 
+/// How many cache lines of a woken greenlet's stack the hub asks the
+/// processor to load as it queues the greenlet, from the three words its
+/// switch saved upward: 768 bytes, the frames a parked echo connection
+/// returns through when it resumes (the socket wait's, the read's, the
+/// handler's). One poll wakes up to 64 greenlets (`EVENTS_PER_POLL`) in one
+/// pass, so their stacks come from memory side by side rather than one at
+/// a time as each resumes (see `WeakGreenlet::prefetch`).
+///
+/// Measured turn by turn at 10,000 echo clients against the build without
+/// it (5 turns): the server's user time per message 0.66–0.79× as much. 24
+/// lines took a little more off the user time and added more to the
+/// kernel's, whose lines they pushed out of the cache; 8 took less off.
+pub const PREFETCH_LINES: usize = 12;
+
 /// What another thread tells the hub, before ringing its waker.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Inbox {
