@@ -307,6 +307,10 @@ fn make_net(m: &Made<'_>, res: &Results) -> Result<(), Box<dyn Error>> {
     out.value("echo_clients", count(num(greenlets, "clients")?));
     out.value("echo_seconds", seconds(num(greenlets, "seconds")?));
     out.value("echo_ratio", ratio(1.0 / ratio_of(greenlets)?));
+    out.value(
+        "prefetch_lines",
+        count(stage_hub::hub::PREFETCH_LINES as f64),
+    );
     out.table("crawl", &res.group("crawl"))?;
     let once = res.row("crawl", "URLs at once, a greenlet each")?;
     let seq = res.row("crawl", "URLs one after another")?;
