@@ -131,7 +131,8 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     // No harness rows: the counts are the results' only content.
     let mut results = r.results(&harness::Report::new("echo-cache", r.output()));
     results.stage = "echo-cache".into();
-    let counted = match which_valgrind() {
+    let setting = std::env::var(harness::count::VALGRIND_ENV).ok();
+    let counted = match which_valgrind(setting.as_deref()) {
         Ok(valgrind) => count_all(r, &valgrind).map_err(|e| e.to_string()),
         Err(why) => Err(why),
     };
@@ -154,11 +155,23 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     Ok(results)
 }
 
-/// valgrind's path, or why there is none.
-fn which_valgrind() -> Result<String, String> {
-    match Command::new("valgrind").arg("--version").output() {
-        Ok(out) if out.status.success() => Ok("valgrind".into()),
-        _ => Err("valgrind is not installed".into()),
+/// The valgrind to run, or why there is none. `setting` is the harness's
+/// switch (`HARNESS_VALGRIND`), honoured here as by every instruction count
+/// in the book: unset, the `valgrind` on the `PATH`; `off` (or empty), no
+/// counting; anything else, the valgrind to run.
+fn which_valgrind(setting: Option<&str>) -> Result<String, String> {
+    let valgrind = match setting {
+        Some("off" | "") => {
+            return Err(format!("not counted: {}=off", harness::count::VALGRIND_ENV))
+        }
+        Some(path) => path.to_string(),
+        None => "valgrind".to_string(),
+    };
+    match Command::new(&valgrind).arg("--version").output() {
+        Ok(out) if out.status.success() => Ok(valgrind),
+        _ => Err(format!(
+            "{valgrind} did not start; install valgrind to count cache misses"
+        )),
     }
 }
 
@@ -444,5 +457,15 @@ mod tests {
         let without_cache = "events: Ir\nsummary: 1000\n";
         let err = totals(without_cache).unwrap_err().to_string();
         assert!(err.contains("--cache-sim=yes"), "{err}");
+    }
+
+    #[test]
+    fn the_harness_switch_turns_counting_off_or_names_the_valgrind() {
+        for off in ["off", ""] {
+            let why = which_valgrind(Some(off)).unwrap_err();
+            assert!(why.contains("HARNESS_VALGRIND=off"), "{why}");
+        }
+        let why = which_valgrind(Some("/nonexistent/valgrind")).unwrap_err();
+        assert!(why.contains("/nonexistent/valgrind did not start"), "{why}");
     }
 }
