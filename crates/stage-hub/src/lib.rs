@@ -64,8 +64,9 @@
 //!   (`hub/error.rs`), what it adds to a `--trace` (park reasons, polls:
 //!   `hub/traced.rs`), the lists a greenlet's entry keeps that are almost
 //!   always empty (`hub/few.rs`), [`hub::footprint`], what the hub keeps
-//!   per connection, record by record, and [`hub::io`], the
-//!   socket-readiness wait.
+//!   per connection, record by record, [`hub::io`], the
+//!   socket-readiness wait, and the table that finds a socket by its mio
+//!   token (`hub/sockets.rs`).
 //! - [`sync`]: [`Event`], [`AsyncResult`], [`Queue`] and its kin, [`Semaphore`],
 //!   [`Group`] and [`Pool`].
 //! - [`mod@lesson`]: the notes' listings, the measured cases and the lesson's order.
