@@ -112,7 +112,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             (Some(user), Some(system)) => {
                 format!("{} + {}", nanos(user * 1e3), nanos(system * 1e3))
             }
-            _ => "not measured".to_string(),
+            _ => NOT_MEASURED.to_string(),
         };
         let _ = writeln!(
             table,
@@ -207,23 +207,32 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             );
             // The server's CPU time per message, the median over turns.
             for part in ["user", "system"] {
-                let median = cpu_turns(row, part).median().ok_or_else(|| {
-                    format!("echo-bench: no {part} time for {name} at {clients} clients")
-                })?;
-                out.value(&format!("{key}_{name}_{part}"), nanos(median * 1e3));
+                let median = cpu_turns(row, part).median();
+                out.value(
+                    &format!("{key}_{name}_{part}"),
+                    median.map_or(NOT_MEASURED.into(), |us| nanos(us * 1e3)),
+                );
             }
         }
         // The hub's user time over tokio's, turn by turn.
-        let user_ratios =
-            bench::paired_ratios(&cpu_turns(hub, "user").0, &cpu_turns(tokio, "user").0);
-        let (median, low, high) = bench::median_and_spread(&user_ratios).ok_or_else(|| {
-            format!("echo-bench: no turn's user time for hub and tokio at {clients}")
-        })?;
-        out.value(&format!("{key}_user_hub_vs_tokio"), ratio(median));
-        out.value(
-            &format!("{key}_user_hub_vs_tokio_spread"),
-            format!("{} to {}", ratio(low), ratio(high)),
-        );
+        // Turn by turn, over the turns that measured both. None when no
+        // turn measured tokio's above zero: a run at quick scale can be
+        // shorter than the kernel's clock tick.
+        let (hub_user, tokio_user): (Vec<f64>, Vec<f64>) = cpu_turns(hub, "user")
+            .0
+            .into_iter()
+            .zip(cpu_turns(tokio, "user").0)
+            .filter_map(|(h, t)| Some((h?, t?)))
+            .unzip();
+        let user_ratios = bench::paired_ratios(&hub_user, &tokio_user);
+        let (median, spread) = match bench::median_and_spread(&user_ratios) {
+            Some((median, low, high)) => {
+                (ratio(median), format!("{} to {}", ratio(low), ratio(high)))
+            }
+            None => (NOT_MEASURED.to_string(), NOT_MEASURED.to_string()),
+        };
+        out.value(&format!("{key}_user_hub_vs_tokio"), median);
+        out.value(&format!("{key}_user_hub_vs_tokio_spread"), spread);
     }
     out.value(
         "turns",
@@ -291,26 +300,27 @@ fn turn_rates(row: &Value) -> Vec<f64> {
     }
 }
 
-/// A server's user or system time per message (µs) in each turn, in turn
-/// order; empty for a result recorded before it was measured, or where
-/// `/proc` could not be read (all zero).
-struct CpuTurns(Vec<f64>);
+/// What the book says of a CPU figure that was not measured.
+const NOT_MEASURED: &str = "not measured";
+
+/// A server's user or system time per message (µs), one per turn in turn
+/// order, `None` for a turn whose `/proc` could not be read; no turns for a
+/// result recorded before it was measured.
+struct CpuTurns(Vec<Option<f64>>);
 
 fn cpu_turns(row: &Value, part: &str) -> CpuTurns {
-    let turns: Vec<f64> = row[format!("server_{part}_us_per_message_turns")]
-        .as_array()
-        .map(|turns| turns.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default();
-    CpuTurns(if turns.iter().all(|&t| t == 0.0) {
-        Vec::new()
-    } else {
-        turns
-    })
+    CpuTurns(
+        row[format!("server_{part}_us_per_message_turns")]
+            .as_array()
+            .map(|turns| turns.iter().map(Value::as_f64).collect())
+            .unwrap_or_default(),
+    )
 }
 
 impl CpuTurns {
+    /// The median over the turns that measured it.
     fn median(&self) -> Option<f64> {
-        let mut sorted = self.0.clone();
+        let mut sorted: Vec<f64> = self.0.iter().flatten().copied().collect();
         sorted.sort_by(f64::total_cmp);
         bench::median_and_spread(&sorted).map(|(median, _, _)| median)
     }
@@ -337,4 +347,23 @@ fn connection_table() -> String {
         );
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A turn shorter than the kernel's clock tick measures zero, which is
+    /// a figure; a turn whose `/proc` could not be read is `null`, which is
+    /// not; a result recorded before CPU time was measured has none.
+    #[test]
+    fn cpu_medians_count_zeros_and_skip_turns_not_measured() {
+        let row = json!({ "server_user_us_per_message_turns": [0.0, null, 3.0, 0.5] });
+        assert_eq!(cpu_turns(&row, "user").median(), Some(0.5));
+        let zeros = json!({ "server_user_us_per_message_turns": [0.0, 0.0] });
+        assert_eq!(cpu_turns(&zeros, "user").median(), Some(0.0));
+        assert_eq!(cpu_turns(&json!({}), "user").median(), None);
+        let none = json!({ "server_system_us_per_message_turns": [null] });
+        assert_eq!(cpu_turns(&none, "system").median(), None);
+    }
 }

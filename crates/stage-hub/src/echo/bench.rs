@@ -51,8 +51,9 @@ pub struct Measured {
     /// The server's peak resident memory, bytes.
     pub peak_rss: u64,
     /// The server's CPU time while the load ran (its clients connecting
-    /// included); zero where `/proc` could not be read.
-    pub cpu: CpuTime,
+    /// included); `None` where `/proc` could not be read. (A short run can
+    /// measure zero: the kernel counts CPU time in clock ticks.)
+    pub cpu: Option<CpuTime>,
     /// Which turn of the plan this run was (0 first).
     pub turn: usize,
 }
@@ -63,9 +64,10 @@ impl Measured {
         self.peak_rss.saturating_sub(self.idle_rss) as f64 / self.load.clients.max(1) as f64
     }
 
-    /// The server's user and system time per message answered, µs.
-    pub fn cpu_per_message_us(&self) -> (f64, f64) {
-        self.cpu.per_message_us(self.load.messages)
+    /// The server's user and system time per message answered, µs, if
+    /// it was measured.
+    pub fn cpu_per_message_us(&self) -> Option<(f64, f64)> {
+        Some(self.cpu?.per_message_us(self.load.messages))
     }
 }
 
@@ -183,8 +185,8 @@ fn measure_one(
         .map_err(|e| err(format!("cannot run echo-load: {e}")))?;
     let peak_rss = proc_status_kib(pid, "VmHWM:").unwrap_or(0) * 1024;
     let cpu = match (cpu_before, CpuTime::of(pid)) {
-        (Some(before), Some(after)) => after - before,
-        _ => CpuTime::default(),
+        (Some(before), Some(after)) => Some(after - before),
+        _ => None,
     };
     let summary = load_summary(&load.stdout).ok_or_else(|| {
         err(format!(
@@ -303,8 +305,9 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
                 "server_rss_bytes_per_connection".into(),
                 m.rss_per_connection().into(),
             );
-            let (user, system): (Vec<f64>, Vec<f64>) =
-                runs.iter().map(|r| r.cpu_per_message_us()).unzip();
+            // One per turn, in turn order; `null` for a turn not measured.
+            let (user, system): (Vec<Option<f64>>, Vec<Option<f64>>) =
+                runs.iter().map(|r| r.cpu_per_message_us().unzip()).unzip();
             row.extra
                 .insert("server_user_us_per_message_turns".into(), user.into());
             row.extra
@@ -358,9 +361,12 @@ pub fn table(measured: &[Measured]) -> String {
         "\n  server    clients  turn   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  user µs/msg  sys µs/msg  failed  wrong\n",
     );
     for m in measured {
-        let (user, system) = m.cpu_per_message_us();
+        let cpu = |part: fn((f64, f64)) -> f64| {
+            m.cpu_per_message_us()
+                .map_or("-".to_string(), |us| format!("{:.2}", part(us)))
+        };
         out.push_str(&format!(
-            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12.2} {:>11.2} {:>7} {:>6}\n",
+            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>11} {:>7} {:>6}\n",
             m.flavor.name(),
             m.load.clients,
             m.turn + 1,
@@ -370,8 +376,8 @@ pub fn table(measured: &[Measured]) -> String {
             m.load.max_us,
             human_bytes(m.peak_rss),
             human_bytes(m.rss_per_connection() as u64),
-            user,
-            system,
+            cpu(|(user, _)| user),
+            cpu(|(_, system)| system),
             m.load.failed_connections,
             m.load.wrong_replies
         ));
@@ -429,10 +435,10 @@ mod tests {
             },
             idle_rss: 0,
             peak_rss: 0,
-            cpu: CpuTime {
+            cpu: Some(CpuTime {
                 user_s: rate / 1e6,
                 system_s: 2.0 * rate / 1e6,
-            },
+            }),
             turn,
         }
     }
@@ -495,5 +501,12 @@ mod tests {
                 "{key}: {turns:?}"
             );
         }
+        // A turn whose CPU time could not be read is `null` in its place.
+        measured[1].cpu = None;
+        let again = super::rows("s", &measured);
+        assert_eq!(
+            again[0].extra["server_user_us_per_message_turns"],
+            serde_json::json!([1.0, null, 1.0])
+        );
     }
 }
