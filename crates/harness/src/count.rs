@@ -39,7 +39,7 @@
 //! run): callgrind tracks calls by the stack pointer.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -165,9 +165,23 @@ fn valgrind() -> Result<OsString, NotCounted> {
     if GROUPS.get().is_none() || std::env::var_os(GROUP_ENV).is_some() {
         return Err(NotCounted::NotServed);
     }
-    match std::env::var_os(VALGRIND_ENV) {
+    valgrind_from(std::env::var_os(VALGRIND_ENV).as_deref())
+}
+
+/// The valgrind that [`VALGRIND_ENV`] set to `setting` names: unset, the
+/// `valgrind` on the `PATH`; `off` or empty, none ([`NotCounted::Disabled`]);
+/// anything else, that program. For other tools that run valgrind (the
+/// book's cache-miss figures) to honour the same switch.
+///
+/// ```
+/// use harness::count::{valgrind_from, NotCounted};
+/// assert_eq!(valgrind_from(None).unwrap(), "valgrind");
+/// assert_eq!(valgrind_from(Some("off".as_ref())), Err(NotCounted::Disabled));
+/// ```
+pub fn valgrind_from(setting: Option<&OsStr>) -> Result<OsString, NotCounted> {
+    match setting {
         Some(v) if v == "off" || v.is_empty() => Err(NotCounted::Disabled),
-        Some(v) => Ok(v),
+        Some(v) => Ok(v.to_os_string()),
         None => Ok(OsString::from("valgrind")),
     }
 }

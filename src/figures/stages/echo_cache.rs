@@ -16,6 +16,7 @@
 //! stop) drops out, and what is left is the steady state of one message.
 
 use std::error::Error;
+use std::ffi::{OsStr, OsString};
 use std::io::BufReader;
 use std::path::Path;
 use std::process::{ChildStdout, Command, Stdio};
@@ -131,7 +132,7 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
     // No harness rows: the counts are the results' only content.
     let mut results = r.results(&harness::Report::new("echo-cache", r.output()));
     results.stage = "echo-cache".into();
-    let setting = std::env::var(harness::count::VALGRIND_ENV).ok();
+    let setting = std::env::var_os(harness::count::VALGRIND_ENV);
     let counted = match which_valgrind(setting.as_deref()) {
         Ok(valgrind) => count_all(r, &valgrind).map_err(|e| e.to_string()),
         Err(why) => Err(why),
@@ -156,26 +157,21 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
 }
 
 /// The valgrind to run, or why there is none. `setting` is the harness's
-/// switch (`HARNESS_VALGRIND`), honoured here as by every instruction count
-/// in the book: unset, the `valgrind` on the `PATH`; `off` (or empty), no
-/// counting; anything else, the valgrind to run.
-fn which_valgrind(setting: Option<&str>) -> Result<String, String> {
-    let valgrind = match setting {
-        Some("off" | "") => {
-            return Err(format!("not counted: {}=off", harness::count::VALGRIND_ENV))
-        }
-        Some(path) => path.to_string(),
-        None => "valgrind".to_string(),
-    };
+/// switch (`HARNESS_VALGRIND`), read as every instruction count in the book
+/// reads it (`harness::count::valgrind_from`).
+fn which_valgrind(setting: Option<&OsStr>) -> Result<OsString, String> {
+    let valgrind =
+        harness::count::valgrind_from(setting).map_err(|why| format!("not counted: {why}"))?;
     match Command::new(&valgrind).arg("--version").output() {
         Ok(out) if out.status.success() => Ok(valgrind),
         _ => Err(format!(
-            "{valgrind} did not start; install valgrind to count cache misses"
+            "{} did not start; install valgrind to count cache misses",
+            valgrind.to_string_lossy()
         )),
     }
 }
 
-fn count_all(r: &Run, valgrind: &str) -> Result<Vec<PerMessage>, Box<dyn Error>> {
+fn count_all(r: &Run, valgrind: &OsStr) -> Result<Vec<PerMessage>, Box<dyn Error>> {
     let exe = stage_hub_binary()?;
     let clients: &[usize] = if r.quick { &QUICK_CLIENTS } else { &CLIENTS };
     let (short, long) = if r.quick {
@@ -231,7 +227,7 @@ fn count_all(r: &Run, valgrind: &str) -> Result<Vec<PerMessage>, Box<dyn Error>>
 /// Start `server` under cachegrind, load it with `clients` for `seconds`,
 /// stop it, and read what it echoed and what cachegrind counted.
 fn counted_run(
-    valgrind: &str,
+    valgrind: &OsStr,
     ll: Option<&str>,
     exe: &Path,
     scratch: &Path,
@@ -249,7 +245,7 @@ fn counted_run(
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start {valgrind}: {e}"))?;
+        .map_err(|e| format!("cannot start {}: {e}", valgrind.to_string_lossy()))?;
     let stdout = child
         .stdout
         .take()
@@ -462,10 +458,10 @@ mod tests {
     #[test]
     fn the_harness_switch_turns_counting_off_or_names_the_valgrind() {
         for off in ["off", ""] {
-            let why = which_valgrind(Some(off)).unwrap_err();
+            let why = which_valgrind(Some(off.as_ref())).unwrap_err();
             assert!(why.contains("HARNESS_VALGRIND=off"), "{why}");
         }
-        let why = which_valgrind(Some("/nonexistent/valgrind")).unwrap_err();
+        let why = which_valgrind(Some("/nonexistent/valgrind".as_ref())).unwrap_err();
         assert!(why.contains("/nonexistent/valgrind did not start"), "{why}");
     }
 }
