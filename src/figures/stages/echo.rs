@@ -214,10 +214,10 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
                 );
             }
         }
-        // The hub's user time over tokio's, turn by turn.
-        // Turn by turn, over the turns that measured both. None when no
-        // turn measured tokio's above zero: a run at quick scale can be
-        // shorter than the kernel's clock tick.
+        // The hub's user time over tokio's, turn by turn over the turns
+        // that measured both. None when no turn measured tokio's above
+        // zero: a run at quick scale can be shorter than the kernel's
+        // clock tick.
         let (hub_user, tokio_user): (Vec<f64>, Vec<f64>) = cpu_turns(hub, "user")
             .0
             .into_iter()

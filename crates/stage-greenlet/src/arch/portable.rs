@@ -37,9 +37,7 @@ impl Context {
     /// prefetch here.
     #[inline(always)]
     pub(crate) fn prefetch(&self, _lines: usize) {}
-}
 
-impl Context {
     /// A context that, when first switched to, calls `entry` at the top of
     /// `stack` with the word the switch passed.
     ///

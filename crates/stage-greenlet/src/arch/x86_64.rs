@@ -135,9 +135,7 @@ impl Context {
             Context(NonNull::new_unchecked(frame))
         }
     }
-}
 
-impl Context {
     /// Ask the processor to start loading the `lines` cache lines of the
     /// suspended stack from its saved words upward (the frames its resume
     /// returns through) into its second-level cache, and go on at once.
