@@ -91,8 +91,7 @@ pub fn bars(
     let lo = bars.iter().map(|b| b.value).fold(from, f64::min) / 2.0;
     let hi = bars.iter().map(|b| b.value).fold(from, f64::max) * 4.0;
     let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
-    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let root = canvas(path, height)?;
     let mut chart = row_chart(
         &root,
         title,
@@ -138,6 +137,17 @@ pub fn bars(
     }
     root.present()?;
     Ok(())
+}
+
+/// A white canvas, the book's width and `height` pixels high, that draws
+/// into the SVG file at `path` once presented.
+pub(crate) fn canvas(
+    path: &Path,
+    height: u32,
+) -> Result<DrawingArea<SVGBackend<'_>, Shift>, Box<dyn Error>> {
+    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    Ok(root)
 }
 
 /// A chart of labelled rows across a value axis: the bars of [`bars`],
@@ -316,8 +326,7 @@ fn horizontal_bars(
         })
         .chain(reference.map(|r| r.at * 1.05))
         .fold(f64::MIN_POSITIVE, f64::max);
-    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let root = canvas(path, height)?;
     let (upper, lower) = root.split_vertically(height - legend_px);
     let mut chart = row_chart(
         &upper,
@@ -441,8 +450,7 @@ pub fn lines(
     let all = || series.iter().flat_map(|s| s.points.iter().copied());
     let (x0, x1) = bounds(all().map(|p| p.0));
     let (y0, y1) = bounds(all().map(|p| p.1));
-    let root = SVGBackend::new(path, (WIDTH, 420)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let root = canvas(path, 420)?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 17))
         .margin(12)
@@ -525,6 +533,18 @@ fn trim(v: f64) -> String {
 mod tests {
     use super::*;
 
+    /// What `draw` writes to the SVG file it is given (named for `name`, in
+    /// a scratch folder that is gone again before the checks run).
+    fn drawn(name: &str, draw: impl FnOnce(&Path)) -> String {
+        let dir = std::env::temp_dir().join(format!("charts-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.svg"));
+        draw(&path);
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        svg
+    }
+
     #[test]
     fn axis_numbers_are_short() {
         assert_eq!(short_number(1500.0), "1.5k");
@@ -535,9 +555,6 @@ mod tests {
 
     #[test]
     fn grouped_bars_draw_every_bar_its_figure_and_the_legend() {
-        let dir = std::env::temp_dir().join(format!("grouped-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("grouped.svg");
         let rows = [
             GroupRow {
                 label: "one hub".into(),
@@ -552,8 +569,9 @@ mod tests {
             at: 20.0,
             name: "ideal".into(),
         };
-        grouped_bars(&path, "t", "x", &["few", "many"], &rows, Some(&ideal)).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
+        let svg = drawn("grouped", |path| {
+            grouped_bars(path, "t", "x", &["few", "many"], &rows, Some(&ideal)).unwrap();
+        });
         for text in [
             "one hub", "two hubs", "10 a", "8 b", "19 a", "few", "many", "ideal",
         ] {
@@ -566,20 +584,17 @@ mod tests {
                 .count()
         };
         assert_eq!((fills(PALETTE[0]), fills(PALETTE[1])), (3, 2), "{svg}");
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn stacked_bars_lay_a_row_s_parts_end_to_end_and_add_their_figures() {
-        let dir = std::env::temp_dir().join(format!("stacked-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("stacked.svg");
         let rows = [GroupRow {
             label: "one hub".into(),
             bars: vec![Some((0.8, "0.80".into())), Some((0.2, "0.20".into()))],
         }];
-        stacked_bars(&path, "t", "cores", &["server", "load"], &rows, None).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
+        let svg = drawn("stacked", |path| {
+            stacked_bars(path, "t", "cores", &["server", "load"], &rows, None).unwrap();
+        });
         assert!(svg.contains("0.80 + 0.20"), "{svg}");
         // The second part starts where the first ends: both rectangles
         // share that edge's x.
@@ -601,20 +616,16 @@ mod tests {
             (rects[0].1 - rects[1].0).abs() <= 1.0,
             "the parts do not meet: {rects:?}"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_row_chart_lists_its_labels_top_down_in_a_column_at_most_half_the_chart() {
-        let dir = std::env::temp_dir().join(format!("rows-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("rows.svg");
         let labels = ["first", "second", "third"];
-        let root = SVGBackend::new(&path, (WIDTH, 200)).into_drawing_area();
-        row_chart(&root, "t", &labels, (0.0..1.0, 30), "x", DEFAULT_GRID).unwrap();
-        root.present().unwrap();
-        drop(root);
-        let svg = std::fs::read_to_string(&path).unwrap();
+        let svg = drawn("rows", |path| {
+            let root = SVGBackend::new(path, (WIDTH, 200)).into_drawing_area();
+            row_chart(&root, "t", &labels, (0.0..1.0, 30), "x", DEFAULT_GRID).unwrap();
+            root.present().unwrap();
+        });
         // Each label is a <text> element; its y is where it stands.
         let y_of = |label: &str| -> f64 {
             let at = svg
@@ -634,24 +645,18 @@ mod tests {
         assert!(ys[0] < ys[1] && ys[1] < ys[2], "not top down: {ys:?}");
         assert_eq!(label_column_px(&["abc"]), 3 * 7 + 16);
         assert_eq!(label_column_px(&["x".repeat(200).as_str()]), WIDTH / 2);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_bar_chart_is_an_svg_with_every_label() {
-        let dir = std::env::temp_dir().join(format!("charts-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bars.svg");
         let data = [
             Bar::measured("ours", 14.2, "14.2 ns"),
             Bar::quoted("CPython", 452.0, "452 ns"),
         ];
-        bars(&path, "cost", "ns", 1.0, &data).unwrap();
-        let svg = std::fs::read_to_string(&path).unwrap();
+        let svg = drawn("bars", |path| bars(path, "cost", "ns", 1.0, &data).unwrap());
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         for text in ["ours", "CPython (quoted)", "14.2 ns", "452 ns"] {
             assert!(svg.contains(text), "no {text}");
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

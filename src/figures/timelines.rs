@@ -15,7 +15,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use trace::read::{Recorded, TrackId};
 
-use super::charts::{label_column_px, row_chart, DEFAULT_GRID, PALETTE, WIDTH};
+use super::charts::{canvas, label_column_px, row_chart, DEFAULT_GRID, PALETTE, WIDTH};
 
 /// One lane: a track of the trace, and the name to show.
 #[derive(Debug, Clone)]
@@ -92,8 +92,7 @@ pub fn draw(
     let labels: Vec<&str> = lanes.iter().map(|l| l.label.as_str()).collect();
     let label_px = label_column_px(&labels);
     let height = 124 + 40 * n as u32;
-    let root = SVGBackend::new(path, (WIDTH, height)).into_drawing_area();
-    root.fill(&WHITE)?;
+    let root = canvas(path, height)?;
     let mut chart = row_chart(
         &root,
         title,
