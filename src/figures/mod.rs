@@ -226,7 +226,7 @@ fn shared(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     let gen_cpu = ratio(generator.row("cpu", stage_generator::INTERLEAVED_CASE)?)?;
     let gen_py = generator.cpython(
         "cpu",
-        &format!("{} (CPython)", stage_generator::INTERLEAVED_CASE),
+        &stage_generator::cpython(stage_generator::INTERLEAVED_CASE),
     )?;
     let gl_cpu = ratio(greenlet.row("switching", "f1 <-> f2, switch per iteration")?)?;
     let gl_py = greenlet.cpython("switching", stage_greenlet::cost::CPYTHON_SWITCHING)?;

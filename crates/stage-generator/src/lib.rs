@@ -134,10 +134,8 @@ fn generator_py(listing: &str, n: u64) -> Script {
         .arg(stage_serial::CPYTHON_RUNS)
 }
 
-/// The name of CPython's row for `case`.
-pub fn cpython(case: &str) -> String {
-    format!("{case} (CPython)")
-}
+/// The name of CPython's row for `case` (stage 1's naming, shared).
+pub use stage_serial::cpython;
 
 // ANCHOR: cpu_group
 /// Serial loops against the same loops switching every iteration, with

@@ -95,6 +95,19 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// The name of CPython's row for `case`, as every stage's tables and
+/// reports name the CPython twin of one of our cases.
+///
+/// ```
+/// assert_eq!(
+///     stage_serial::cpython(stage_serial::CPU_CASE),
+///     "serial: func1 then func2 (CPython)"
+/// );
+/// ```
+pub fn cpython(case: &str) -> String {
+    format!("{case} (CPython)")
+}
+
 /// How big this run is: loop counts, wait scale, timed runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -178,11 +191,7 @@ fn serial_py(listing: &str, n: u64) -> Script {
     Script::new("serial.py", SERIAL_PY)
         .arg(n.min(CPYTHON_MAX_COUNT))
         .arg(CPYTHON_RUNS)
-        .row(
-            listing,
-            &format!("{} (CPython)", listing_case(listing)),
-            None,
-        )
+        .row(listing, &cpython(listing_case(listing)), None)
 }
 
 fn listing_case(listing: &str) -> &'static str {
@@ -202,7 +211,7 @@ pub fn cpu_group(n: u64) -> Group {
         .cpython(serial_py("cpu", n))
         .quote(Quote::new(
             NOTES,
-            format!("{CPU_CASE} (CPython)"),
+            cpython(CPU_CASE),
             NOTES_CPU_SERIAL_SECONDS,
             2 * FULL_COUNT,
         ))
@@ -216,7 +225,7 @@ pub fn producer_consumer_group(n: u64) -> Group {
         .cpython(serial_py("producer-consumer", n))
         .quote(Quote::new(
             NOTES,
-            format!("{PC_CASE} (CPython)"),
+            cpython(PC_CASE),
             NOTES_PC_SERIAL_SECONDS,
             FULL_COUNT,
         ))

@@ -35,7 +35,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     // The notes' own figure, as the code quotes it; CPython's row beside
     // ours is measured here when python3 can run the listing.
     out.value("notes_cpu_seconds", seconds(NOTES_CPU_SERIAL_SECONDS));
-    let python = res.cpython("cpu", &format!("{CPU_CASE} (CPython)"))?;
+    let python = res.cpython("cpu", &stage_serial::cpython(CPU_CASE))?;
     out.value(
         "cpython_over_ours",
         format!("{:.0}", num(python, "ns_per_op")? / num(cpu, "ns_per_op")?),
