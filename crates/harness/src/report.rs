@@ -78,6 +78,35 @@ impl Row {
             _ => format!("measured, {} build", self.profile),
         }
     }
+
+    /// A row of ours measured outside [`Report::measure`] (a load run, a
+    /// soak, a race of handshakes): `ops` operations that took `seconds`
+    /// in one run of this build, per op over at least one op. It has no
+    /// baseline, ratio, memory or extra figures: set those fields after.
+    ///
+    /// ```
+    /// let row = harness::Row::measured("stage-hub", "soak", "one hub", 1_000, 0.5);
+    /// assert_eq!((row.ns_per_op, row.runs), (500_000.0, 1));
+    /// assert_eq!(row.origin(), format!("measured, {} build", harness::Profile::current().name()));
+    /// ```
+    pub fn measured(stage: &str, group: &str, case: &str, ops: u64, seconds: f64) -> Row {
+        Row {
+            stage: stage.into(),
+            group: group.into(),
+            case: case.into(),
+            baseline: None,
+            ops,
+            median_seconds: seconds,
+            ns_per_op: seconds * 1e9 / ops.max(1) as f64,
+            ratio: None,
+            runs: 1,
+            source: "measured".into(),
+            profile: Profile::current().name().into(),
+            rss_bytes: None,
+            rss_bytes_per_op: None,
+            extra: BTreeMap::new(),
+        }
+    }
 }
 
 /// A stage's one-line result, gathered by the tour into its closing table.

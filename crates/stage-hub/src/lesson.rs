@@ -606,20 +606,10 @@ pub fn sleepers_rows(n: usize, plan: &Plan) -> Result<Vec<Row>, HubError> {
     };
     let rss_bytes = runs.iter().map(|r| r.rss_bytes).max().unwrap_or(0);
     let row = |case: String, d: Duration, rss: Option<u64>| Row {
-        stage: STAGE.into(),
-        group: "sleepers".into(),
-        case,
-        baseline: None,
-        ops: n as u64,
-        median_seconds: d.as_secs_f64(),
-        ns_per_op: d.as_secs_f64() * 1e9 / n as f64,
-        ratio: None,
         runs: runs.len(),
-        source: "measured".into(),
-        profile: harness::Profile::current().name().into(),
         rss_bytes: rss,
         rss_bytes_per_op: rss.map(|b| b as f64 / n as f64),
-        extra: Default::default(),
+        ..Row::measured(STAGE, "sleepers", &case, n as u64, d.as_secs_f64())
     };
     let rss = (rss_bytes > 0).then_some(rss_bytes);
     Ok(vec![

@@ -141,20 +141,8 @@ impl SoakRun {
             put("timer_entries_left", stats.timer_entries.into());
         }
         Row {
-            stage: STAGE.into(),
-            group: "soak".into(),
-            case: self.what.clone(),
-            baseline: None,
-            ops: self.ops,
-            median_seconds: secs,
-            ns_per_op: secs * 1e9 / self.ops.max(1) as f64,
-            ratio: None,
-            runs: 1,
-            source: "measured".into(),
-            profile: harness::Profile::current().name().into(),
-            rss_bytes: None,
-            rss_bytes_per_op: None,
             extra,
+            ..Row::measured(STAGE, "soak", &self.what, self.ops, secs)
         }
     }
 

@@ -216,20 +216,9 @@ impl LoadSummary {
             extra.extend(fields.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         harness::Row {
-            stage: stage.into(),
-            group: group.into(),
-            case: case.into(),
             baseline: baseline.map(str::to_string),
-            ops,
-            median_seconds,
-            ns_per_op: median_seconds * 1e9 / ops as f64,
-            ratio: None,
-            runs: 1,
-            source: "measured".into(),
-            profile: harness::Profile::current().name().into(),
-            rss_bytes: None,
-            rss_bytes_per_op: None,
             extra,
+            ..harness::Row::measured(stage, group, case, ops, median_seconds)
         }
     }
 }

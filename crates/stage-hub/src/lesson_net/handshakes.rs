@@ -174,25 +174,14 @@ fn rows(t: &HandshakeTimes) -> Vec<Row> {
     let one_by_one = format!("{n} handshakes one by one, {rt}");
     let at_once = format!("{n} handshakes at once, a greenlet each, {rt}");
     let row = |case: &str, baseline: Option<&str>, took: Duration| Row {
-        stage: STAGE.into(),
-        group: "tls-handshakes".into(),
-        case: case.into(),
         baseline: baseline.map(str::to_string),
-        ops: n.max(1),
-        median_seconds: took.as_secs_f64(),
-        ns_per_op: took.as_secs_f64() * 1e9 / n.max(1) as f64,
-        ratio: None,
-        runs: 1,
-        source: "measured".into(),
-        profile: harness::Profile::current().name().to_string(),
-        rss_bytes: None,
-        rss_bytes_per_op: None,
         extra: [(
             "round_trip_seconds".to_string(),
             t.round_trip.as_secs_f64().into(),
         )]
         .into_iter()
         .collect(),
+        ..Row::measured(STAGE, "tls-handshakes", case, n.max(1), took.as_secs_f64())
     };
     vec![
         row(&one_by_one, None, t.one_by_one),
