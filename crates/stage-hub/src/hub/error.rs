@@ -70,6 +70,23 @@ impl HubError {
         }
     }
 
+    /// When a wait with `deadline` begins, as [`HubError::timed_out`] wants
+    /// it: the clock is read only if there is a deadline (see there why).
+    pub(crate) fn start_for(deadline: Option<Instant>) -> Option<Instant> {
+        deadline.map(|_| Instant::now())
+    }
+
+    /// The `…_timeout` form of a `…_until` wait: run `wait_until` with a
+    /// deadline `limit` from now; its timeout says `limit` and how long the
+    /// wait took.
+    pub(crate) fn within<T>(
+        limit: Duration,
+        wait_until: impl FnOnce(Option<Instant>) -> Result<T, HubError>,
+    ) -> Result<T, HubError> {
+        let start = Instant::now();
+        wait_until(Some(start + limit)).map_err(|e| e.with_limit(limit, start))
+    }
+
     /// A timeout's error restated with the caller's own `limit` and start.
     pub(crate) fn with_limit(self, limit: Duration, start: Instant) -> HubError {
         match self {

@@ -142,16 +142,14 @@ impl Wakeup {
 
     /// Wait at most `limit`; [`HubError::TimedOut`] if no wake came in time.
     pub fn wait_timeout(&self, limit: Duration) -> Result<(), HubError> {
-        let start = Instant::now();
-        self.wait_until(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))
+        HubError::within(limit, |deadline| self.wait_until(deadline))
     }
 
     /// Wait until woken or until `deadline`; [`HubError::TimedOut`] if it
     /// passed first.
     pub fn wait_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
         let id = self.shared.id;
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         loop {
             if self.shared.pending.swap(false, Ordering::AcqRel) {
                 return Ok(());

@@ -147,9 +147,7 @@ impl<T, E> AsyncResult<T, E> {
         T: Clone,
         E: Clone,
     {
-        let start = Instant::now();
-        self.wait_until(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))?;
+        HubError::within(limit, |deadline| self.wait_until(deadline))?;
         Ok(self.try_get().expect("set once waited for"))
     }
 

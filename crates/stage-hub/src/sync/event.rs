@@ -80,9 +80,7 @@ impl Event {
     /// Wait at most `limit`; [`HubError::TimedOut`] if the flag was not set
     /// in time.
     pub fn wait_timeout(&self, limit: Duration) -> Result<(), HubError> {
-        let start = Instant::now();
-        self.wait_until(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))
+        HubError::within(limit, |deadline| self.wait_until(deadline))
     }
 
     /// Wait until the flag is set or `deadline` passes.

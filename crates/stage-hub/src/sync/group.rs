@@ -177,8 +177,7 @@ impl Group {
     /// [`join`](Self::join), waiting at most `limit`;
     /// [`HubError::TimedOut`] if some are still running.
     pub fn join_timeout(&self, limit: Duration) -> Result<(), HubError> {
-        self.join_until(Some(Instant::now() + limit))
-            .map_err(|e| e.with_limit(limit, Instant::now() - limit))
+        HubError::within(limit, |deadline| self.join_until(deadline))
     }
 
     fn join_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {

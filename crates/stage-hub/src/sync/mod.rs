@@ -206,7 +206,7 @@ pub(crate) fn wait_until_ready(
     deadline: Option<Instant>,
     ready: impl Fn() -> bool,
 ) -> Result<(), HubError> {
-    let start = deadline.map(|_| Instant::now());
+    let start = HubError::start_for(deadline);
     while !ready() {
         let hub = Hub::get()?;
         match wait_for_grant(&hub, list, on, deadline, (), drop) {

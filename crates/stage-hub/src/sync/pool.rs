@@ -65,11 +65,7 @@ impl Pool {
         handle: &Handle<T>,
         limit: Duration,
     ) -> Result<(), HubError> {
-        let start = Instant::now();
-        let slot = self
-            .group
-            .take_slot(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))?;
+        let slot = HubError::within(limit, |deadline| self.group.take_slot(deadline))?;
         self.group.enlist(handle, slot);
         Ok(())
     }
@@ -93,13 +89,11 @@ impl Pool {
 
     /// [`wait_available`](Self::wait_available), waiting at most `limit`.
     pub fn wait_available_timeout(&self, limit: Duration) -> Result<usize, HubError> {
-        let start = Instant::now();
-        self.wait_available_until(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))
+        HubError::within(limit, |deadline| self.wait_available_until(deadline))
     }
 
     fn wait_available_until(&self, deadline: Option<Instant>) -> Result<usize, HubError> {
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         loop {
             if self.free() > 0 {
                 return Ok(self.free());

@@ -91,13 +91,11 @@ impl Semaphore {
     /// Take a permit, waiting at most `limit`; [`HubError::TimedOut`] if
     /// none was free in time.
     pub fn acquire_timeout(&self, limit: Duration) -> Result<SemaphoreGuard, HubError> {
-        let start = Instant::now();
-        self.acquire_until(Some(start + limit))
-            .map_err(|e| e.with_limit(limit, start))
+        HubError::within(limit, |deadline| self.acquire_until(deadline))
     }
 
     fn acquire_until(&self, deadline: Option<Instant>) -> Result<SemaphoreGuard, HubError> {
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         loop {
             if let Some(guard) = self.try_acquire() {
                 return Ok(guard);

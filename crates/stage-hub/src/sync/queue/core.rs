@@ -265,7 +265,7 @@ impl<T, S: Store<T>> Core<T, S> {
     }
 
     pub(crate) fn put_until(&self, item: T, deadline: Option<Instant>) -> Result<(), PutError<T>> {
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         let mut item = item;
         loop {
             match self.try_put(item) {
@@ -302,7 +302,7 @@ impl<T, S: Store<T>> Core<T, S> {
     }
 
     pub(crate) fn get_until(&self, deadline: Option<Instant>) -> Result<T, HubError> {
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         loop {
             if let Some(item) = self.try_get() {
                 return Ok(item);
@@ -337,7 +337,7 @@ impl<T, S: Store<T>> Core<T, S> {
     where
         T: Clone,
     {
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         loop {
             if let Some(item) = self.try_peek() {
                 return Ok(item);
@@ -368,7 +368,7 @@ impl<T, S: Store<T>> Core<T, S> {
     }
 
     pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
-        let start = deadline.map(|_| Instant::now());
+        let start = HubError::start_for(deadline);
         while self.unfinished.get() > 0 {
             let hub = Hub::get()?;
             let on = WaitOn::QueueJoin(self.id);

@@ -120,10 +120,7 @@ macro_rules! queue_type {
             /// Take the next item, waiting at most `limit`;
             /// [`HubError::TimedOut`] if none came.
             pub fn get_timeout(&self, limit: Duration) -> Result<T, HubError> {
-                let start = Instant::now();
-                self.core
-                    .get_until(Some(start + limit))
-                    .map_err(|e| e.with_limit(limit, start))
+                HubError::within(limit, |deadline| self.core.get_until(deadline))
             }
 
             /// The next item, left in the queue (a clone), without waiting.
@@ -150,10 +147,7 @@ macro_rules! queue_type {
             where
                 T: Clone,
             {
-                let start = Instant::now();
-                self.core
-                    .peek_until(Some(start + limit))
-                    .map_err(|e| e.with_limit(limit, start))
+                HubError::within(limit, |deadline| self.core.peek_until(deadline))
             }
 
             /// Mark one item taken from the queue as dealt with (gevent's
@@ -176,10 +170,7 @@ macro_rules! queue_type {
 
             /// [`join`](Self::join), waiting at most `limit`.
             pub fn join_timeout(&self, limit: Duration) -> Result<(), HubError> {
-                let start = Instant::now();
-                self.core
-                    .join_until(Some(start + limit))
-                    .map_err(|e| e.with_limit(limit, start))
+                HubError::within(limit, |deadline| self.core.join_until(deadline))
             }
 
             /// Whether a `get` would return at once: an item is there (or,
