@@ -53,6 +53,14 @@ macro_rules! queue_type {
         }
 
         impl<T $(: $bound)?> $name<T> {
+            /// An empty one holding at most `capacity` items (`None`: no
+            /// bound; `Some(0)`: a rendezvous).
+            fn with_bound(capacity: Option<usize>) -> $name<T> {
+                $name {
+                    core: Rc::new(Core::new(capacity)),
+                }
+            }
+
             /// Items stored now (a rendezvous stores none).
             pub fn len(&self) -> usize {
                 self.core.len()
@@ -207,17 +215,13 @@ queue_type! {
 impl<T> Queue<T> {
     /// A queue that never fills: `put` never waits.
     pub fn unbounded() -> Queue<T> {
-        Queue {
-            core: Rc::new(Core::new(None)),
-        }
+        Queue::with_bound(None)
     }
 
     /// A queue holding at most `capacity` items: `put` waits while it is
     /// full. A capacity of 0 is a rendezvous (see [`Channel`]).
     pub fn bounded(capacity: usize) -> Queue<T> {
-        Queue {
-            core: Rc::new(Core::new(Some(capacity))),
-        }
+        Queue::with_bound(Some(capacity))
     }
 }
 
@@ -239,16 +243,12 @@ queue_type! {
 impl<T> LifoQueue<T> {
     /// A stack that never fills.
     pub fn unbounded() -> LifoQueue<T> {
-        LifoQueue {
-            core: Rc::new(Core::new(None)),
-        }
+        LifoQueue::with_bound(None)
     }
 
     /// A stack holding at most `capacity` items (0: a rendezvous).
     pub fn bounded(capacity: usize) -> LifoQueue<T> {
-        LifoQueue {
-            core: Rc::new(Core::new(Some(capacity))),
-        }
+        LifoQueue::with_bound(Some(capacity))
     }
 }
 
@@ -272,16 +272,12 @@ queue_type! {
 impl<T: Ord> PriorityQueue<T> {
     /// A priority queue that never fills.
     pub fn unbounded() -> PriorityQueue<T> {
-        PriorityQueue {
-            core: Rc::new(Core::new(None)),
-        }
+        PriorityQueue::with_bound(None)
     }
 
     /// A priority queue holding at most `capacity` items (0: a rendezvous).
     pub fn bounded(capacity: usize) -> PriorityQueue<T> {
-        PriorityQueue {
-            core: Rc::new(Core::new(Some(capacity))),
-        }
+        PriorityQueue::with_bound(Some(capacity))
     }
 }
 
@@ -314,9 +310,7 @@ queue_type! {
 impl<T> Channel<T> {
     /// A new rendezvous.
     pub fn new() -> Channel<T> {
-        Channel {
-            core: Rc::new(Core::new(Some(0))),
-        }
+        Channel::with_bound(Some(0))
     }
 }
 
