@@ -189,39 +189,14 @@ fn fetch_row(how: &str, f: &Fetched) -> Value {
 
 fn push_rows(report: &mut Report, c: &Comparison, notes_pages: Option<usize>) {
     let n = c.urls as u64;
-    let row = |case: &str, baseline: Option<&str>, secs: f64, source: &str, profile: String| Row {
-        stage: STAGE.into(),
-        group: "crawl".into(),
-        case: case.into(),
+    let row = |case: &str, baseline: Option<&str>, secs: f64| Row {
         baseline: baseline.map(str::to_string),
-        ops: n.max(1),
-        median_seconds: secs,
-        ns_per_op: secs * 1e9 / n.max(1) as f64,
-        ratio: None,
-        runs: usize::from(source == "measured"),
-        source: source.into(),
-        profile,
-        rss_bytes: None,
-        rss_bytes_per_op: None,
-        extra: Default::default(),
+        ..Row::measured(STAGE, "crawl", case, n.max(1), secs)
     };
     let (at_once, one_by_one) = ("URLs at once, a greenlet each", "URLs one after another");
-    let here = harness::Profile::current().name().to_string();
     let mut measured = vec![
-        row(
-            one_by_one,
-            None,
-            c.one_by_one.as_secs_f64(),
-            "measured",
-            here.clone(),
-        ),
-        row(
-            at_once,
-            Some(one_by_one),
-            c.at_once.as_secs_f64(),
-            "measured",
-            here,
-        ),
+        row(one_by_one, None, c.one_by_one.as_secs_f64()),
+        row(at_once, Some(one_by_one), c.at_once.as_secs_f64()),
     ];
     for (r, bytes) in measured
         .iter_mut()
@@ -235,12 +210,17 @@ fn push_rows(report: &mut Report, c: &Comparison, notes_pages: Option<usize>) {
     );
     if notes_pages == Some(5) && n == 5 {
         // The notes crawled five real sites: 0.83 s one by one, 0.24 s with gevent.
-        let notes = "CPython, the notes".to_string();
+        let quoted = |row: Row| Row {
+            runs: 0,
+            source: "quoted".into(),
+            profile: stage_serial::NOTES.into(),
+            ..row
+        };
         report.push_rows(
             Some("The notes' crawl of five sites"),
             vec![
-                row(one_by_one, None, 0.8322, "quoted", notes.clone()),
-                row(at_once, Some(one_by_one), 0.2365, "quoted", notes),
+                quoted(row(one_by_one, None, 0.8322)),
+                quoted(row(at_once, Some(one_by_one), 0.2365)),
             ],
         );
     }
