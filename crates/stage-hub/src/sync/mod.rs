@@ -198,8 +198,8 @@ pub(crate) fn wait_for_grant<P, G>(
 /// Park the running greenlet on `list` as `on` until `ready()` holds (not
 /// at all if it already does) or `deadline` passes, then
 /// [`HubError::TimedOut`]. For objects whose waiters all wait for the same
-/// news ([`Event`]'s "set", [`AsyncResult`]'s "arrived"): a wake without a
-/// grant only means "look again".
+/// news ([`Event`]'s "set", [`AsyncResult`]'s "arrived", a queue's "every
+/// item done"): a wake without a grant only means "look again".
 pub(crate) fn wait_until_ready(
     list: &RefCell<WaitList>,
     on: WaitOn,

@@ -17,7 +17,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::time::Instant;
 
 use crate::hub::{next_object_id, Hub, HubError, WaitOn, Wake};
-use crate::sync::{wait_for_grant, WaitList, Waited};
+use crate::sync::{wait_for_grant, wait_until_ready, WaitList, Waited};
 
 /// Where a queue keeps its items, and in what order they come out.
 pub(crate) trait Store<T>: Default {
@@ -368,19 +368,7 @@ impl<T, S: Store<T>> Core<T, S> {
     }
 
     pub(crate) fn join_until(&self, deadline: Option<Instant>) -> Result<(), HubError> {
-        let start = HubError::start_for(deadline);
-        while self.unfinished.get() > 0 {
-            let hub = Hub::get()?;
-            let on = WaitOn::QueueJoin(self.id);
-            match wait_for_grant(&hub, &self.all_done, on, deadline, (), drop) {
-                Waited::Granted(()) => return Ok(()),
-                Waited::Ended((), Wake::TimedOut) if self.unfinished.get() > 0 => {
-                    return Err(HubError::timed_out(deadline, start))
-                }
-                Waited::Ended(..) => {}
-                Waited::Failed(e, _) => return Err(e),
-            }
-        }
-        Ok(())
+        let on = WaitOn::QueueJoin(self.id);
+        wait_until_ready(&self.all_done, on, deadline, || self.unfinished.get() == 0)
     }
 }
