@@ -127,6 +127,19 @@ fn against(value: f64, goal: f64) -> String {
     }
 }
 
+/// The [`verdict`] on serving at least `goal` times `whose` (messages/s):
+/// "meets the goal (at least 1.30× tokio's; it served 1.42×)".
+fn served_at_least(served: f64, goal: f64, whose: &str) -> String {
+    verdict(
+        served >= goal,
+        &format!(
+            "at least {} {whose}; it served {}",
+            ratio(goal),
+            against(served, goal)
+        ),
+    )
+}
+
 /// The `cpu` table, its ratios and efficiency, and the time chart.
 fn make_cpu(res: &Results, out: &mut Out, n: f64) -> Result<(), Box<dyn Error>> {
     let rows = res.group("cpu");
@@ -316,22 +329,8 @@ fn make_echo(res: &Results, out: &mut Out, n: f64) -> Result<(), Box<dyn Error>>
             &format!("echo_{key}_verdict"),
             format!(
                 "{}, and against tokio it {}",
-                verdict(
-                    vs_one >= target::ECHO_VS_ONE_HUB,
-                    &format!(
-                        "at least {} one hub's messages/s; it served {}",
-                        ratio(target::ECHO_VS_ONE_HUB),
-                        against(vs_one, target::ECHO_VS_ONE_HUB)
-                    ),
-                ),
-                verdict(
-                    vs_tokio >= target::ECHO_VS_TOKIO,
-                    &format!(
-                        "at least {} tokio's; it served {}",
-                        ratio(target::ECHO_VS_TOKIO),
-                        against(vs_tokio, target::ECHO_VS_TOKIO)
-                    ),
-                ),
+                served_at_least(vs_one, target::ECHO_VS_ONE_HUB, "one hub's messages/s"),
+                served_at_least(vs_tokio, target::ECHO_VS_TOKIO, "tokio's"),
             ),
         );
         for (i, row) in rows.iter().enumerate() {
@@ -448,6 +447,10 @@ mod tests {
         assert_eq!(
             verdict(false, "at least 1.30×"),
             "falls short of the goal (at least 1.30×)"
+        );
+        assert_eq!(
+            served_at_least(1.296, 1.3, "tokio's"),
+            "falls short of the goal (at least 1.30× tokio's; it served 1.296×)"
         );
     }
 }
