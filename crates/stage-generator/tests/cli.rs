@@ -2,22 +2,23 @@
 //! `--help` lists the listings, bad input is one clear line and a failure.
 
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use test_support::assert_success;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stage-generator");
+
+/// How long one run of the binary may take before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(300);
 
 fn stage(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stage-generator"))
-        .args(args)
-        .output()
-        .expect("the stage-generator binary runs")
+    test_support::output_of(BIN, args, HUNG)
 }
 
 #[test]
 fn quick_json_prints_only_json_lines_with_the_documented_fields() {
     let out = stage(&["--quick", "--json", "--runs", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut cases = Vec::new();
     let mut claims = Vec::new();
@@ -51,7 +52,7 @@ fn quick_json_prints_only_json_lines_with_the_documented_fields() {
 #[test]
 fn help_lists_every_listing() {
     let out = stage(&["--help"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let help = String::from_utf8(out.stdout).unwrap();
     for word in [
         "frozen",
@@ -69,7 +70,7 @@ fn help_lists_every_listing() {
 #[test]
 fn a_single_listing_runs_alone() {
     let out = stage(&["send"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("send(\"aaa\") -> 2"), "{stdout}");
     assert!(!stdout.contains("func1"));
@@ -82,13 +83,8 @@ fn bad_input_is_refused_naming_what_is_wrong() {
         (&["--runs", "0"], "--runs"),
         (&["jump"], "jump"),
     ] {
-        let out = stage(bad);
-        assert_eq!(out.status.code(), Some(2), "{bad:?}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        let first = stderr.lines().next().unwrap_or_default();
-        assert!(first.starts_with("stage-generator: error:"), "{stderr}");
-        assert!(first.contains(named), "{stderr}");
-        assert!(out.stdout.is_empty());
+        let first = test_support::refused(&stage(bad), "stage-generator", bad);
+        assert!(first.contains(named), "{bad:?}: {first}");
     }
 }
 
@@ -96,16 +92,12 @@ fn bad_input_is_refused_naming_what_is_wrong() {
 fn trace_shows_the_body_running_only_between_resume_and_yield() {
     let file =
         std::env::temp_dir().join(format!("stage-generator-trace-{}.json", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-generator"))
-        .args(["frozen", "--trace"])
-        .arg(&file)
-        .output()
-        .expect("run stage-generator");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = test_support::output_within(
+        Command::new(BIN).args(["frozen", "--trace"]).arg(&file),
+        b"",
+        HUNG,
     );
+    assert_success(&out);
     let r = trace::read::Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&file);
     let (main, g) = (r.track("main").unwrap(), r.track("g").unwrap());
@@ -139,23 +131,13 @@ fn trace_shows_the_body_running_only_between_resume_and_yield() {
 
 #[test]
 fn every_count_states_its_range_and_refuses_values_outside_it() {
-    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-generator").as_ref())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let probed = harness::cli::check_stated_ranges(BIN.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     assert!(probed >= 2, "--runs states no range");
 }
 
 #[test]
 fn every_listing_heading_has_the_one_style() {
     let out = stage(&["--quick", "--runs", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        harness::output::off_style_headings(&stdout),
-        Vec::<String>::new()
-    );
-    assert!(stdout.matches("\n## ").count() >= 5, "{stdout}");
+    assert_success(&out);
+    test_support::assert_one_heading_style(&String::from_utf8_lossy(&out.stdout), 5);
 }

@@ -1,19 +1,24 @@
 //! The binary's public command lines: `--help`, single listings, and
 //! `--quick --json` printing nothing but JSON lines on stdout.
 
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::Duration;
 
-fn stage(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
-        .args(args)
-        .output()
-        .expect("run the stage-greenlet binary")
+use test_support::assert_success;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stage-greenlet");
+
+/// How long one run of the binary may take before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(300);
+
+fn stage(args: &[&str]) -> Output {
+    test_support::output_of(BIN, args, HUNG)
 }
 
 #[test]
 fn help_lists_every_listing() {
     let out = stage(&["--help"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let help = String::from_utf8_lossy(&out.stdout);
     for sub in [
         "eat-play",
@@ -31,7 +36,7 @@ fn help_lists_every_listing() {
 #[test]
 fn eat_play_prints_the_four_lines_in_the_notes_order() {
     let out = stage(&["eat-play"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text
         .lines()
@@ -47,7 +52,7 @@ fn eat_play_prints_the_four_lines_in_the_notes_order() {
 #[test]
 fn test1_test2_never_prints_78() {
     let out = stage(&["test1-test2"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     let numbers: Vec<&str> = text
         .lines()
@@ -61,11 +66,7 @@ fn test1_test2_never_prints_78() {
 #[test]
 fn quick_json_prints_only_json_lines_with_rows_and_headlines() {
     let out = stage(&["--quick", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let cases: Vec<&str> = records
@@ -91,25 +92,15 @@ fn quick_json_prints_only_json_lines_with_rows_and_headlines() {
 
 #[test]
 fn every_count_states_its_range_and_refuses_values_outside_it() {
-    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-greenlet").as_ref())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let probed = harness::cli::check_stated_ranges(BIN.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     assert!(probed >= 2, "--runs states no range");
 }
 
 #[test]
 fn every_listing_heading_has_the_one_style() {
     let out = stage(&["--quick", "--runs", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        harness::output::off_style_headings(&stdout),
-        Vec::<String>::new()
-    );
-    assert!(stdout.matches("\n## ").count() >= 4, "{stdout}");
+    assert_success(&out);
+    test_support::assert_one_heading_style(&String::from_utf8_lossy(&out.stdout), 4);
 }
 
 /// Whether this machine's python3 can import `module`.
@@ -124,13 +115,15 @@ fn python_has(module: &str) -> bool {
 fn cpython_figures_name_their_source_measured_or_quoted() {
     // Without Python: the fallback, labelled as quoted, with its source and
     // with what would measure it instead.
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
-        .args(["switch-cost", "--quick", "--runs", "1"])
-        .env("COROUTINES_PYTHON", "none")
-        .output()
-        .expect("run stage-greenlet");
+    let out = test_support::output_within(
+        Command::new(BIN)
+            .args(["switch-cost", "--quick", "--runs", "1"])
+            .env("COROUTINES_PYTHON", "none"),
+        b"",
+        HUNG,
+    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
     assert!(
         stdout.contains("(quoted: worked out from the notes' f1/f2 runs"),
         "{stdout}"
@@ -141,8 +134,8 @@ fn cpython_figures_name_their_source_measured_or_quoted() {
     // With python3 and greenlet: measured here, and said so.
     if python_has("greenlet") {
         let out = stage(&["switch-cost", "--quick", "--runs", "1"]);
+        assert_success(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{stdout}");
         let row = stdout
             .lines()
             .find(|l| l.contains("round trip (CPython greenlet)"))

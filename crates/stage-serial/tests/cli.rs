@@ -3,22 +3,23 @@
 //! (its first line names the option at fault) and exit code 2.
 
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use test_support::assert_success;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stage-serial");
+
+/// How long one run of the binary may take before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(300);
 
 fn stage(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stage-serial"))
-        .args(args)
-        .output()
-        .expect("the stage-serial binary runs")
+    test_support::output_of(BIN, args, HUNG)
 }
 
 #[test]
 fn quick_json_prints_only_json_lines_with_the_documented_fields() {
     let out = stage(&["--quick", "--json", "--runs", "1"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut groups = Vec::new();
     let mut headlines = 0;
@@ -44,7 +45,7 @@ fn quick_json_prints_only_json_lines_with_the_documented_fields() {
 #[test]
 fn help_lists_every_listing() {
     let out = stage(&["--help"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let help = String::from_utf8(out.stdout).unwrap();
     for word in [
         "cpu",
@@ -62,7 +63,7 @@ fn help_lists_every_listing() {
 #[test]
 fn a_single_listing_runs_alone_at_the_scale_given() {
     let out = stage(&["sleeps", "--scale", "0.001", "--runs", "1"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("at scale 0.001"));
     assert!(stdout.contains("short nap: wakes up"));
@@ -76,16 +77,11 @@ fn a_bad_scale_is_refused_with_the_reason() {
         &["--scale", "soon"],
         &["--scale", "11"],
     ] {
-        let out = stage(bad);
-        assert_eq!(out.status.code(), Some(2), "{bad:?}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        let first = stderr.lines().next().unwrap_or_default();
-        assert!(first.starts_with("stage-serial: error:"), "{stderr}");
+        let first = test_support::refused(&stage(bad), "stage-serial", bad);
         assert!(
             first.contains("--scale") && first.contains("greater than 0"),
-            "{stderr}"
+            "{bad:?}: {first}"
         );
-        assert!(out.stdout.is_empty());
     }
 }
 
@@ -103,19 +99,14 @@ fn an_unknown_option_is_named_with_clap_s_tip() {
 
 #[test]
 fn every_count_states_its_range_and_refuses_values_outside_it() {
-    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-serial").as_ref())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let probed = harness::cli::check_stated_ranges(BIN.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     assert!(probed >= 2, "--runs states no range");
 }
 
 #[test]
 fn a_wait_listing_honours_runs_and_the_table_says_so() {
     let out = stage(&["sleeps", "--scale", "0.001", "--runs", "2", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let records = harness::json::read_report(&String::from_utf8_lossy(&out.stdout))
         .unwrap_or_else(|e| panic!("{e}"));
     let row = records
@@ -131,15 +122,11 @@ fn a_wait_listing_honours_runs_and_the_table_says_so() {
 #[test]
 fn the_first_table_explains_its_columns_once() {
     let out = stage(&["--quick", "--runs", "1", "--scale", "0.001"]);
-    assert!(out.status.success());
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(stdout.matches("(runs: timed runs").count(), 1, "{stdout}");
     // One heading style across the stages: `## Title` for each listing.
-    assert_eq!(
-        harness::output::off_style_headings(&stdout),
-        Vec::<String>::new()
-    );
-    assert!(stdout.contains("\n## "), "{stdout}");
+    test_support::assert_one_heading_style(&stdout, 1);
     for column in ["median:", "per op:", "ratio:"] {
         assert!(
             stdout.contains(column),
@@ -153,11 +140,10 @@ fn the_first_table_explains_its_columns_once() {
 /// stdout and stderr both, as a terminal does), fed through a terminal
 /// emulator tall enough that nothing scrolls away. `None` without `script`.
 fn on_a_terminal(args: &str) -> Option<(String, String)> {
-    let bin = env!("CARGO_BIN_EXE_stage-serial");
     let out = Command::new("script")
         .args([
             "-qfec",
-            &format!("stty cols 100 rows 200; exec {bin} {args}"),
+            &format!("stty cols 100 rows 200; exec {BIN} {args}"),
             "/dev/null",
         ])
         .stdin(std::process::Stdio::null())
@@ -173,11 +159,7 @@ fn on_a_terminal(args: &str) -> Option<(String, String)> {
             return None;
         }
     };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let size = |n| std::num::NonZeroU16::new(n).expect("a terminal size above 0");
     let mut terminal = vt100::Parser::new(size(200), size(100), 0);
     terminal.process(&out.stdout);

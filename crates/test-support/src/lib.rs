@@ -22,6 +22,10 @@
 //!
 //! # Layout
 //!
+//! - [`cli`]: [`output_of`], a stage's command line run with a time limit,
+//!   and the checks of what every stage's output must show: [`assert_success`],
+//!   [`refused`] (clap's exit status and first line),
+//!   [`assert_one_heading_style`].
 //! - [`run`]: [`output_within`], a command's output, or a failed test if it
 //!   takes too long.
 //! - [`lines`]: [`Lines`], a child's output read line by line, waited for
@@ -29,10 +33,12 @@
 //! - [`server`]: [`Server`], a child that prints `listening on ADDR` and
 //!   serves until signalled; [`connect`] and [`round_trip`] for its clients.
 
+pub mod cli;
 pub mod lines;
 pub mod run;
 pub mod server;
 
+pub use cli::{assert_one_heading_style, assert_success, output_of, refused};
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use run::output_within;

@@ -1,0 +1,82 @@
+//! A stage's command line as its tests check it: run with a time limit,
+//! and what every stage's output must show (success, clap's refusal, the
+//! one heading style).
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::run::output_within;
+
+/// Run `bin` with `args` and no input, failing the test if it takes longer
+/// than `within` (see [`output_within`]).
+///
+/// ```
+/// use std::time::Duration;
+/// let out = test_support::output_of("echo", &["hi"], Duration::from_secs(10));
+/// assert_eq!(out.stdout, b"hi\n");
+/// ```
+pub fn output_of(bin: &str, args: &[&str], within: Duration) -> Output {
+    output_within(Command::new(bin).args(args), b"", within)
+}
+
+/// Fail the test unless the command that left `out` exited with status 0,
+/// showing its status, its stderr and its stdout.
+///
+/// ```should_panic
+/// use std::time::Duration;
+/// let out = test_support::output_of("false", &[], Duration::from_secs(10));
+/// test_support::assert_success(&out);
+/// ```
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}; stderr:\n{}\nstdout:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The first line of the error a command line was refused with, checked to
+/// be clap's refusal: exit status 2, stderr in UTF-8 starting
+/// `PROGRAM: error:`, and nothing on stdout. `what` names the command line in a failure.
+///
+/// ```
+/// use std::time::Duration;
+/// let out = test_support::output_of("sh", &["-c", "echo 'sh: error: no' >&2; exit 2"], Duration::from_secs(10));
+/// assert_eq!(test_support::refused(&out, "sh", "sh -c"), "sh: error: no");
+/// ```
+#[track_caller]
+pub fn refused(out: &Output, program: &str, what: impl std::fmt::Debug) -> String {
+    let stderr = std::str::from_utf8(&out.stderr)
+        .unwrap_or_else(|e| panic!("{what:?}: stderr is not UTF-8: {e}"));
+    assert_eq!(out.status.code(), Some(2), "{what:?}: {stderr}");
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(&format!("{program}: error:")),
+        "{what:?}: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{what:?} printed on stdout");
+    first.to_string()
+}
+
+/// Fail the test unless every heading in a stage's narration `stdout` has
+/// the stages' one style (`## Title` per listing, see
+/// [`harness::output::off_style_headings`]) and there are at least
+/// `at_least` of them.
+///
+/// ```
+/// test_support::assert_one_heading_style("Stage 1\n\n## CPU work\nfunc1\n\n## naps\n", 2);
+/// ```
+#[track_caller]
+pub fn assert_one_heading_style(stdout: &str, at_least: usize) {
+    assert_eq!(
+        harness::output::off_style_headings(stdout),
+        Vec::<String>::new()
+    );
+    assert!(
+        stdout.matches("\n## ").count() >= at_least,
+        "fewer than {at_least} `## ` headings:\n{stdout}"
+    );
+}
