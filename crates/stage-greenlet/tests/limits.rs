@@ -2,21 +2,17 @@
 //! limit. Both end (or cripple) the process, so each runs in a child: this
 //! test binary re-executed with `STAGE_GREENLET_CHILD` naming the scenario.
 
-use std::process::Command;
+use std::process::Output;
+use std::time::Duration;
 
 use stage_greenlet::{Greenlet, GreenletError};
 
 const CHILD: &str = "STAGE_GREENLET_CHILD";
 
-/// Re-run this test binary for one test, in a child with `CHILD=scenario`.
-fn run_child(test: &str, scenario: &str) -> std::process::Output {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, scenario)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .expect("re-run the test binary")
+/// Re-run this test binary for one test, in a child with `CHILD=scenario`;
+/// the test fails if the child takes over 5 minutes.
+fn run_child(test: &str, scenario: &str) -> Output {
+    test_support::rerun_test(test, CHILD, scenario, Duration::from_secs(300))
 }
 
 fn recurse(depth: u64) -> u64 {
@@ -104,9 +100,8 @@ fn running_out_of_memory_mappings_is_an_error_naming_vm_max_map_count() {
         "running_out_of_memory_mappings_is_an_error_naming_vm_max_map_count",
         "maps",
     );
+    test_support::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "child failed: {stdout}\n{stderr}");
     assert!(stdout.contains("vm.max_map_count"), "{stdout}");
     assert!(stdout.contains("sysctl -w vm.max_map_count="), "{stdout}");
     assert!(stdout.contains("recovered"), "{stdout}");

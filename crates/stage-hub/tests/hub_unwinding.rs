@@ -6,12 +6,10 @@
 //! this test binary re-executed with `STAGE_HUB_CHILD` naming the scenario.
 
 use std::cell::{Cell, RefCell};
-use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use stage_hub::{sleep, spawn, with_timeout, yield_now, Builder, HubError};
-use test_support::output_within;
 
 const CHILD: &str = "STAGE_HUB_CHILD";
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -19,15 +17,7 @@ const MS: fn(u64) -> Duration = Duration::from_millis;
 /// Re-run this test binary for one test, in a child with `CHILD=scenario`:
 /// whether it exited cleanly, and its stdout and stderr.
 fn run_child(test: &str, scenario: &str) -> (bool, String, String) {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let out = output_within(
-        Command::new(exe)
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD, scenario)
-            .env("RUST_BACKTRACE", "0"),
-        b"",
-        Duration::from_secs(120),
-    );
+    let out = test_support::rerun_test(test, CHILD, scenario, Duration::from_secs(120));
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -27,7 +27,8 @@
 //!   [`refused`] (clap's exit status and first line),
 //!   [`assert_one_heading_style`].
 //! - [`run`]: [`output_within`], a command's output, or a failed test if it
-//!   takes too long.
+//!   takes too long; [`rerun_test`], a test run again in a child to play a
+//!   scenario that ends the process.
 //! - [`lines`]: [`Lines`], a child's output read line by line, waited for
 //!   with a deadline.
 //! - [`server`]: [`Server`], a child that prints `listening on ADDR` and
@@ -41,5 +42,5 @@ pub mod server;
 pub use cli::{assert_one_heading_style, assert_success, output_of, refused};
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
-pub use run::output_within;
+pub use run::{output_within, rerun_test};
 pub use server::{connect, round_trip, Server, Stopped};

@@ -47,6 +47,24 @@ pub fn output_within(cmd: &mut Command, stdin: &[u8], within: Duration) -> Outpu
     }
 }
 
+/// Run this test binary again for its one test `test` alone, in a child
+/// whose environment sets `var` to `scenario` (and `RUST_BACKTRACE=0`), and
+/// collect its output as [`output_within`] does. It is how a test checks
+/// what ends or cripples a process (an abort, a stack overflow, the kernel's
+/// mapping limit): the test, finding `var` set, plays the scenario; run
+/// without it, it starts the child and judges how it ended.
+pub fn rerun_test(test: &str, var: &str, scenario: &str, within: Duration) -> Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    output_within(
+        Command::new(exe)
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(var, scenario)
+            .env("RUST_BACKTRACE", "0"),
+        b"",
+        within,
+    )
+}
+
 /// SIGKILL the process group led by `pid`, a child not yet reaped (so its
 /// group's number is still its own); a group already empty is no error.
 pub(crate) fn kill_group(pid: u32) {
