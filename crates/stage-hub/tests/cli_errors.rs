@@ -4,12 +4,13 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
+const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
+
+/// How long any one command line may take before the test calls it hung.
+const MINUTE: Duration = Duration::from_secs(60);
+
 fn stage(args: &[&str]) -> Output {
-    test_support::output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(args),
-        b"",
-        Duration::from_secs(60),
-    )
+    test_support::output_of(BIN, args, MINUTE)
 }
 
 fn stderr_of(out: &Output) -> String {
@@ -35,8 +36,7 @@ fn a_mistyped_sub_command_gets_clap_s_tip() {
 
 #[test]
 fn every_count_states_its_range_and_refuses_values_outside_it() {
-    let probed = harness::cli::check_stated_ranges(env!("CARGO_BIN_EXE_stage-hub").as_ref())
-        .unwrap_or_else(|e| panic!("{e}"));
+    let probed = harness::cli::check_stated_ranges(BIN.as_ref()).unwrap_or_else(|e| panic!("{e}"));
     // --runs and --sleepers, and the counts and seconds of echo-load,
     // echo-threads, hello-bye and echo-bench: at least two probes each.
     assert!(probed >= 2 * 12, "only {probed} out-of-range values probed");
@@ -194,8 +194,8 @@ fn a_load_s_table_says_what_its_median_is() {
         "--seconds",
         "0.2",
     ]);
+    test_support::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", stderr_of(&out));
     assert!(
         stdout.contains("median = the time 100,000 messages take at the rate measured"),
         "{stdout}"
@@ -205,32 +205,24 @@ fn a_load_s_table_says_what_its_median_is() {
 #[test]
 fn the_gevent_figure_is_measured_here_or_quoted_as_the_notes() {
     let quoted = test_support::output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+        Command::new(BIN)
             .args(["sleepers", "--quick"])
             .env("COROUTINES_PYTHON", "none"),
         b"",
-        Duration::from_secs(60),
+        MINUTE,
     );
+    test_support::assert_success(&quoted);
     let stdout = String::from_utf8_lossy(&quoted.stdout);
-    assert!(quoted.status.success(), "{stdout}");
     assert!(
         stdout.contains("(quoted: CPython gevent, the notes, at scale 1)"),
         "{stdout}"
     );
-    let gevent = Command::new("python3")
-        .args(["-c", "import gevent"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !gevent {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI installs gevent (.ci/run)"
-        );
+    if !test_support::python_can_import("gevent") {
         return;
     }
     let measured = stage(&["sleepers", "--quick"]);
+    test_support::assert_success(&measured);
     let stdout = String::from_utf8_lossy(&measured.stdout);
-    assert!(measured.status.success(), "{stdout}");
     assert!(
         stdout.contains("+ gevent ") && stdout.contains("measured here)"),
         "{stdout}"

@@ -61,6 +61,29 @@ pub fn refused(out: &Output, program: &str, what: impl std::fmt::Debug) -> Strin
     first.to_string()
 }
 
+/// Whether this machine's `python3` can import `module`, for a figure
+/// measured against CPython when it can and quoted from the notes when it
+/// cannot. Under CI (`CI` set), whose `.ci/run` installs the modules, a
+/// missing one fails the test instead.
+///
+/// ```no_run
+/// if test_support::python_can_import("gevent") {
+///     // run the listing that measures gevent beside the hub
+/// }
+/// ```
+#[track_caller]
+pub fn python_can_import(module: &str) -> bool {
+    let can = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        can || std::env::var_os("CI").is_none(),
+        "CI installs {module} (.ci/run)"
+    );
+    can
+}
+
 /// Fail the test unless every heading in a stage's narration `stdout` has
 /// the stages' one style (`## Title` per listing, see
 /// [`harness::output::off_style_headings`]) and there are at least
