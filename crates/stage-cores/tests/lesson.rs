@@ -2,21 +2,16 @@
 //! prints only JSON with every group and headline, the hidden worker stays
 //! hidden, and a port that is taken is a clear error.
 
-use std::process::{Command, Output};
 use std::time::Duration;
+
+use test_support::{assert_success, output_of};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-cores");
 
-/// Run the binary with `args`, killing it and its children (a process
-/// group of their own) if it takes longer than `within`.
-fn run_within(args: &[&str], within: Duration) -> Output {
-    test_support::output_within(Command::new(BIN).args(args), b"", within)
-}
-
 #[test]
 fn help_lists_the_listings_and_the_server_but_not_the_worker() {
-    let out = run_within(&["--help"], Duration::from_secs(30));
-    assert!(out.status.success());
+    let out = output_of(BIN, &["--help"], Duration::from_secs(30));
+    assert_success(&out);
     let help = String::from_utf8_lossy(&out.stdout);
     for command in [
         "cpu",
@@ -33,12 +28,13 @@ fn help_lists_the_listings_and_the_server_but_not_the_worker() {
 
 #[test]
 fn the_quick_lesson_prints_only_json_with_every_group_and_headline() {
-    let out = run_within(
+    let out = output_of(
+        BIN,
         &["--quick", "--json", "--runs", "1"],
         Duration::from_secs(300),
     );
+    assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let rows = |group: &str| -> Vec<&serde_json::Value> {
@@ -73,7 +69,8 @@ fn a_port_another_program_holds_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     for procs in ["1", "2"] {
-        let out = run_within(
+        let out = output_of(
+            BIN,
             &["echo-server", "--addr", &addr, "--procs", procs],
             Duration::from_secs(30),
         );
@@ -92,15 +89,12 @@ fn trace_shows_jobs_running_on_the_hub_threads_they_were_handed_to() {
     let dir = std::env::temp_dir().join(format!("stage-cores-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("hand-off.json");
-    let out = run_within(
+    let out = output_of(
+        BIN,
         &["hand-off", "--quick", "--trace", file.to_str().unwrap()],
         Duration::from_secs(60),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let recorded = trace::read::Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&dir);
     let threads: std::collections::BTreeSet<&str> =
@@ -121,7 +115,8 @@ fn trace_shows_jobs_running_on_the_hub_threads_they_were_handed_to() {
 
 #[test]
 fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_ones() {
-    let out = run_within(
+    let out = output_of(
+        BIN,
         &[
             "echo",
             "--json",
@@ -138,8 +133,7 @@ fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_one
         ],
         Duration::from_secs(120),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let rows: Vec<_> = records.iter().filter(|r| r["record"] == "row").collect();
@@ -158,7 +152,8 @@ fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_one
     );
     // Printed for a person, the table's title says what its columns mean:
     // a load row's median is the time 100,000 messages take at its rate.
-    let out = run_within(
+    let out = output_of(
+        BIN,
         &[
             "echo",
             "--runs",
@@ -174,8 +169,8 @@ fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_one
         ],
         Duration::from_secs(120),
     );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
     assert!(
         stdout.contains(
             "2 clients (median = the time 100,000 messages take at the rate measured; \
@@ -190,7 +185,7 @@ fn the_echo_listing_takes_its_sizes_from_the_command_line_and_refuses_absurd_one
         &["echo", "--seconds", "soon"][..],
         &["cpu", "--cores", "0"][..],
     ] {
-        let out = run_within(bad, Duration::from_secs(30));
+        let out = output_of(BIN, bad, Duration::from_secs(30));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {stderr}");
         assert!(stderr.contains(bad[1]), "{bad:?}: {stderr}");

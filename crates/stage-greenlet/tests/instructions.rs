@@ -27,8 +27,8 @@ fn switch_cost(valgrind: Option<&str>) -> (Vec<Value>, String) {
         &["switch-cost", "--quick", "--json", "--runs", "1"],
         valgrind,
     );
+    test_support::assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
     let records = harness::json::read_report(&String::from_utf8_lossy(&out.stdout))
         .unwrap_or_else(|e| panic!("{e}"));
     let rows = records
@@ -89,12 +89,8 @@ fn without_valgrind_the_table_says_why_and_nothing_else_changes() {
 
     let missing = "/nonexistent/valgrind";
     let out = stage(&["switch-cost", "--quick", "--runs", "1"], Some(missing));
+    test_support::assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(!stdout.contains("instr/op"), "{stdout}");
     let note = stdout
         .lines()

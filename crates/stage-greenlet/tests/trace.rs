@@ -6,22 +6,27 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use trace::read::Recorded;
+
+const BIN: &str = env!("CARGO_BIN_EXE_stage-greenlet");
+
+/// How long one run of the binary may take before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(300);
 
 /// Run `stage-greenlet ARGS --trace FILE` and read FILE back.
 fn traced(name: &str, args: &[&str]) -> Recorded {
     let dir = std::env::temp_dir().join(format!("stage-greenlet-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file: PathBuf = dir.join(format!("{name}.json"));
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
-        .args(args)
-        .arg("--trace")
-        .arg(&file)
-        .output()
-        .expect("run the stage-greenlet binary");
+    let out = test_support::output_within(
+        Command::new(BIN).args(args).arg("--trace").arg(&file),
+        b"",
+        HUNG,
+    );
+    test_support::assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("events written to"), "{stderr}");
     let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&file);
@@ -91,10 +96,11 @@ fn a_trace_past_its_limit_says_how_many_events_it_dropped() {
 
 #[test]
 fn an_unwritable_trace_file_fails_at_once_with_one_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
-        .args(["eat-play", "--trace", "/nonexistent-dir/t.json"])
-        .output()
-        .expect("run the stage-greenlet binary");
+    let out = test_support::output_of(
+        BIN,
+        &["eat-play", "--trace", "/nonexistent-dir/t.json"],
+        HUNG,
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -109,10 +115,7 @@ fn an_unwritable_trace_file_fails_at_once_with_one_line() {
 fn a_trace_that_cannot_be_written_at_the_end_fails_the_run_with_one_line() {
     // /dev/full opens, but every write to it fails: the listing runs in
     // full, then writing its trace fails.
-    let out = Command::new(env!("CARGO_BIN_EXE_stage-greenlet"))
-        .args(["eat-play", "--trace", "/dev/full"])
-        .output()
-        .expect("run the stage-greenlet binary");
+    let out = test_support::output_of(BIN, &["eat-play", "--trace", "/dev/full"], HUNG);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("egon"));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use test_support::{connect, output_within, round_trip, Server, Signal};
+use test_support::{assert_success, connect, output_of, output_within, round_trip, Server, Signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 
@@ -166,12 +166,8 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
         b"",
         MINUTE,
     );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         stdout.contains("messages/s") && stdout.contains("0 wrong replies"),
         "{stdout}"
@@ -194,8 +190,9 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
             });
         }
     });
-    let out = output_within(
-        Command::new(BIN).args([
+    let out = output_of(
+        BIN,
+        &[
             "echo-load",
             "--addr",
             &addr.to_string(),
@@ -203,8 +200,7 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
             "5",
             "--seconds",
             "0.3",
-        ]),
-        b"",
+        ],
         MINUTE,
     );
     assert!(!out.status.success(), "wrong replies must fail the run");
@@ -223,7 +219,7 @@ fn echo_client_sends_each_line_and_ends_cleanly_at_eof() {
         b"hello there\n\n  x y  \n",
         MINUTE,
     );
-    assert!(out.status.success());
+    assert_success(&out);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "HELLO THERE\nX Y\nsent 2 lines; bye\n"
@@ -232,45 +228,29 @@ fn echo_client_sends_each_line_and_ends_cleanly_at_eof() {
 
 #[test]
 fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
-    let out = output_within(
-        Command::new(BIN).args(["hello-bye", "--clients", "3", "--rounds", "2"]),
-        b"",
+    let out = output_of(
+        BIN,
+        &["hello-bye", "--clients", "3", "--rounds", "2"],
         MINUTE,
     );
-    assert!(out.status.success());
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.matches("server heard \"bye\"").count(), 6, "{text}");
     assert_eq!(text.matches("got \"hello\"").count(), 6, "{text}");
     // By default the notes' 500 clients; --quick scales them down.
-    let out = output_within(
-        Command::new(BIN).args(["hello-bye", "--quick"]),
-        b"",
-        MINUTE,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_of(BIN, &["hello-bye", "--quick"], MINUTE);
+    assert_success(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         text.matches("server heard \"bye\"").count(),
         100,
         "50 clients x 2 rounds"
     );
-    let help = output_within(Command::new(BIN).args(["hello-bye", "--help"]), b"", MINUTE);
+    let help = output_of(BIN, &["hello-bye", "--help"], MINUTE);
     assert!(String::from_utf8_lossy(&help.stdout).contains("500"));
 
-    let out = output_within(
-        Command::new(BIN).args(["crawl", "--quick", "--json"]),
-        b"",
-        MINUTE,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = output_of(BIN, &["crawl", "--quick", "--json"], MINUTE);
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let rows = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let case = |c: &str| {
@@ -287,23 +267,19 @@ fn hello_bye_and_the_offline_crawl_run_from_the_command_line() {
 
 #[test]
 fn echo_bench_measures_every_server_in_its_own_process() {
-    let out = output_within(
-        Command::new(BIN).args([
+    let out = output_of(
+        BIN,
+        &[
             "echo-bench",
             "--json",
             "--clients",
             "20",
             "--seconds",
             "0.3",
-        ]),
-        b"",
+        ],
         MINUTE,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let records = harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}"));
     let rows: Vec<_> = records.iter().filter(|r| r["record"] == "row").collect();

@@ -1,16 +1,20 @@
 //! The lesson's listings say what the notes say, in the notes' order, and
 //! the binary's `--quick --json` prints only JSON.
 
-use std::process::Command;
+use std::process::Output;
 use std::rc::Rc;
 use std::time::Duration;
 
 use stage_hub::lesson;
 use stage_serial::{Scale, Transcript};
-use test_support::output_within;
+use test_support::assert_success;
 
 /// How long one run of the stage binary may take before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(120);
+
+fn stage(args: &[&str]) -> Output {
+    test_support::output_of(env!("CARGO_BIN_EXE_stage-hub"), args, HUNG)
+}
 
 fn quick() -> Scale {
     Scale::new(0.01).unwrap()
@@ -111,16 +115,8 @@ fn many_sleepers_report_their_memory() {
 
 #[test]
 fn quick_json_prints_only_json_lines_with_every_figure() {
-    let out = output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(["--quick", "--json"]),
-        b"",
-        HUNG,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = stage(&["--quick", "--json"]);
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut cases = Vec::new();
     for value in harness::json::read_report(&stdout).unwrap_or_else(|e| panic!("{e}")) {
@@ -156,13 +152,8 @@ fn the_soak_reports_memory_and_descriptors_before_and_after() {
     // Descriptors and hubs come back exactly (that is correctness, not a
     // figure); resident memory is only reported here, and the bound it
     // stays within is the chapter's.
-    let out = output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args(["soak", "--quick", "--json"]),
-        b"",
-        HUNG,
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let out = stage(&["soak", "--quick", "--json"]);
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
     let rows: Vec<_> = harness::json::read_report(&stdout)
         .unwrap_or_else(|e| panic!("{e}"))
@@ -185,11 +176,7 @@ fn the_soak_reports_memory_and_descriptors_before_and_after() {
 
 #[test]
 fn help_lists_the_listings() {
-    let out = output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub")).arg("--help"),
-        b"",
-        HUNG,
-    );
+    let out = stage(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     for sub in [
         "sleepers",
@@ -228,17 +215,7 @@ fn past_the_map_limit_spawning_fails_with_how_to_raise_it() {
     }
     // Two mappings per stack: half the limit plus some is past it.
     let n = limit / 2 + 2_000;
-    let out = output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub")).args([
-            "many",
-            "--runs",
-            "1",
-            "--sleepers",
-            &n.to_string(),
-        ]),
-        b"",
-        HUNG,
-    );
+    let out = stage(&["many", "--runs", "1", "--sleepers", &n.to_string()]);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("vm.max_map_count"), "{stderr}");

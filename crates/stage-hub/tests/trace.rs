@@ -26,8 +26,7 @@ fn traced(name: &str, args: &[&str]) -> Recorded {
         b"",
         Duration::from_secs(120),
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    test_support::assert_success(&out);
     let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&file);
     recorded
