@@ -46,55 +46,63 @@ impl Drop for Flag {
     }
 }
 
-#[test]
-fn a_stage_greenlet_that_waited_in_the_hub_is_still_killed_by_dropping_its_last_handle() {
-    let _serial = serial();
+/// On a thread of its own (so with a hub of its own): a stage-greenlet
+/// greenlet holding a [`Flag`] runs `waits`, which may wait in the hub,
+/// then switches back to the thread's main greenlet, by hand, with what
+/// `waits` returned. Dropping its last handle must unwind it, hub or not;
+/// then `after` gets what `waits` returned, on the same thread.
+fn waits_then_is_dropped<T: 'static>(
+    waits: impl FnOnce() -> T + Send + 'static,
+    after: impl FnOnce(T) + Send + 'static,
+) {
     std::thread::spawn(|| {
         let dropped = Rc::new(Cell::new(false));
         let flag = Flag(dropped.clone());
         let g = Greenlet::new(move |()| {
             let _flag = flag;
-            yield_now(); // waits in the hub: the hub switches back to it
-            sleep(Duration::from_millis(1)); // and once more, with a timer
-            let () = switch_to_parent(()).unwrap(); // then back to main, by hand
+            let () = switch_to_parent(waits()).unwrap();
             unreachable!("nothing switches to it again");
         })
         .unwrap();
-        let () = g.switch(()).unwrap();
+        let waited: T = g.switch(()).unwrap();
         assert!(!dropped.get());
         drop(g); // stage-greenlet's rule: the last handle kills it
         assert!(dropped.get(), "the hub kept it alive");
+        after(waited);
     })
     .join()
     .unwrap();
 }
 
 #[test]
+fn a_stage_greenlet_that_waited_in_the_hub_is_still_killed_by_dropping_its_last_handle() {
+    let _serial = serial();
+    waits_then_is_dropped(
+        || {
+            yield_now(); // waits in the hub: the hub switches back to it
+            sleep(Duration::from_millis(1)); // and once more, with a timer
+        },
+        |()| {},
+    );
+}
+
+#[test]
 fn a_stage_greenlet_may_wait_inside_with_timeout_and_is_still_freed() {
     let _serial = serial();
-    std::thread::spawn(|| {
-        let dropped = Rc::new(Cell::new(false));
-        let flag = Flag(dropped.clone());
-        let g = Greenlet::new(move |()| {
-            let _flag = flag;
-            let timed_out = with_timeout(Duration::from_millis(5), || {
+    waits_then_is_dropped(
+        || {
+            with_timeout(Duration::from_millis(5), || {
                 yield_now(); // a wait inside the block...
                 sleep(Duration::from_secs(60)); // ...and one the limit ends
             })
-            .is_err();
-            let () = switch_to_parent(timed_out).unwrap();
-            unreachable!("nothing switches to it again");
-        })
-        .unwrap();
-        let timed_out: bool = g.switch(()).unwrap();
-        assert!(timed_out);
-        drop(g);
-        assert!(dropped.get(), "the hub kept it alive");
-        // The hub still serves everyone else.
-        assert_eq!(spawn(|| 7).join().unwrap(), 7);
-    })
-    .join()
-    .unwrap();
+            .is_err()
+        },
+        |timed_out| {
+            assert!(timed_out);
+            // The hub still serves everyone else.
+            assert_eq!(spawn(|| 7).join().unwrap(), 7);
+        },
+    );
 }
 
 /// In a thread of its own: greenlets parked on every kind of wait, one
