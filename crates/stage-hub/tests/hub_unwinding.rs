@@ -36,10 +36,25 @@ fn child_is(scenario: &str) -> bool {
     std::env::var(CHILD).as_deref() == Ok(scenario)
 }
 
+/// Where a [`NapOnDrop`] records how its nap went.
+type NapLog = Rc<RefCell<Vec<String>>>;
+
 /// Sleeps in the hub while it is dropped, and records how the nap went.
 struct NapOnDrop {
     nap: Duration,
-    log: Rc<RefCell<Vec<String>>>,
+    log: NapLog,
+}
+
+impl NapOnDrop {
+    /// A nap of `nap` to take when dropped, and the log it will write to.
+    fn with_log(nap: Duration) -> (NapOnDrop, NapLog) {
+        let log = NapLog::default();
+        let nap = NapOnDrop {
+            nap,
+            log: log.clone(),
+        };
+        (nap, log)
+    }
 }
 
 impl Drop for NapOnDrop {
@@ -58,13 +73,9 @@ impl Drop for NapOnDrop {
 
 #[test]
 fn a_destructor_may_wait_while_its_greenlet_is_killed() {
-    let log = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
+    let (nap, log) = NapOnDrop::with_log(MS(10));
     let g = spawn(move || {
-        let _nap = NapOnDrop {
-            nap: MS(10),
-            log: l,
-        };
+        let _nap = nap;
         sleep(Duration::from_secs(60));
     });
     yield_now(); // g parks in its long sleep
@@ -80,14 +91,10 @@ fn a_second_interrupt_during_an_unwind_ends_the_wait_instead_of_aborting() {
     // unwinding. Starting a second unwind there would abort the process:
     // the nap must end early instead, and the kill must finish.
     if child_is("kill-then-timeout") {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let l = log.clone();
+        let (nap, log) = NapOnDrop::with_log(Duration::from_secs(5));
         let g = spawn(move || {
             let _ = with_timeout(MS(30), move || {
-                let _nap = NapOnDrop {
-                    nap: Duration::from_secs(5),
-                    log: l,
-                };
+                let _nap = nap;
                 sleep(Duration::from_secs(60));
             });
             "ran on after the kill"
@@ -111,13 +118,9 @@ fn a_second_interrupt_during_an_unwind_ends_the_wait_instead_of_aborting() {
 #[test]
 fn killing_twice_while_the_first_kill_unwinds_does_not_abort() {
     if child_is("double-kill") {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let l = log.clone();
+        let (nap, log) = NapOnDrop::with_log(Duration::from_secs(5));
         let g = Rc::new(spawn(move || {
-            let _nap = NapOnDrop {
-                nap: Duration::from_secs(5),
-                log: l,
-            };
+            let _nap = nap;
             sleep(Duration::from_secs(60));
         }));
         yield_now();
@@ -221,13 +224,9 @@ fn a_destructor_that_panics_during_a_kill_aborts_with_its_message_and_greenlet()
 fn a_timeout_unwinding_through_a_destructor_that_waits_completes() {
     // The timeout's unwind runs the destructor, which naps; nothing else
     // interrupts it, so the nap completes and the block reports the timeout.
-    let log = Rc::new(RefCell::new(Vec::new()));
-    let l = log.clone();
+    let (nap, log) = NapOnDrop::with_log(MS(10));
     let err = with_timeout(MS(10), move || {
-        let _nap = NapOnDrop {
-            nap: MS(10),
-            log: l,
-        };
+        let _nap = nap;
         sleep(Duration::from_secs(60));
     })
     .unwrap_err();
@@ -252,14 +251,10 @@ fn a_panic_whose_destructor_waits_past_a_timeout_is_not_unwound_twice() {
     // second unwind (that aborts): the nap ends early, and the panic goes
     // on to whoever catches it.
     if child_is("panic-then-timeout") {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let l = log.clone();
+        let (nap, log) = NapOnDrop::with_log(Duration::from_secs(5));
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             with_timeout(MS(20), move || {
-                let _nap = NapOnDrop {
-                    nap: Duration::from_secs(5),
-                    log: l,
-                };
+                let _nap = nap;
                 panic!("the block panicked");
             })
         }));
