@@ -34,6 +34,24 @@ fn parent() -> Greenlet {
     current().parent().expect("not main")
 }
 
+/// A place to leave a greenlet handle for another greenlet to pick up.
+type Slot = Rc<RefCell<Option<Greenlet>>>;
+
+/// A greenlet, started, suspended in a switch to its parent with a probe
+/// named `probe` on its stack. Were it ever resumed, it would log
+/// "tail (must not run)".
+fn suspended_with_probe(log: &Log, probe: &'static str) -> Greenlet {
+    let l = log.clone();
+    let g = Greenlet::new(move |()| {
+        let _probe = DropProbe(l.clone(), probe);
+        let () = switch_to_parent(()).unwrap();
+        l.push("tail (must not run)");
+    })
+    .unwrap();
+    let () = g.switch(()).unwrap();
+    g
+}
+
 #[test]
 fn first_switch_value_is_the_argument_and_values_flow_both_ways() {
     let g = Greenlet::new(|start: i64| {
@@ -278,14 +296,7 @@ fn killed_child_reports_killed_to_a_parent_waiting_for_its_value() {
 #[test]
 fn dropping_a_suspended_greenlet_unwinds_it_and_runs_its_locals_drop() {
     let log = Log::default();
-    let l = log.clone();
-    let g = Greenlet::new(move |()| {
-        let _probe = DropProbe(l.clone(), "local");
-        let () = parent().switch(()).unwrap();
-        l.push("tail (must not run)");
-    })
-    .unwrap();
-    let () = g.switch(()).unwrap();
+    let g = suspended_with_probe(&log, "local");
     assert!(log.events().is_empty());
     drop(g);
     assert_eq!(log.events(), ["drop local"]);
@@ -294,13 +305,7 @@ fn dropping_a_suspended_greenlet_unwinds_it_and_runs_its_locals_drop() {
 #[test]
 fn dropping_the_last_handle_from_inside_another_greenlet_kills_it_and_comes_back() {
     let log = Log::default();
-    let l = log.clone();
-    let victim = Greenlet::new(move |()| {
-        let _probe = DropProbe(l.clone(), "victim local");
-        let () = parent().switch(()).unwrap();
-    })
-    .unwrap();
-    let () = victim.switch(()).unwrap();
+    let victim = suspended_with_probe(&log, "victim local");
     let l = log.clone();
     let dropper = Greenlet::new(move |v: Greenlet| {
         l.push("dropper drops");
@@ -320,7 +325,7 @@ fn dropping_the_last_handle_from_inside_another_greenlet_kills_it_and_comes_back
 fn a_greenlet_that_drops_its_own_last_handle_runs_to_completion() {
     let log = Log::default();
     let l = log.clone();
-    let slot: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let slot: Slot = Rc::default();
     let s = slot.clone();
     let g = Greenlet::new(move |()| {
         drop(s.borrow_mut().take()); // the only handle, dropped while running
@@ -376,7 +381,7 @@ fn nested_greenlets_create_and_switch_to_children() {
 fn symmetric_switching_between_siblings() {
     // Two greenlets ping-pong directly, neither going through main.
     let log = Log::default();
-    let ping_slot: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let ping_slot: Slot = Rc::default();
     let l = log.clone();
     let ps = ping_slot.clone();
     let pong = Greenlet::new(move |mut n: u32| loop {
@@ -522,26 +527,36 @@ fn dropping_a_greenlet_that_never_ran_drops_what_its_closure_captured() {
     assert_eq!(log.events(), ["drop captured"]);
 }
 
-#[test]
-fn killing_a_greenlet_kills_the_suspended_greenlets_only_it_held() {
-    let log = Log::default();
+/// `outer`, started and suspended in a switch to main, holding the only
+/// handle to `inner`, its child, which it started and which is suspended
+/// in `inner_waits`; each has a probe on its stack.
+fn outer_holding_inner(log: &Log, inner_waits: fn()) -> Greenlet {
     let l = log.clone();
     let outer = Greenlet::new(move |()| {
         let l2 = l.clone();
         let inner = Greenlet::new(move |()| {
             let _probe = DropProbe(l2.clone(), "inner local");
-            // Not `parent().switch(..)`: that would park a handle to
-            // `outer` on inner's stack, and the two would keep each other
-            // alive (see the next test).
-            let () = switch_to_parent(()).unwrap();
+            inner_waits();
         })
         .unwrap();
         let () = inner.switch(()).unwrap(); // inner now suspended, held only here
         let _probe = DropProbe(l.clone(), "outer local");
-        let () = parent().switch(()).unwrap();
+        let () = switch_to_parent(()).unwrap();
     })
     .unwrap();
     let () = outer.switch(()).unwrap();
+    outer
+}
+
+#[test]
+fn killing_a_greenlet_kills_the_suspended_greenlets_only_it_held() {
+    let log = Log::default();
+    let outer = outer_holding_inner(&log, || {
+        // Not `parent().switch(..)`: that would park a handle to `outer`
+        // on inner's stack, and the two would keep each other alive (see
+        // the next test).
+        let () = switch_to_parent(()).unwrap();
+    });
     drop(outer);
     // outer's locals drop in reverse order: its probe, then `inner`, whose
     // last handle going kills it in turn.
@@ -554,20 +569,9 @@ fn handles_parked_on_each_others_stacks_keep_both_alive() {
     // `inner` waits inside `parent().switch(..)`, whose temporary handle
     // to `outer` lives on inner's stack, while `outer` holds `inner`.
     let log = Log::default();
-    let l = log.clone();
-    let outer = Greenlet::new(move |()| {
-        let l2 = l.clone();
-        let inner = Greenlet::new(move |()| {
-            let _probe = DropProbe(l2.clone(), "inner local");
-            let () = parent().switch(()).unwrap();
-        })
-        .unwrap();
-        let () = inner.switch(()).unwrap();
-        let _probe = DropProbe(l.clone(), "outer local");
-        let () = switch_to_parent(()).unwrap();
-    })
-    .unwrap();
-    let () = outer.switch(()).unwrap();
+    let outer = outer_holding_inner(&log, || {
+        let () = parent().switch(()).unwrap();
+    });
     let back_door = outer.clone();
     drop(outer);
     assert!(
@@ -593,7 +597,7 @@ fn a_destructor_may_switch_while_its_greenlet_is_being_killed() {
         }
     }
     let log = Log::default();
-    let victim_slot: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let victim_slot: Slot = Rc::default();
     let (l, vs) = (log.clone(), victim_slot.clone());
     let helper = Greenlet::new(move |()| {
         l.push("helper runs");
@@ -644,8 +648,8 @@ fn a_greenlet_running_with_no_handle_left_is_kept_alive_by_the_thread() {
     // runs this under memcheck, which reports it.)
     let log = Log::default();
     let main = current();
-    let slot_a: Rc<RefCell<Option<Greenlet>>> = Rc::default();
-    let slot_e: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let slot_a: Slot = Rc::default();
+    let slot_e: Slot = Rc::default();
     let (l, sa, se, m) = (log.clone(), slot_a.clone(), slot_e.clone(), main.clone());
     let a = Greenlet::new(move |()| {
         let (l2, m2) = (l.clone(), m.clone());
@@ -701,7 +705,7 @@ fn a_returned_value_dropped_for_its_type_may_release_its_greenlet() {
     }
     let log = Log::default();
     let main = current();
-    let slot_h: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let slot_h: Slot = Rc::default();
     let (l, sh) = (log.clone(), slot_h.clone());
     let holder = Greenlet::new(move |()| {
         let (l2, sh2) = (l.clone(), sh.clone());
@@ -729,6 +733,19 @@ fn a_returned_value_dropped_for_its_type_may_release_its_greenlet() {
     assert_eq!(h.switch::<u8, u8>(1).unwrap(), 2);
 }
 
+/// A child of the running greenlet, not started, whose body switches
+/// straight to `main`; a handle to it is left in `slot` for main to switch
+/// back into later.
+fn child_that_switches_to(main: &Greenlet, slot: &Slot) -> Greenlet {
+    let main = main.clone();
+    let c = Greenlet::new(move |()| {
+        let () = main.switch(()).unwrap();
+    })
+    .unwrap();
+    *slot.borrow_mut() = Some(c.clone());
+    c
+}
+
 #[test]
 fn a_greenlet_that_survives_its_kill_is_kept_alive_by_the_thread() {
     // Dropping `a`'s last handle kills it, but it catches the kill and
@@ -737,15 +754,10 @@ fn a_greenlet_that_survives_its_kill_is_kept_alive_by_the_thread() {
     // It must still be alive (memcheck would report it freed while running).
     let log = Log::default();
     let main = current();
-    let slot_c: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let slot_c: Slot = Rc::default();
     let (l, sc, m) = (log.clone(), slot_c.clone(), main.clone());
     let a = Greenlet::new(move |()| {
-        let m2 = m.clone();
-        let c = Greenlet::new(move |()| {
-            let () = m2.switch(()).unwrap(); // to main, which drops `a`
-        })
-        .unwrap();
-        *sc.borrow_mut() = Some(c.clone());
+        let c = child_that_switches_to(&m, &sc); // main, which drops `a`
         let caught = panic::catch_unwind(panic::AssertUnwindSafe(|| {
             let () = c.switch(()).unwrap();
         }));
@@ -791,15 +803,10 @@ fn a_greenlet_whose_killer_is_unwound_mid_kill_stays_owned() {
     }
     let log = Log::default();
     let main = current();
-    let slot_c: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+    let slot_c: Slot = Rc::default();
     let (l, sc, m) = (log.clone(), slot_c.clone(), main.clone());
     let a = Greenlet::new(move |()| {
-        let m2 = m.clone();
-        let c = Greenlet::new(move |()| {
-            let () = m2.switch(()).unwrap();
-        })
-        .unwrap();
-        *sc.borrow_mut() = Some(c.clone());
+        let c = child_that_switches_to(&m, &sc);
         let _guard = Guard {
             main: m,
             c: c.clone(),
@@ -942,13 +949,7 @@ fn throw_with_raises_the_payload_and_a_catcher_may_switch_back_a_value() {
 #[test]
 fn an_uncaught_payload_kills_the_greenlet_and_reaches_its_parent() {
     let log = Log::default();
-    let l = log.clone();
-    let g = Greenlet::new(move |()| {
-        let _probe = DropProbe(l.clone(), "local");
-        let () = switch_to_parent(()).unwrap();
-    })
-    .unwrap();
-    let () = g.switch(()).unwrap();
+    let g = suspended_with_probe(&log, "local");
     match g.throw_with::<Oops, ()>(Oops(7)) {
         Err(SwitchError::Panicked { payload, .. }) => {
             assert_eq!(payload.downcast::<Oops>().ok().map(|b| *b), Some(Oops(7)));
