@@ -168,23 +168,7 @@ fn the_interactive_client_names_the_address_it_could_not_reach() {
 #[test]
 fn a_load_s_table_says_what_its_median_is() {
     // A small upper-case echo server of threads, for two clients.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().take(2) {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = conn.read(&mut buf) {
-                    buf[..n].make_ascii_uppercase();
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let addr = test_support::thread_echo_server(2, <[u8]>::make_ascii_uppercase).to_string();
     let out = stage(&[
         "echo-load",
         "--addr",

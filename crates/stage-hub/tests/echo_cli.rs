@@ -2,7 +2,6 @@
 //! descriptor exhaustion), `echo-load` (exit status on wrong replies),
 //! `echo-client`, `hello-bye`, `crawl` offline with clean `--json`.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::thread;
@@ -175,21 +174,7 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
     drop(server);
 
     // A server that forgets to upper-case.
-    let plain = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = plain.local_addr().unwrap();
-    thread::spawn(move || {
-        for conn in plain.incoming().take(5) {
-            let Ok(mut conn) = conn else { continue };
-            thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = conn.read(&mut buf) {
-                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let addr = test_support::thread_echo_server(5, |_| {});
     let out = output_of(
         BIN,
         &[

@@ -33,7 +33,8 @@
 //! - [`lines`]: [`Lines`], a child's output read line by line, waited for
 //!   with a deadline.
 //! - [`server`]: [`Server`], a child that prints `listening on ADDR` and
-//!   serves until signalled; [`connect`] and [`round_trip`] for its clients.
+//!   serves until signalled; [`connect`] and [`round_trip`] for its clients;
+//!   [`thread_echo_server`], a plain peer for the load generators.
 
 pub mod cli;
 pub mod lines;
@@ -44,4 +45,4 @@ pub use cli::{assert_one_heading_style, assert_success, output_of, python_can_im
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use run::{output_within, rerun_test};
-pub use server::{connect, round_trip, Server, Stopped};
+pub use server::{connect, round_trip, thread_echo_server, Server, Stopped};

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -153,6 +153,38 @@ pub fn round_trip(stream: &mut TcpStream, msg: &[u8]) -> std::io::Result<Vec<u8>
     let mut reply = vec![0; msg.len()];
     stream.read_exact(&mut reply)?;
     Ok(reply)
+}
+
+/// A small echo server of plain threads on 127.0.0.1, a peer for the
+/// stages' load generators: it serves the first `connections` clients, a
+/// thread each, and writes back every chunk it reads after `transform`
+/// (an upper-case echo: `<[u8]>::make_ascii_uppercase`). Returns its
+/// address; its threads end with their clients.
+///
+/// ```
+/// let addr = test_support::thread_echo_server(1, <[u8]>::make_ascii_uppercase);
+/// let mut client = test_support::connect(addr);
+/// assert_eq!(test_support::round_trip(&mut client, b"hi")?, b"HI");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn thread_echo_server(connections: usize, transform: fn(&mut [u8])) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let addr = listener.local_addr().expect("the listener's address");
+    thread::spawn(move || {
+        for conn in listener.incoming().take(connections) {
+            let Ok(mut conn) = conn else { continue };
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = conn.read(&mut buf) {
+                    transform(&mut buf[..n]);
+                    if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
 }
 
 #[cfg(test)]
