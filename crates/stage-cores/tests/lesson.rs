@@ -86,17 +86,8 @@ fn a_port_another_program_holds_is_a_clear_error() {
 
 #[test]
 fn trace_shows_jobs_running_on_the_hub_threads_they_were_handed_to() {
-    let dir = std::env::temp_dir().join(format!("stage-cores-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("hand-off.json");
-    let out = output_of(
-        BIN,
-        &["hand-off", "--quick", "--trace", file.to_str().unwrap()],
-        Duration::from_secs(60),
-    );
-    assert_success(&out);
-    let recorded = trace::read::Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_dir_all(&dir);
+    let (recorded, _) =
+        test_support::traced(BIN, &["hand-off", "--quick"], Duration::from_secs(60));
     let threads: std::collections::BTreeSet<&str> =
         recorded.tracks.iter().map(|t| t.thread.as_str()).collect();
     let n = std::thread::available_parallelism().map_or(1, |n| n.get());

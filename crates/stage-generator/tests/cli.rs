@@ -1,7 +1,7 @@
 //! The command line is public interface: `--quick --json` pipes clean JSON,
 //! `--help` lists the listings, bad input is one clear line and a failure.
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use test_support::assert_success;
@@ -90,16 +90,7 @@ fn bad_input_is_refused_naming_what_is_wrong() {
 
 #[test]
 fn trace_shows_the_body_running_only_between_resume_and_yield() {
-    let file =
-        std::env::temp_dir().join(format!("stage-generator-trace-{}.json", std::process::id()));
-    let out = test_support::output_within(
-        Command::new(BIN).args(["frozen", "--trace"]).arg(&file),
-        b"",
-        HUNG,
-    );
-    assert_success(&out);
-    let r = trace::read::Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_file(&file);
+    let (r, _) = test_support::traced(BIN, &["frozen"], HUNG);
     let (main, g) = (r.track("main").unwrap(), r.track("g").unwrap());
     let turns: Vec<(&str, &str)> = r
         .runs

@@ -4,8 +4,6 @@
 //! file back (serde_json, through `trace::read`) and checks the order of
 //! events the notes describe.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use trace::read::Recorded;
@@ -15,27 +13,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_stage-greenlet");
 /// How long one run of the binary may take before the test calls it hung.
 const HUNG: Duration = Duration::from_secs(300);
 
-/// Run `stage-greenlet ARGS --trace FILE` and read FILE back.
-fn traced(name: &str, args: &[&str]) -> Recorded {
-    let dir = std::env::temp_dir().join(format!("stage-greenlet-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file: PathBuf = dir.join(format!("{name}.json"));
-    let out = test_support::output_within(
-        Command::new(BIN).args(args).arg("--trace").arg(&file),
-        b"",
-        HUNG,
-    );
-    test_support::assert_success(&out);
+/// Run `stage-greenlet ARGS --trace FILE`, which must say it wrote FILE,
+/// and read FILE back.
+fn traced(args: &[&str]) -> Recorded {
+    let (recorded, out) = test_support::traced(BIN, args, HUNG);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("events written to"), "{stderr}");
-    let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_file(&file);
     recorded
 }
 
 #[test]
 fn eat_and_play_take_turns_in_the_notes_order() {
-    let r = traced("eat-play", &["eat-play"]);
+    let r = traced(&["eat-play"]);
     let (g1, g2) = (r.track("g1").unwrap(), r.track("g2").unwrap());
     // Every slice g1 or g2 ran because something switched to it (not the
     // kill at the end): eat 1, play 1, eat 2, play 2.
@@ -54,7 +43,7 @@ fn eat_and_play_take_turns_in_the_notes_order() {
 
 #[test]
 fn nothing_resumes_test2_after_gr1_ends_so_78_never_runs() {
-    let r = traced("test1-test2", &["test1-test2"]);
+    let r = traced(&["test1-test2"]);
     let (gr1, gr2) = (r.track("gr1").unwrap(), r.track("gr2").unwrap());
     let gr1_ends = r.marks_of(gr1, "ends")[0].at;
     let after: Vec<&str> = r
@@ -71,10 +60,7 @@ fn nothing_resumes_test2_after_gr1_ends_so_78_never_runs() {
 
 #[test]
 fn a_trace_past_its_limit_says_how_many_events_it_dropped() {
-    let r = traced(
-        "limit",
-        &["switching", "--quick", "--runs", "1", "--trace-limit", "50"],
-    );
+    let r = traced(&["switching", "--quick", "--runs", "1", "--trace-limit", "50"]);
     let kept = r
         .runs
         .iter()

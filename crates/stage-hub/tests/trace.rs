@@ -2,39 +2,22 @@
 //! stage binary with `--trace`, reads the Chrome trace-event file back
 //! (serde_json, through `trace::read`) and checks what the notes describe.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use test_support::{connect, output_within, round_trip, Server, Signal};
+use test_support::{connect, round_trip, Server, Signal};
 use trace::read::Recorded;
 
-fn trace_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("stage-hub-trace-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(format!("{name}.json"))
-}
+const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 
 /// Run `stage-hub ARGS --trace FILE` and read FILE back.
-fn traced(name: &str, args: &[&str]) -> Recorded {
-    let file = trace_file(name);
-    let out = output_within(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub"))
-            .args(args)
-            .arg("--trace")
-            .arg(&file),
-        b"",
-        Duration::from_secs(120),
-    );
-    test_support::assert_success(&out);
-    let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
-    let _ = std::fs::remove_file(&file);
-    recorded
+fn traced(args: &[&str]) -> Recorded {
+    test_support::traced(BIN, args, Duration::from_secs(120)).0
 }
 
 #[test]
 fn eat_and_play_run_in_the_notes_order_and_park_in_sleep() {
-    let r = traced("eat-play", &["eat-play", "--quick"]);
+    let r = traced(&["eat-play", "--quick"]);
     let (eat, play) = (
         r.track("Greenlet-1").unwrap(),
         r.track("Greenlet-2").unwrap(),
@@ -67,7 +50,7 @@ fn eat_and_play_run_in_the_notes_order_and_park_in_sleep() {
 
 #[test]
 fn the_three_naps_sleep_at_the_same_time() {
-    let r = traced("sleepers", &["sleepers", "--quick", "--runs", "1"]);
+    let r = traced(&["sleepers", "--quick", "--runs", "1"]);
     let mut naps: Vec<_> = r
         .tracks
         .iter()
@@ -87,9 +70,9 @@ fn the_three_naps_sleep_at_the_same_time() {
 
 #[test]
 fn echo_server_traces_until_sigterm_with_socket_waits_and_polls() {
-    let file = trace_file("echo-server");
+    let file = test_support::trace_file();
     let server = Server::start(
-        Command::new(env!("CARGO_BIN_EXE_stage-hub"))
+        Command::new(BIN)
             .args(["echo-server", "--addr", "127.0.0.1:0", "--trace"])
             .arg(&file),
     );

@@ -2,8 +2,12 @@
 //! and what every stage's output must show (success, clap's refusal, the
 //! one heading style).
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use trace::read::Recorded;
 
 use crate::run::output_within;
 
@@ -17,6 +21,31 @@ use crate::run::output_within;
 /// ```
 pub fn output_of(bin: &str, args: &[&str], within: Duration) -> Output {
     output_within(Command::new(bin).args(args), b"", within)
+}
+
+/// A fresh path in the temporary directory for a `--trace` file, unique
+/// to this process and this call.
+pub fn trace_file() -> PathBuf {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("test-trace-{}-{call}.json", std::process::id()))
+}
+
+/// Run `bin ARGS --trace FILE` (a fresh [`trace_file`]) and no input,
+/// within `within`; fail the test unless it succeeds, then read FILE back
+/// and remove it. Returns the timeline and the run's output (for what it
+/// printed beside).
+pub fn traced(bin: &str, args: &[&str], within: Duration) -> (Recorded, Output) {
+    let file = trace_file();
+    let out = output_within(
+        Command::new(bin).args(args).arg("--trace").arg(&file),
+        b"",
+        within,
+    );
+    assert_success(&out);
+    let recorded = Recorded::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&file);
+    (recorded, out)
 }
 
 /// Fail the test unless the command that left `out` exited with status 0,

@@ -25,8 +25,9 @@
 //! - [`cli`]: [`output_of`], a stage's command line run with a time limit,
 //!   and the checks of what every stage's output must show: [`assert_success`],
 //!   [`refused`] (clap's exit status and first line),
-//!   [`assert_one_heading_style`]; [`python_can_import`] for the figures
-//!   measured against CPython.
+//!   [`assert_one_heading_style`]; [`traced`], a run with `--trace` and the
+//!   timeline it wrote; [`python_can_import`] for the figures measured
+//!   against CPython.
 //! - [`run`]: [`output_within`], a command's output, or a failed test if it
 //!   takes too long; [`rerun_test`], a test run again in a child to play a
 //!   scenario that ends the process.
@@ -41,7 +42,10 @@ pub mod lines;
 pub mod run;
 pub mod server;
 
-pub use cli::{assert_one_heading_style, assert_success, output_of, python_can_import, refused};
+pub use cli::{
+    assert_one_heading_style, assert_success, output_of, python_can_import, refused, trace_file,
+    traced,
+};
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use run::{output_within, rerun_test};
