@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
-use test_support::{connect, round_trip, Server, Signal};
+use test_support::{alive, connect, round_trip, Server, Signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-cores");
 
@@ -42,13 +42,6 @@ fn worker_pids(server: &mut Server, n: usize) -> Vec<u32> {
 fn send_signal(signal: Signal, pid: u32) {
     let target = Pid::from_raw(i32::try_from(pid).expect("a pid fits an i32"));
     kill(target, signal).unwrap_or_else(|e| panic!("kill({pid}, {signal}): {e}"));
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie is as good as gone: it is waiting to be reaped, not serving.
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.contains(") Z "))
-        .unwrap_or(false)
 }
 
 /// `served C connections, echoed B bytes, E errors` → (C, B, E).

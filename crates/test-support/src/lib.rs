@@ -30,7 +30,7 @@
 //!   against CPython.
 //! - [`run`]: [`output_within`], a command's output, or a failed test if it
 //!   takes too long; [`rerun_test`], a test run again in a child to play a
-//!   scenario that ends the process.
+//!   scenario that ends the process; [`alive`], whether a process is.
 //! - [`lines`]: [`Lines`], a child's output read line by line, waited for
 //!   with a deadline.
 //! - [`server`]: [`Server`], a child that prints `listening on ADDR` and
@@ -48,5 +48,5 @@ pub use cli::{
 };
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
-pub use run::{output_within, rerun_test};
+pub use run::{alive, output_within, rerun_test};
 pub use server::{connect, round_trip, thread_echo_server, Server, Stopped};

@@ -65,6 +65,17 @@ pub fn rerun_test(test: &str, var: &str, scenario: &str, within: Duration) -> Ou
     )
 }
 
+/// Whether `pid` is a live process, by `/proc`: a zombie is as good as
+/// gone (it waits to be reaped, it does not serve), and so is a pid that is
+/// no process at all.
+///
+/// ```
+/// assert!(test_support::alive(std::process::id()));
+/// ```
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
 /// SIGKILL the process group led by `pid`, a child not yet reaped (so its
 /// group's number is still its own); a group already empty is no error.
 pub(crate) fn kill_group(pid: u32) {
@@ -78,11 +89,6 @@ pub(crate) fn kill_group(pid: u32) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    /// Whether `pid` is a live process (a zombie is as good as gone).
-    pub(crate) fn alive(pid: u32) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
-    }
 
     /// Wait up to 5 s for `pid` to be gone.
     pub(crate) fn gone_soon(pid: u32) -> bool {
