@@ -31,6 +31,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use test_support::output_within;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -383,13 +386,16 @@ fn built_book() -> Option<PathBuf> {
         return None;
     };
     let dest = std::env::temp_dir().join(format!("coroutines-book-{}", std::process::id()));
-    let out = Command::new(mdbook)
-        .arg("build")
-        .arg(root().join("docs"))
-        .arg("--dest-dir")
-        .arg(&dest)
-        .output()
-        .expect("run mdbook");
+    // The book builds in seconds; minutes mean mdbook hung.
+    let out = output_within(
+        Command::new(mdbook)
+            .arg("build")
+            .arg(root().join("docs"))
+            .arg("--dest-dir")
+            .arg(&dest),
+        b"",
+        Duration::from_secs(300),
+    );
     assert!(
         out.status.success(),
         "mdbook build failed:\n{}",

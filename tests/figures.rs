@@ -7,6 +7,17 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
+
+use test_support::{assert_success, output_of, output_within};
+
+const BIN: &str = env!("CARGO_BIN_EXE_coroutines");
+
+/// How long `figures --quick` may take before the test calls it hung: it
+/// took 71 s on a 2-core machine already busy with other builds, and a
+/// heavier load, or the rest of `cargo test` beside it, can take several
+/// times that.
+const HUNG: Duration = Duration::from_secs(15 * 60);
 
 fn files(dir: &Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
@@ -30,13 +41,13 @@ fn figures_at_quick_scale_remakes_every_committed_figure() {
     let dir: PathBuf =
         std::env::temp_dir().join(format!("coroutines-figures-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(env!("CARGO_BIN_EXE_coroutines"))
-        .args(["figures", "--quick"])
-        .arg(&dir)
-        .output()
-        .expect("run coroutines figures");
+    let out = output_within(
+        Command::new(BIN).args(["figures", "--quick"]).arg(&dir),
+        b"",
+        HUNG,
+    );
+    assert_success(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
     assert!(
         stderr.contains("figures [1/"),
         "no progress shown: {stderr}"
@@ -84,10 +95,12 @@ fn figures_at_quick_scale_remakes_every_committed_figure() {
 
 #[test]
 fn a_bad_folder_is_one_clear_line() {
-    let out = Command::new(env!("CARGO_BIN_EXE_coroutines"))
-        .args(["figures", "--quick", "/proc/no-such-place/figures"])
-        .output()
-        .expect("run coroutines figures");
+    // It fails before measuring anything.
+    let out = output_of(
+        BIN,
+        &["figures", "--quick", "/proc/no-such-place/figures"],
+        Duration::from_secs(60),
+    );
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
