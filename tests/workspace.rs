@@ -169,11 +169,7 @@ fn check_rust_version(
         .output()
         .expect("run .ci/check-rust-version");
     let _ = fs::remove_dir_all(&dir);
-    Some((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
+    Some(test_support::outcome(&out))
 }
 
 const README_195: &str = "You need a Rust toolchain (1.95 or newer, via rustup).";

@@ -9,18 +9,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stage_hub::crawl::site::{Behaviour, Site, NOTES_SIZES};
-use test_support::output_within;
+use test_support::{outcome, output_within};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 const MINUTE: Duration = Duration::from_secs(60);
 
 fn crawl(args: &[&str]) -> (bool, String, String) {
-    let out = output_within(Command::new(BIN).arg("crawl").args(args), b"", MINUTE);
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    outcome(&output_within(
+        Command::new(BIN).arg("crawl").args(args),
+        b"",
+        MINUTE,
+    ))
 }
 
 fn json_rows(stdout: &str) -> Vec<Value> {

@@ -18,11 +18,7 @@ const MS: fn(u64) -> Duration = Duration::from_millis;
 /// whether it exited cleanly, and its stdout and stderr.
 fn run_child(test: &str, scenario: &str) -> (bool, String, String) {
     let out = test_support::rerun_test(test, CHILD, scenario, Duration::from_secs(120));
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    test_support::outcome(&out)
 }
 
 /// [`run_child`] for a scenario that must not abort: its stdout and stderr.

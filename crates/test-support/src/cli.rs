@@ -1,6 +1,6 @@
 //! A stage's command line as its tests check it: run with a time limit,
 //! and what every stage's output must show (success, clap's refusal, the
-//! one heading style).
+//! one heading style), or its outcome as text for a test to judge.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -65,6 +65,25 @@ pub fn assert_success(out: &Output) {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Whether the command that left `out` exited with status 0, and its
+/// stdout and stderr as text (a byte that is not UTF-8 shows as U+FFFD
+/// rather than failing the test): for a test that judges a failure's
+/// message as closely as a success's output.
+///
+/// ```
+/// use std::time::Duration;
+/// let out = test_support::output_of("sh", &["-c", "echo out; echo err >&2; exit 1"], Duration::from_secs(10));
+/// let (ok, stdout, stderr) = test_support::outcome(&out);
+/// assert_eq!((ok, &stdout[..], &stderr[..]), (false, "out\n", "err\n"));
+/// ```
+pub fn outcome(out: &Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The first line of the error a command line was refused with, checked to

@@ -24,7 +24,8 @@
 //!
 //! - [`cli`]: [`output_of`], a stage's command line run with a time limit,
 //!   and the checks of what every stage's output must show: [`assert_success`],
-//!   [`refused`] (clap's exit status and first line),
+//!   [`refused`] (clap's exit status and first line), [`outcome`] (its
+//!   status and output as text),
 //!   [`assert_one_heading_style`]; [`traced`], a run with `--trace` and the
 //!   timeline it wrote; [`python_can_import`] for the figures measured
 //!   against CPython.
@@ -43,8 +44,8 @@ pub mod run;
 pub mod server;
 
 pub use cli::{
-    assert_one_heading_style, assert_success, output_of, python_can_import, refused, trace_file,
-    traced,
+    assert_one_heading_style, assert_success, outcome, output_of, python_can_import, refused,
+    trace_file, traced,
 };
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
