@@ -6,6 +6,7 @@ use std::hint::black_box;
 
 use harness::cpython::Script;
 use harness::{Case, Group, Quote};
+use stage_generator::cpython;
 
 use crate::hook::{self, SwitchEvent};
 use crate::reference;
@@ -187,22 +188,22 @@ pub fn switching_group(n: u64) -> Group {
              per op = one iteration, which in the switching case ends in a switch)"
         ))
         .count_instructions()
-        .case(Case::new("f1 then f2", 2 * n, move || sequential(n)).expect(expected))
+        .case(Case::new(IN_TURN_CASE, 2 * n, move || sequential(n)).expect(expected))
         .case(
             Case::new("f1 <-> f2, switch per iteration", 2 * n, move || {
                 switching(n).unwrap_or(u64::MAX)
             })
-            .baseline("f1 then f2")
+            .baseline(IN_TURN_CASE)
             .expect(expected),
         )
         .cpython(
             greenlet_py("switching", n.min(CPYTHON_ITERATIONS))
-                .row("in-turn", CPYTHON_IN_TURN, None)
-                .row("switching", CPYTHON_SWITCHING, Some(CPYTHON_IN_TURN)),
+                .row("in-turn", &cpython(IN_TURN_CASE), None)
+                .row("switching", CPYTHON_SWITCHING, Some(&cpython(IN_TURN_CASE))),
         )
         .quote(Quote::new(
             "CPython, the notes",
-            CPYTHON_IN_TURN,
+            cpython(IN_TURN_CASE),
             NOTES_IN_TURN_SECONDS,
             2 * NOTES_ITERATIONS,
         ))
@@ -213,12 +214,15 @@ pub fn switching_group(n: u64) -> Group {
                 NOTES_SWITCHING_SECONDS,
                 2 * NOTES_ITERATIONS,
             )
-            .baseline(CPYTHON_IN_TURN),
+            .baseline(cpython(IN_TURN_CASE)),
         )
 }
 
 /// The switching listing's group.
 pub const SWITCHING_GROUP: &str = "switching";
+/// The switching listing's baseline: f1 then f2, back to back. CPython's
+/// row of it is named by [`cpython`], as every stage names them.
+pub const IN_TURN_CASE: &str = "f1 then f2";
 /// The switch-cost table's group.
 pub const SWITCH_COST_GROUP: &str = "switch-cost";
 
@@ -230,8 +234,6 @@ pub const GREENLET_PY: &str = include_str!("../python/greenlet_switch.py");
 /// more.
 pub const CPYTHON_ITERATIONS: u64 = 200_000;
 
-/// CPython's f1-then-f2 row.
-pub const CPYTHON_IN_TURN: &str = "f1 then f2 (CPython)";
 /// CPython greenlet's switching row.
 pub const CPYTHON_SWITCHING: &str = "f1 <-> f2 (CPython greenlet)";
 /// CPython greenlet's round-trip row.

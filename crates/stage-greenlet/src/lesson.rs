@@ -53,13 +53,20 @@ pub fn switching(report: &mut Report, common: &CommonArgs, n: u64) -> Result<(),
         rows.iter()
             .find(|r| r.case == case && r.source == "measured")
     };
-    if let (Some(seq), Some(sw)) = (find("f1 then f2"), find("f1 <-> f2, switch per iteration")) {
+    if let (Some(seq), Some(sw)) = (
+        find(cost::IN_TURN_CASE),
+        find("f1 <-> f2, switch per iteration"),
+    ) {
         let ratio = sw.median_seconds / seq.median_seconds;
         let per_switch = (sw.median_seconds - seq.median_seconds) * 1e9 / (2 * n) as f64;
         report.headline(
             "a switch per iteration slows CPU work",
             format!("{ratio:.1}x slower, {per_switch:.1} ns added per switch"),
-            cpython_pair(&rows, cost::CPYTHON_IN_TURN, cost::CPYTHON_SWITCHING),
+            cpython_pair(
+                &rows,
+                &stage_generator::cpython(cost::IN_TURN_CASE),
+                cost::CPYTHON_SWITCHING,
+            ),
         );
     }
     Ok(())
