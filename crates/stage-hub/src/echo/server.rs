@@ -292,6 +292,10 @@ struct Served {
     echoed: u64,
 }
 
+// Every release build checks it (debug builds are larger: see the test).
+#[cfg(not(debug_assertions))]
+const _: () = assert!(size_of::<Served>() == 64, "Served must fit one cache line");
+
 /// One connection's greenlet: run the handler, count what it did, and turn
 /// a panic into a report instead of a dead server.
 fn connection(stream: TcpStream, peer: SocketAddr, handler: Handler, counters: &Counters) {
@@ -336,7 +340,12 @@ mod tests {
     fn what_a_message_touches_fits_one_cache_line() {
         // A stream that grows past 56 bytes would spill onto a second line:
         // this says so here rather than as a slower figure in the book.
-        assert_eq!(std::mem::size_of::<Served>(), 64);
+        // In a debug build mio keeps a poller id beside each descriptor (to
+        // check a source is registered once), 8 bytes more, and the line
+        // overflows; release builds, the ones measured, are held to one
+        // line when they compile (see `Served`).
+        let lines = if cfg!(debug_assertions) { 2 } else { 1 };
+        assert_eq!(std::mem::size_of::<Served>(), 64 * lines);
         assert_eq!(std::mem::align_of::<Served>(), 64);
     }
 }

@@ -19,7 +19,6 @@ use std::rc::Rc;
 use super::io::IoSlot;
 use super::task::Shared;
 use super::{Handle, Task, TaskId};
-use crate::net::Socket;
 
 /// Where a record lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +46,9 @@ pub struct Record {
 
 /// The records kept for one connection of the echo server, largest first
 /// within each kind, stage-greenlet's own record of the greenlet among
-/// them. Not here: the stack. (The box that carried the greenlet's
-/// function is freed as the greenlet starts.)
+/// them. Not here: the stack, nor the stream with its socket and
+/// registration, which the greenlet keeps on it. (The box that carried
+/// the greenlet's function is freed as the greenlet starts.)
 pub fn per_connection() -> Vec<Record> {
     fn in_rc<T>() -> usize {
         // An Rc's allocation: the strong and weak counts, then the value.
@@ -95,12 +95,6 @@ pub fn per_connection() -> Vec<Record> {
             what: "the socket's readiness and the greenlet waiting for it",
             type_name: "Rc<IoSlot>",
             bytes: in_rc::<IoSlot>(),
-            lives_in: LivesIn::OwnAllocation,
-        },
-        Record {
-            what: "the socket and its registration with the hub",
-            type_name: "Rc<Socket>",
-            bytes: in_rc::<Socket>(),
             lives_in: LivesIn::OwnAllocation,
         },
     ]

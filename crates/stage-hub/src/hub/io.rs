@@ -54,8 +54,8 @@ pub(crate) struct IoSlot {
     /// next edge must still see end-of-file.
     read_closed: Cell<bool>,
     /// Its mio token, its index in the hub's socket table: kept here, in room
-    /// the slot has spare, rather than in each [`Registration`], which
-    /// then fits beside the socket in a smaller heap chunk.
+    /// the slot has spare, rather than in each [`Registration`], which is
+    /// then two pointers (and a stream that holds one, one line of memory).
     token: u32,
     /// A `Cell` (taken out, changed, put back by [`IoSlot::with_waiters`]),
     /// not a `RefCell`: without a borrow flag the slot is 40 bytes, and its

@@ -13,5 +13,4 @@ mod stream;
 
 pub use listener::{std_listener, TcpListener, BACKLOG};
 pub use split::{ReadHalf, WriteHalf};
-pub(crate) use stream::Socket;
 pub use stream::{resolve, TcpStream};

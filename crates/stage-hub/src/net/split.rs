@@ -15,7 +15,6 @@ use super::stream::Socket;
 pub struct ReadHalf {
     pub(super) socket: Rc<Socket>,
     pub(super) read_timeout: Option<Duration>,
-    pub(super) drained: bool,
 }
 
 /// The writing half of a split [`TcpStream`](super::TcpStream): `Write`,
@@ -42,7 +41,7 @@ impl ReadHalf {
 
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read(buf, self.read_timeout, &mut self.drained)
+        self.socket.read(buf, self.read_timeout)
     }
 }
 

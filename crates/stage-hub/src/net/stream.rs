@@ -1,5 +1,6 @@
 //! [`TcpStream`]: a TCP connection whose blocking calls wait in the hub.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
@@ -19,18 +20,25 @@ use crate::hub::io::Registration;
 /// It belongs to the hub of the thread that made it (it is not `Send`).
 /// Code written for `Read + Write` runs over it unchanged.
 pub struct TcpStream {
-    socket: Rc<Socket>,
+    /// Held inline, not behind an `Rc`: a connection's greenlet keeps its
+    /// stream on its stack, where the socket costs no allocation of its own
+    /// and no line of memory apart from the stream's. Only
+    /// [`into_split`](TcpStream::into_split) moves it into an `Rc` the
+    /// halves share.
+    socket: Socket,
     read_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
-    /// The last read returned less than it was asked for, so it emptied the
-    /// socket: new bytes will arrive with a fresh readiness edge.
-    drained: bool,
 }
 
 /// The socket and its registration with the hub: one per connection,
 /// shared by the two halves of a split stream.
 pub(crate) struct Socket {
     pub(crate) io: mio::net::TcpStream,
+    /// The last read returned less than it was asked for, so it emptied the
+    /// socket: new bytes will arrive with a fresh readiness edge. The read
+    /// side's alone (a split stream has one reader); kept here, in room
+    /// the file descriptor leaves spare, so that a stream stays 56 bytes.
+    drained: Cell<bool>,
     registration: Option<Registration>,
 }
 
@@ -120,13 +128,13 @@ impl TcpStream {
     pub(crate) fn register(mut io: mio::net::TcpStream) -> io::Result<TcpStream> {
         let registration = Registration::new(&mut io, Interest::READABLE | Interest::WRITABLE)?;
         Ok(TcpStream {
-            socket: Rc::new(Socket {
+            socket: Socket {
                 io,
+                drained: Cell::new(false),
                 registration: Some(registration),
-            }),
+            },
             read_timeout: None,
             write_timeout: None,
-            drained: false,
         })
     }
 
@@ -161,14 +169,14 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        let socket = Rc::new(self.socket);
         (
             ReadHalf {
-                socket: self.socket.clone(),
+                socket: socket.clone(),
                 read_timeout: self.read_timeout,
-                drained: self.drained,
             },
             WriteHalf {
-                socket: self.socket,
+                socket,
                 write_timeout: self.write_timeout,
             },
         )
@@ -180,12 +188,19 @@ impl TcpStream {
         if !Rc::ptr_eq(&read.socket, &write.socket) {
             return Err((read, write));
         }
-        drop(write.socket);
+        let WriteHalf {
+            socket: other,
+            write_timeout,
+        } = write;
+        drop(other);
+        // The two halves held the socket's only references (neither can be
+        // cloned), so the one left is the last.
+        let socket = Rc::into_inner(read.socket)
+            .expect("a split stream's halves hold the only references to its socket");
         Ok(TcpStream {
-            socket: read.socket,
+            socket,
             read_timeout: read.read_timeout,
-            write_timeout: write.write_timeout,
-            drained: read.drained,
+            write_timeout,
         })
     }
 
@@ -254,14 +269,14 @@ impl TcpStream {
         // The bytes peeked are still queued, and a peek that waited took
         // the readiness edge that announced them: the next read must try
         // at once, not wait for an edge that already came.
-        self.drained = false;
+        self.socket.drained.set(false);
         Ok(n)
     }
 }
 
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.socket.read(buf, self.read_timeout, &mut self.drained)
+        self.socket.read(buf, self.read_timeout)
     }
 }
 
@@ -330,14 +345,9 @@ impl Socket {
 
     /// A read that waits in the hub, for `timeout` at most; `drained` is the
     /// reader's note that its last read emptied the socket.
-    pub(crate) fn read(
-        &self,
-        buf: &mut [u8],
-        timeout: Option<Duration>,
-        drained: &mut bool,
-    ) -> io::Result<usize> {
+    pub(crate) fn read(&self, buf: &mut [u8], timeout: Option<Duration>) -> io::Result<usize> {
         let deadline = deadline(timeout);
-        if *drained && !buf.is_empty() {
+        if self.drained.get() && !buf.is_empty() {
             // The socket was emptied last time: a read now would most likely
             // only say WouldBlock (a wasted system call per message in a
             // ping-pong), so wait for the next edge first. A spurious wake-up
@@ -345,7 +355,7 @@ impl Socket {
             self.wait_for(Interest::READABLE, deadline, "read")?;
         }
         let n = self.cooperate(Interest::READABLE, deadline, "read", |mut io| io.read(buf))?;
-        *drained = n > 0 && n < buf.len();
+        self.drained.set(n > 0 && n < buf.len());
         Ok(n)
     }
 
