@@ -54,7 +54,7 @@ pub mod traced;
 use harness::cpython::Script;
 use harness::report::human_seconds;
 use harness::{Case, CheckError, CommonArgs, Group, Output, Plan, Quote, Report};
-use stage_serial::{cpu, producer, thousands, Transcript, CPU_CASE, NOTES, PC_CASE};
+use stage_serial::{cpu, producer, thousands, Transcript, CPU_CASE, PC_CASE};
 
 use interleave::unwatched;
 
@@ -136,6 +136,8 @@ fn generator_py(listing: &str, n: u64) -> Script {
 
 /// The name of CPython's row for `case` (stage 1's naming, shared).
 pub use stage_serial::cpython;
+/// Where the notes' figures come from, as quoted rows say (stage 1's).
+pub use stage_serial::NOTES;
 
 // ANCHOR: cpu_group
 /// Serial loops against the same loops switching every iteration, with

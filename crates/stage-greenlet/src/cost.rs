@@ -6,7 +6,7 @@ use std::hint::black_box;
 
 use harness::cpython::Script;
 use harness::{Case, Group, Quote};
-use stage_generator::cpython;
+use stage_generator::{cpython, NOTES};
 
 use crate::hook::{self, SwitchEvent};
 use crate::reference;
@@ -182,6 +182,7 @@ pub fn create_run_drop(n: u64) -> u64 {
 /// ratio is the slowdown.
 pub fn switching_group(n: u64) -> Group {
     let expected = f1_result(n);
+    let cpython_in_turn = cpython(IN_TURN_CASE);
     Group::new(SWITCHING_GROUP)
         .title(format!(
             "Does a switch on every iteration slow CPU work? (f1 + f2, {n} iterations each; \
@@ -198,12 +199,12 @@ pub fn switching_group(n: u64) -> Group {
         )
         .cpython(
             greenlet_py("switching", n.min(CPYTHON_ITERATIONS))
-                .row("in-turn", &cpython(IN_TURN_CASE), None)
-                .row("switching", CPYTHON_SWITCHING, Some(&cpython(IN_TURN_CASE))),
+                .row("in-turn", &cpython_in_turn, None)
+                .row("switching", CPYTHON_SWITCHING, Some(&cpython_in_turn)),
         )
         .quote(Quote::new(
-            "CPython, the notes",
-            cpython(IN_TURN_CASE),
+            NOTES,
+            cpython_in_turn.clone(),
             NOTES_IN_TURN_SECONDS,
             2 * NOTES_ITERATIONS,
         ))
@@ -214,7 +215,7 @@ pub fn switching_group(n: u64) -> Group {
                 NOTES_SWITCHING_SECONDS,
                 2 * NOTES_ITERATIONS,
             )
-            .baseline(cpython(IN_TURN_CASE)),
+            .baseline(cpython_in_turn),
         )
 }
 
