@@ -9,7 +9,7 @@ use harness::Report;
 use serde_json::json;
 use stage_generator::ROUND_TRIP_CASE;
 use stage_greenlet::cost::{
-    self, CPYTHON_ROUND_TRIP, GREENLET_CASE, NOOP_HOOK_CASE, NOTES_IN_TURN_SECONDS,
+    self, CPYTHON_ROUND_TRIP, GREENLET_CASE, IN_TURN_CASE, NOOP_HOOK_CASE, NOTES_IN_TURN_SECONDS,
     NOTES_ITERATIONS, NOTES_SWITCHING_SECONDS, NOT_INLINED_CASE, TRACED_CASE,
 };
 use stage_greenlet::{lesson, listings};
@@ -262,7 +262,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     out.table("switching", &res.group("switching"))?;
     out.table("switch-cost", &res.group("switch-cost"))?;
     // The switching listing.
-    let seq = res.row("switching", "f1 then f2")?;
+    let seq = res.row("switching", IN_TURN_CASE)?;
     let sw = res.row("switching", "f1 <-> f2, switch per iteration")?;
     out.value("switching_ratio", ratio(ratio_of(sw)?));
     out.value(
@@ -287,7 +287,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         nanos(per_iteration(NOTES_SWITCHING_SECONDS)),
     );
     match (
-        res.row("switching-full", "f1 then f2"),
+        res.row("switching-full", IN_TURN_CASE),
         res.row("switching-full", "f1 <-> f2, switch per iteration"),
     ) {
         (Ok(a), Ok(b)) => {
