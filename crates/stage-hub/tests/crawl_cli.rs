@@ -3,13 +3,12 @@
 //! honest; HTTPS against `serve-site` with `--ca-file`; a clear line when
 //! there is no network.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stage_hub::crawl::site::{Behaviour, Site, NOTES_SIZES};
-use test_support::{outcome, output_within};
+use test_support::{outcome, output_within, Server, Signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 const MINUTE: Duration = Duration::from_secs(60);
@@ -167,37 +166,23 @@ fn a_bad_ca_file_is_one_line_naming_the_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A `serve-site` child, killed when dropped.
-struct ServeSite(Child);
-
-impl Drop for ServeSite {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn crawl_https_works_against_serve_site_with_its_ca_file() {
     let dir = std::env::temp_dir().join(format!("stage-hub-site-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("ca.pem");
-    let mut child = Command::new(BIN)
-        .args(["serve-site", "--pages", "3", "--step-ms", "10", "--ca-out"])
-        .arg(&ca)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let site = ServeSite(child);
-    let first = lines.next().unwrap().unwrap();
-    let base = first
-        .strip_prefix("HTTPS pages: ")
-        .and_then(|u| u.strip_suffix("/page/{1..3}"))
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_string();
+    // Its first line is "HTTPS pages: https://ADDR/page/{1..3}"; a failed
+    // assertion drops `site`, which kills it.
+    let site = Server::start_with(
+        Command::new(BIN)
+            .args(["serve-site", "--pages", "3", "--step-ms", "10", "--ca-out"])
+            .arg(&ca),
+        |first| {
+            let addr = first.strip_prefix("HTTPS pages: https://")?;
+            addr.strip_suffix("/page/{1..3}")?.parse().ok()
+        },
+    );
+    let base = format!("https://{}", site.addr());
     let urls: Vec<String> = (1..=3).map(|i| format!("{base}/page/{i}")).collect();
     let mut args = vec!["--json", "--ca-file", ca.to_str().unwrap()];
     args.extend(urls.iter().map(String::as_str));
@@ -224,6 +209,8 @@ fn crawl_https_works_against_serve_site_with_its_ca_file() {
     let (ok, _, stderr) = crawl(&[&urls[0]]);
     assert!(!ok);
     assert!(stderr.contains("1 of 1 URLs failed"), "{stderr}");
-    drop(site);
+    let stopped = site.stop(Signal::SIGTERM);
+    assert!(stopped.status.success(), "{stopped}");
+    assert!(stopped.stdout.ends_with("site stopped"), "{stopped}");
     let _ = std::fs::remove_dir_all(&dir);
 }

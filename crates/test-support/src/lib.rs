@@ -34,8 +34,9 @@
 //!   scenario that ends the process; [`alive`], whether a process is.
 //! - [`lines`]: [`Lines`], a child's output read line by line, waited for
 //!   with a deadline.
-//! - [`server`]: [`Server`], a child that prints `listening on ADDR` and
-//!   serves until signalled; [`connect`] and [`round_trip`] for its clients;
+//! - [`server`]: [`Server`], a child that prints its address first
+//!   (`listening on ADDR`, or in words of its own) and serves until
+//!   signalled; [`connect`] and [`round_trip`] for its clients;
 //!   [`thread_echo_server`], a plain peer for the load generators.
 
 pub mod cli;

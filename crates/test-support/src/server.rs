@@ -22,9 +22,10 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// the rest is taken to be all (its workers may hold the pipes a moment).
 const QUIET: Duration = Duration::from_secs(5);
 
-/// A server started by a test: a child whose first stdout line is
-/// `listening on ADDR`, in a process group of its own. If the test fails
-/// before [`stop`](Server::stop), dropping it kills the group.
+/// A server started by a test: a child whose first stdout line gives its
+/// address (`listening on ADDR`, or as [`start_with`](Server::start_with)
+/// reads it), in a process group of its own. If the test fails before
+/// [`stop`](Server::stop), dropping it kills the group.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
@@ -51,6 +52,32 @@ impl Server {
     /// line) and read its address from its first line; the test fails if
     /// that line does not come within 30 s or is not `listening on ADDR`.
     pub fn start(cmd: &mut Command) -> Server {
+        Server::start_with(cmd, |first| {
+            first.strip_prefix("listening on ")?.parse().ok()
+        })
+    }
+
+    /// [`start`](Server::start) for a server that announces its address
+    /// some other way: `address_in` finds it in the first stdout line (the
+    /// test fails if it returns `None`), so the test holds that line to the
+    /// server's own words.
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// // First line: "HTTPS pages: https://127.0.0.1:PORT/page/{1..3}".
+    /// let site = test_support::Server::start_with(
+    ///     Command::new("stage-hub").args(["serve-site", "--pages", "3", "--ca-out", "ca.pem"]),
+    ///     |first| {
+    ///         let url = first.strip_prefix("HTTPS pages: https://")?;
+    ///         url.strip_suffix("/page/{1..3}")?.parse().ok()
+    ///     },
+    /// );
+    /// println!("crawl https://{}/page/1", site.addr());
+    /// ```
+    pub fn start_with(
+        cmd: &mut Command,
+        address_in: impl FnOnce(&str) -> Option<SocketAddr>,
+    ) -> Server {
         let mut child = cmd
             .process_group(0)
             .stdin(Stdio::null())
@@ -68,9 +95,7 @@ impl Server {
         };
         // From here on, a failed assertion drops `server`, which kills it.
         let first = server.stdout.next_within(PATIENCE);
-        server.addr = first
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok())
+        server.addr = address_in(&first)
             .unwrap_or_else(|| panic!("{cmd:?}'s first line is not its address: {first:?}"));
         server
     }
@@ -221,6 +246,20 @@ mod tests {
         assert!(stopped.status.success(), "{stopped}");
         assert_eq!(stopped.stdout, "stopped");
         assert_eq!(stopped.stderr, ["bye"]);
+    }
+
+    #[test]
+    fn a_server_that_announces_itself_otherwise_is_read_by_its_own_words() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo 'pages at https://127.0.0.1:8/page/1'; sleep 60"]);
+        let server = Server::start_with(&mut cmd, |first| {
+            let url = first.strip_prefix("pages at https://")?;
+            url.strip_suffix("/page/1")?.parse().ok()
+        });
+        assert_eq!(server.addr(), SocketAddr::from(([127, 0, 0, 1], 8)));
+        let pid = server.pid();
+        drop(server);
+        assert!(gone_soon(pid));
     }
 
     #[test]
