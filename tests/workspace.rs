@@ -161,13 +161,18 @@ fn check_rust_version(
     let (meta_path, readme_path) = (dir.join(format!("{ours}.json")), dir.join("README.md"));
     fs::write(&meta_path, metadata.to_string()).expect("write the metadata");
     fs::write(&readme_path, readme).expect("write the README");
-    let out = python
-        .arg(root().join(".ci/check-rust-version"))
-        .args(["--metadata".as_ref(), meta_path.as_os_str()])
-        .args(["--readme".as_ref(), readme_path.as_os_str()])
-        .args(["--rustc", "1.95.0"])
-        .output()
-        .expect("run .ci/check-rust-version");
+    // Given the metadata and the rustc version, the script starts neither
+    // cargo nor rustc and reads two small files: a minute is for a machine
+    // loaded by other builds, and only a hung script takes longer.
+    let out = test_support::output_within(
+        python
+            .arg(root().join(".ci/check-rust-version"))
+            .args(["--metadata".as_ref(), meta_path.as_os_str()])
+            .args(["--readme".as_ref(), readme_path.as_os_str()])
+            .args(["--rustc", "1.95.0"]),
+        b"",
+        std::time::Duration::from_secs(60),
+    );
     let _ = fs::remove_dir_all(&dir);
     Some(test_support::outcome(&out))
 }

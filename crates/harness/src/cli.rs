@@ -3,8 +3,13 @@
 //! Each stage's `main.rs` flattens [`CommonArgs`] into its own clap parser, so
 //! `--quick`, `--json` and `--runs` mean the same thing everywhere.
 
+use std::io::Read;
 use std::ops::RangeInclusive;
-use std::time::Duration;
+use std::path::Path;
+use std::process::{self, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use clap::builder::RangedU64ValueParser;
 use clap::Args;
@@ -154,15 +159,11 @@ pub fn stated_ranges(help: &str) -> Vec<(String, String, String)> {
 /// `--help`, and for every `[range: LOW..=HIGH]` stated there, check that a
 /// value just outside the range is refused with exit code 2 and a first
 /// line that names the flag and the range. Returns how many ranges were
-/// probed, or every way the binary broke its help's word.
-pub fn check_stated_ranges(program: &std::path::Path) -> Result<usize, String> {
-    use std::process::Command;
-    let run = |args: &[&str]| {
-        Command::new(program)
-            .args(args)
-            .output()
-            .map_err(|e| format!("cannot run {}: {e}", program.display()))
-    };
+/// probed, or every way the binary broke its help's word. Each run has a
+/// minute; one that takes longer is killed and ends the check with an
+/// error naming it.
+pub fn check_stated_ranges(program: &Path) -> Result<usize, String> {
+    let run = |args: &[&str]| output_within(Command::new(program).args(args), PROBE_LIMIT);
     let top = run(&["--help"])?;
     let top = String::from_utf8_lossy(&top.stdout).into_owned();
     let commands: Vec<String> = top
@@ -207,6 +208,70 @@ pub fn check_stated_ranges(program: &std::path::Path) -> Result<usize, String> {
     } else {
         Err(problems.join("\n"))
     }
+}
+
+/// How long one run of [`check_stated_ranges`] may take. A `--help` or a
+/// refused value takes milliseconds; a minute is for a machine loaded by
+/// other builds, and only a hung binary needs more.
+const PROBE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Run `command` (no input) to its end and collect its output, or kill it
+/// once it has run for `limit` and say so, naming it and the limit. Its
+/// stdout and stderr are read on threads of their own, so a child that
+/// prints more than a pipe holds does not stall until the limit. (This is
+/// harness's own: test-support's `output_within` panics instead and needs
+/// harness, so harness cannot use it.)
+fn output_within(command: &mut Command, limit: Duration) -> Result<process::Output, String> {
+    let shown = std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|word| word.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    let stdout = read_to_end(child.stdout.take().expect("stdout was piped"));
+    let stderr = read_to_end(child.stderr.take().expect("stderr was piped"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        let failed = match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                thread::sleep(Duration::from_millis(5));
+                continue;
+            }
+            Ok(None) => format!("`{shown}` did not finish within {limit:?}, and was killed"),
+            Err(e) => format!("waiting for `{shown}`: {e}"),
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(failed);
+    };
+    // Its pipes close with it, unless something it started holds them.
+    let collect = |pipe: mpsc::Receiver<Vec<u8>>| {
+        pipe.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| format!("`{shown}` exited, but its output did not end within {limit:?}"))
+    };
+    Ok(process::Output {
+        status,
+        stdout: collect(stdout)?,
+        stderr: collect(stderr)?,
+    })
+}
+
+/// Read `pipe` to its end on a thread of its own; what it read comes on
+/// the channel.
+fn read_to_end(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(bytes);
+    });
+    rx
 }
 
 /// A value just below `lo` (`None` when nothing is: `lo` is zero).
@@ -259,6 +324,9 @@ pub fn usage_error(program: &str, e: &clap::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+    use std::time::Duration;
+
     use clap::Parser;
 
     #[derive(Debug, Parser)]
@@ -290,6 +358,64 @@ mod tests {
         assert!(text.contains("--addr"), "{text}");
         let given = Load::try_parse_from(["load", "--addr", "127.0.0.1:1"]).unwrap();
         assert_eq!(given.addr, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn a_run_within_its_limit_gives_all_its_output() {
+        // More than a pipe holds: the output is read while it runs.
+        let script = "head -c 1000000 /dev/zero; echo oops >&2; exit 3";
+        let out = super::output_within(
+            Command::new("sh").args(["-c", script]),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(
+            (out.stdout.len(), &out.stderr[..]),
+            (1_000_000, &b"oops\n"[..])
+        );
+    }
+
+    #[test]
+    fn a_run_past_its_limit_is_killed_and_named() {
+        let err = super::output_within(
+            Command::new("sleep").arg("3600"),
+            Duration::from_millis(100),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "`sleep 3600` did not finish within 100ms, and was killed"
+        );
+        // Killed and reaped: no `sleep` child of this process is left, not
+        // even a zombie.
+        assert_eq!(children_named("sleep"), Vec::<u32>::new());
+    }
+
+    /// This process's children (live or zombie) whose command is `name`.
+    fn children_named(name: &str) -> Vec<u32> {
+        let me = std::process::id().to_string();
+        let entries = std::fs::read_dir("/proc").unwrap().flatten();
+        let children = entries.filter_map(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // "PID (COMM) STATE PPID ...": COMM may hold spaces, so split
+            // at its closing parenthesis.
+            let (head, tail) = stat.rsplit_once(") ")?;
+            let (pid, comm) = head.split_once(" (")?;
+            let ppid = tail.split_whitespace().nth(1)?;
+            (comm == name && ppid == me).then(|| pid.parse().ok())?
+        });
+        children.collect()
+    }
+
+    #[test]
+    fn a_program_that_is_not_there_is_named() {
+        let err = super::output_within(
+            &mut Command::new("/no/such/program"),
+            Duration::from_secs(60),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("cannot run `/no/such/program`:"), "{err}");
     }
 
     #[test]
