@@ -156,6 +156,7 @@ pub fn echo_lesson(s: NetSettings, report: &mut Report) -> Result<(), Box<dyn Er
         clients: s.clients,
         size: 64,
         duration: s.echo_for,
+        watch: None,
     };
     let greenlets = hub_clients(&load, &mut |_| {})?;
     out.say(format!("  {} greenlet clients: {greenlets}", s.clients));

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+use stage_hub::echo::cpu::CpuTime;
 use test_support::{assert_success, connect, output_of, output_within, round_trip, Server, Signal};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
@@ -25,13 +26,9 @@ fn echo_once(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
     round_trip(&mut connect(addr), msg).unwrap()
 }
 
-/// CPU time (user + system) the process has used, in clock ticks (1/100 s).
-fn cpu_ticks(pid: u32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+/// CPU time (user + system) the process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    CpuTime::of(pid).expect("the server is running").total_s()
 }
 
 #[test]
@@ -87,12 +84,12 @@ fn accept_under_fd_exhaustion_logs_backs_off_and_recovers_without_spinning() {
         .next_containing("accept failed", Duration::from_secs(5));
     // Out of descriptors with clients still queued: the acceptor must sleep,
     // not retry in a tight loop.
-    let before = cpu_ticks(server.pid());
+    let before = cpu_seconds(server.pid());
     thread::sleep(Duration::from_secs(1));
-    let used = cpu_ticks(server.pid()) - before;
+    let used = cpu_seconds(server.pid()) - before;
     assert!(
-        used < 30,
-        "the server used {used}/100 s of CPU in 1 s while out of descriptors"
+        used < 0.3,
+        "the server used {used:.2} s of CPU in 1 s while out of descriptors"
     );
     // The early connections are still served.
     assert_eq!(round_trip(&mut held[0], b"still").unwrap(), b"STILL");
@@ -192,6 +189,71 @@ fn echo_load_reports_and_exits_non_zero_on_a_wrong_reply() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("replies were not the upper-cased message"),
+        "{stderr}"
+    );
+}
+
+/// Given the server's process, `echo-load` reads its CPU time over the
+/// same ping-pong as its own, so `echo-bench` can say which side was the
+/// busier; a process id it cannot read is refused with the option named.
+#[test]
+fn echo_load_reads_the_servers_cpu_beside_its_own() {
+    let server = start("", "hub");
+    let (addr, pid) = (server.addr().to_string(), server.pid().to_string());
+    let args = ["echo-load", "--json", "--addr", &addr, "--clients", "20"];
+    let out = output_of(
+        BIN,
+        &[&args[..], &["--seconds", "0.5", "--server-pid", &pid]].concat(),
+        MINUTE,
+    );
+    assert_success(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let row: serde_json::Value = stdout
+        .lines()
+        .find_map(|l| {
+            serde_json::from_str(l)
+                .ok()
+                .filter(|v: &serde_json::Value| v["record"] == "row")
+        })
+        .unwrap_or_else(|| panic!("no result row in {stdout}"));
+    assert!(row["messages"].as_u64() > Some(0), "{row}");
+    for side in ["load_cpu", "server_cpu"] {
+        let cpu: CpuTime = serde_json::from_value(row[side].clone())
+            .unwrap_or_else(|e| panic!("{side}: {e} in {row}"));
+        // Both sides answered messages for half a second: not nothing, and
+        // no more than the span on one core (with a tick of slack).
+        assert!(cpu.total_s() > 0.0, "{side}: {cpu:?}");
+        assert!(
+            cpu.busy(row["seconds"].as_f64().unwrap_or(0.0)) < 1.2,
+            "{side}: {cpu:?}"
+        );
+    }
+    drop(server);
+
+    // Past the largest pid Linux hands out: clap refuses it with the range.
+    let past = output_of(
+        BIN,
+        &[&args[..], &["--server-pid", "5000000"]].concat(),
+        MINUTE,
+    );
+    test_support::refused(&past, "stage-hub", "a pid past Linux's largest");
+    // In range but no such process: one line that names the option, before
+    // any client connects (nothing listens at the address).
+    let missing = output_of(
+        BIN,
+        &[
+            "echo-load",
+            "--addr",
+            "127.0.0.1:9",
+            "--server-pid",
+            "4194303",
+        ],
+        MINUTE,
+    );
+    assert!(!missing.status.success());
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        stderr.contains("--server-pid 4194303: no process"),
         "{stderr}"
     );
 }

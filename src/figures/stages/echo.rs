@@ -15,7 +15,7 @@ use stage_hub::hub::footprint::{self, LivesIn};
 use super::{Made, Run, Stage};
 use crate::figures::charts::{self, Bar, Series};
 use crate::figures::results::{num, Results};
-use crate::figures::snippets::{bytes, count, nanos, ratio};
+use crate::figures::snippets::{bytes, count, nanos, percent, ratio};
 
 pub(super) const STAGE: Stage = Stage {
     name: "echo-bench",
@@ -100,8 +100,8 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     };
     // The table.
     let mut table = String::from(
-        "| server | clients | messages/s | p50 | p99 | max | peak RSS | per client | CPU per message, user + system | failed | wrong |\n\
-         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        "| server | clients | messages/s | p50 | p99 | max | peak RSS | per client | CPU per message, user + system | busy: server, load generator | failed | wrong |\n\
+         |:--|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
     );
     for row in &rows {
         let us = |f: &str| nanos(field(row, f) * 1e3);
@@ -114,9 +114,16 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             }
             _ => NOT_MEASURED.to_string(),
         };
+        let busy = match (
+            turns(row, "server_busy_turns").median(),
+            turns(row, "load_busy_turns").median(),
+        ) {
+            (Some(server), Some(load)) => format!("{}, {}", percent(server), percent(load)),
+            _ => NOT_MEASURED.to_string(),
+        };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row["server"].as_str().unwrap_or("?"),
             count(field(row, "clients")),
             count(field(row, "messages_per_s")),
@@ -126,6 +133,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             bytes(field(row, "server_peak_rss_bytes")),
             bytes(field(row, "server_rss_bytes_per_connection")),
             cpu,
+            busy,
             row["failed_connections"],
             row["wrong_replies"],
         );
@@ -233,6 +241,46 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         };
         out.value(&format!("{key}_user_hub_vs_tokio"), median);
         out.value(&format!("{key}_user_hub_vs_tokio_spread"), spread);
+        // Who set the rate: how busy each side kept its core, and what a
+        // message cost each (medians over turns).
+        let or_not =
+            |v: Option<f64>, show: &dyn Fn(f64) -> String| v.map_or(NOT_MEASURED.to_string(), show);
+        let busy = |row: &Value| turns(row, "server_busy_turns").median();
+        let load_busy = turns(hub, "load_busy_turns")
+            .and(turns(tokio, "load_busy_turns"))
+            .median();
+        for (name, row) in [("hub", hub), ("tokio", tokio)] {
+            out.value(&format!("{key}_{name}_busy"), or_not(busy(row), &percent));
+            out.value(
+                &format!("{key}_{name}_cost"),
+                or_not(total_cpu_turns(row).median(), &|us| nanos(us * 1e3)),
+            );
+        }
+        out.value(&format!("{key}_load_busy"), or_not(load_busy, &percent));
+        out.value(
+            &format!("{key}_load_cost"),
+            or_not(
+                turns(hub, "load_us_per_message_turns")
+                    .and(turns(tokio, "load_us_per_message_turns"))
+                    .median(),
+                &|us| nanos(us * 1e3),
+            ),
+        );
+        out.value(
+            &format!("{key}_pace"),
+            pace(load_busy, busy(hub), busy(tokio)),
+        );
+        // What still tells the servers apart: the CPU each spent per
+        // message, the hub's over tokio's turn by turn.
+        let costs = total_cpu_turns(hub).over(&total_cpu_turns(tokio));
+        let (median, spread) = match bench::median_and_spread(&costs) {
+            Some((median, low, high)) => {
+                (ratio(median), format!("{} to {}", ratio(low), ratio(high)))
+            }
+            None => (NOT_MEASURED.to_string(), NOT_MEASURED.to_string()),
+        };
+        out.value(&format!("{key}_cost_hub_vs_tokio"), median);
+        out.value(&format!("{key}_cost_hub_vs_tokio_spread"), spread);
     }
     out.value(
         "turns",
@@ -303,26 +351,82 @@ fn turn_rates(row: &Value) -> Vec<f64> {
 /// What the book says of a CPU figure that was not measured.
 const NOT_MEASURED: &str = "not measured";
 
-/// A server's user or system time per message (µs), one per turn in turn
-/// order, `None` for a turn whose `/proc` could not be read; no turns for a
-/// result recorded before it was measured.
-struct CpuTurns(Vec<Option<f64>>);
+/// One figure of a row, one per turn in turn order, `None` for a turn
+/// whose `/proc` could not be read; no turns for a result recorded before
+/// the figure was measured.
+struct Turns(Vec<Option<f64>>);
 
-fn cpu_turns(row: &Value, part: &str) -> CpuTurns {
-    CpuTurns(
-        row[format!("server_{part}_us_per_message_turns")]
+/// The turns of `row`'s field `key` (see `stage_hub::echo::bench::rows`).
+fn turns(row: &Value, key: &str) -> Turns {
+    Turns(
+        row[key]
             .as_array()
             .map(|turns| turns.iter().map(Value::as_f64).collect())
             .unwrap_or_default(),
     )
 }
 
-impl CpuTurns {
+/// A server's user or system time per message (µs), turn by turn.
+fn cpu_turns(row: &Value, part: &str) -> Turns {
+    turns(row, &format!("server_{part}_us_per_message_turns"))
+}
+
+/// A server's CPU time per message (µs), user and system together, turn
+/// by turn.
+fn total_cpu_turns(row: &Value) -> Turns {
+    let (user, system) = (cpu_turns(row, "user"), cpu_turns(row, "system"));
+    Turns(
+        user.0
+            .into_iter()
+            .zip(system.0)
+            .map(|(u, s)| Some(u? + s?))
+            .collect(),
+    )
+}
+
+impl Turns {
     /// The median over the turns that measured it.
     fn median(&self) -> Option<f64> {
         let mut sorted: Vec<f64> = self.0.iter().flatten().copied().collect();
         sorted.sort_by(f64::total_cmp);
         bench::median_and_spread(&sorted).map(|(median, _, _)| median)
+    }
+
+    /// These turns and `other`'s, as one sample.
+    fn and(mut self, other: Turns) -> Turns {
+        self.0.extend(other.0);
+        self
+    }
+
+    /// This figure over `other`'s, turn by turn over the turns that
+    /// measured both, sorted (see `bench::paired_ratios`).
+    fn over(&self, other: &Turns) -> Vec<f64> {
+        let (mine, theirs): (Vec<f64>, Vec<f64>) = self
+            .0
+            .iter()
+            .zip(&other.0)
+            .filter_map(|(a, b)| Some(((*a)?, (*b)?)))
+            .unzip();
+        bench::paired_ratios(&mine, &theirs)
+    }
+}
+
+/// Which side set the rate at a client count, in words the chapter
+/// finishes a sentence with: the load generator, if it kept its core at
+/// least as busy as both servers kept theirs (medians over turns), else
+/// the servers.
+fn pace(load: Option<f64>, hub: Option<f64>, tokio: Option<f64>) -> String {
+    match (load, hub, tokio) {
+        (Some(load), Some(hub), Some(tokio)) if load >= hub.max(tokio) => {
+            "the load generator was the busier side against both servers, so it, \
+             not the server, set the rate: a server that keeps up with it answers \
+             at its rate, whatever the server's own cost"
+                .to_string()
+        }
+        (Some(_), Some(_), Some(_)) => "a server was busier than the load generator, \
+             so the rates compare the servers"
+            .to_string(),
+        _ => format!("it was {NOT_MEASURED}"),
     }
 }
 
@@ -365,5 +469,37 @@ mod tests {
         assert_eq!(cpu_turns(&json!({}), "user").median(), None);
         let none = json!({ "server_system_us_per_message_turns": [null] });
         assert_eq!(cpu_turns(&none, "system").median(), None);
+    }
+
+    /// A message's CPU is user and system time of the same turn; servers
+    /// compare on it turn by turn, over the turns that measured both.
+    #[test]
+    fn costs_add_within_a_turn_and_compare_turn_by_turn() {
+        let hub = json!({
+            "server_user_us_per_message_turns": [1.0, 1.0, null, 2.0],
+            "server_system_us_per_message_turns": [4.0, 5.0, 5.0, 8.0],
+        });
+        let tokio = json!({
+            "server_user_us_per_message_turns": [1.0, 1.0, 1.0, 1.0],
+            "server_system_us_per_message_turns": [9.0, 5.0, 5.0, null],
+        });
+        assert_eq!(
+            total_cpu_turns(&hub).0,
+            [Some(5.0), Some(6.0), None, Some(10.0)]
+        );
+        // Turns 1 and 2 measured both servers: 5/10 and 6/6.
+        assert_eq!(
+            total_cpu_turns(&hub).over(&total_cpu_turns(&tokio)),
+            [0.5, 1.0]
+        );
+    }
+
+    /// The load generator set the rate only if it was at least as busy as
+    /// both servers; unmeasured, the book says so.
+    #[test]
+    fn the_busier_side_is_named_as_the_one_that_set_the_rate() {
+        assert!(pace(Some(0.99), Some(0.95), Some(0.99)).starts_with("the load generator"));
+        assert!(pace(Some(0.90), Some(0.95), Some(0.80)).starts_with("a server"));
+        assert_eq!(pace(None, Some(0.9), Some(0.9)), "it was not measured");
     }
 }

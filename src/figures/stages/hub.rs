@@ -93,6 +93,7 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
                 clients: TIMELINE_CLIENTS,
                 size: 64,
                 duration,
+                watch: None,
             };
             let summary = hub_clients(&load, &mut |_| {}).map_err(|e| e.to_string())?;
             server.stop();

@@ -124,6 +124,7 @@ pub fn echo_run(
         clients,
         size: 64,
         duration: seconds,
+        watch: None,
     };
     let server_cpu = |pids: &[u32]| -> Duration {
         pids.iter()

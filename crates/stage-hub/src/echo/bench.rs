@@ -9,6 +9,13 @@
 //! has turns: every server runs once per turn, the order rotating from turn
 //! to turn, and servers are compared turn by turn — two runs a few seconds
 //! apart share the machine's mood — and by the median over turns.
+//!
+//! Each run also says how busy each side kept its core over the ping-pong
+//! (`echo-load` reads its own CPU time and the server's, given the
+//! server's process, over the same span). With two cores, one each, the
+//! busier of the two sets the rate: once the load generator is the limit,
+//! every server that keeps up with it answers at its rate, and only the
+//! CPU each server spent per message still tells them apart.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -50,9 +57,10 @@ pub struct Measured {
     pub idle_rss: u64,
     /// The server's peak resident memory, bytes.
     pub peak_rss: u64,
-    /// The server's CPU time while the load ran (its clients connecting
-    /// included); `None` where `/proc` could not be read. (A short run can
-    /// measure zero: the kernel counts CPU time in clock ticks.)
+    /// The server's CPU time while the clients ping-ponged (their
+    /// connecting left out), as `echo-load` read it; `None` where `/proc`
+    /// could not be read. (A short run can measure zero: the kernel counts
+    /// CPU time in clock ticks.)
     pub cpu: Option<CpuTime>,
     /// Which turn of the plan this run was (0 first).
     pub turn: usize,
@@ -68,6 +76,12 @@ impl Measured {
     /// it was measured.
     pub fn cpu_per_message_us(&self) -> Option<(f64, f64)> {
         Some(self.cpu?.per_message_us(self.load.messages))
+    }
+
+    /// The share of the ping-pong the server kept a core busy, if its CPU
+    /// time was measured.
+    pub fn server_busy(&self) -> Option<f64> {
+        Some(self.cpu?.busy(self.load.seconds))
     }
 }
 
@@ -168,10 +182,9 @@ fn measure_one(
         .ok_or_else(|| err("the server's stdout was not captured"))?;
     let (addr, mut lines) = read_address(stdout)?;
     let idle_rss = proc_status_kib(pid, "VmRSS:").unwrap_or(0) * 1024;
-    let cpu_before = CpuTime::of(pid);
-
     let load = Command::new(exe)
         .args(["echo-load", "--json", "--addr", &addr.to_string()])
+        .args(["--server-pid", &pid.to_string()])
         .args([
             "--clients",
             &clients.to_string(),
@@ -184,10 +197,6 @@ fn measure_one(
         .output()
         .map_err(|e| err(format!("cannot run echo-load: {e}")))?;
     let peak_rss = proc_status_kib(pid, "VmHWM:").unwrap_or(0) * 1024;
-    let cpu = match (cpu_before, CpuTime::of(pid)) {
-        (Some(before), Some(after)) => Some(after - before),
-        _ => None,
-    };
     let summary = load_summary(&load.stdout).ok_or_else(|| {
         err(format!(
             "echo-load against the {} server printed no result (exit {})",
@@ -210,10 +219,10 @@ fn measure_one(
     let _ = lines.next(); // the summary line, if it came; not needed here
     Ok(Measured {
         flavor,
-        load: summary,
         idle_rss,
         peak_rss,
-        cpu,
+        cpu: summary.server_cpu,
+        load: summary,
         turn,
     })
 }
@@ -275,7 +284,10 @@ pub fn median_run<'a>(runs: &[&'a Measured]) -> Option<&'a Measured> {
 /// server at the same count (see [`LoadSummary::row`]: "per op" is the time
 /// per message). Every turn's rate rides along in turn order
 /// (`messages_per_s_turns`), so servers can be compared turn by turn, and
-/// so does the server's user and system time per message in each turn.
+/// so do the server's user and system time per message in each turn, how
+/// busy the server and the load generator kept their cores
+/// (`server_busy_turns`, `load_busy_turns`), and the load generator's CPU
+/// time per message (`load_us_per_message_turns`).
 pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
     let mut keys: Vec<(usize, Flavor)> = Vec::new();
     for m in measured {
@@ -312,6 +324,17 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
                 .insert("server_user_us_per_message_turns".into(), user.into());
             row.extra
                 .insert("server_system_us_per_message_turns".into(), system.into());
+            let per_turn = |f: &dyn Fn(&Measured) -> Option<f64>| -> serde_json::Value {
+                runs.iter().map(|r| f(r)).collect::<Vec<_>>().into()
+            };
+            row.extra
+                .insert("server_busy_turns".into(), per_turn(&Measured::server_busy));
+            row.extra
+                .insert("load_busy_turns".into(), per_turn(&|r| r.load.load_busy()));
+            row.extra.insert(
+                "load_us_per_message_turns".into(),
+                per_turn(&|r| r.load.load_us_per_message()),
+            );
             Some(row)
         })
         .collect()
@@ -358,15 +381,17 @@ fn case_name(flavor: Flavor, clients: usize) -> String {
 /// A plain table of the figures the harness table leaves out.
 pub fn table(measured: &[Measured]) -> String {
     let mut out = String::from(
-        "\n  server    clients  turn   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  user µs/msg  sys µs/msg  failed  wrong\n",
+        "\n  server    clients  turn   messages/s   p50 µs   p99 µs   max µs   peak RSS   RSS/conn  user µs/msg  sys µs/msg  busy: server, load  failed  wrong\n",
     );
     for m in measured {
         let cpu = |part: fn((f64, f64)) -> f64| {
             m.cpu_per_message_us()
                 .map_or("-".to_string(), |us| format!("{:.2}", part(us)))
         };
+        let percent =
+            |busy: Option<f64>| busy.map_or("-".to_string(), |b| format!("{:.0}%", b * 100.0));
         out.push_str(&format!(
-            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>11} {:>7} {:>6}\n",
+            "  {:<8} {:>8} {:>5} {:>12.0} {:>8} {:>8} {:>8} {:>10} {:>10} {:>12} {:>11} {:>12} {:>6} {:>7} {:>6}\n",
             m.flavor.name(),
             m.load.clients,
             m.turn + 1,
@@ -378,6 +403,8 @@ pub fn table(measured: &[Measured]) -> String {
             human_bytes(m.rss_per_connection() as u64),
             cpu(|(user, _)| user),
             cpu(|(_, system)| system),
+            percent(m.server_busy()),
+            percent(m.load.load_busy()),
             m.load.failed_connections,
             m.load.wrong_replies
         ));
@@ -418,6 +445,11 @@ mod tests {
     use super::*;
 
     fn run(flavor: Flavor, clients: usize, turn: usize, rate: f64) -> Measured {
+        // 1 µs of user and 2 of system time a message.
+        let server = CpuTime {
+            user_s: rate / 1e6,
+            system_s: 2.0 * rate / 1e6,
+        };
         Measured {
             flavor,
             load: LoadSummary {
@@ -432,13 +464,16 @@ mod tests {
                 failed_connections: 0,
                 wrong_replies: 0,
                 first_failure: None,
+                // Busy 99% of its one second: 0.99 s over `rate` messages.
+                load_cpu: Some(CpuTime {
+                    user_s: 0.09,
+                    system_s: 0.9,
+                }),
+                server_cpu: Some(server),
             },
             idle_rss: 0,
             peak_rss: 0,
-            cpu: Some(CpuTime {
-                user_s: rate / 1e6,
-                system_s: 2.0 * rate / 1e6,
-            }),
+            cpu: Some(server),
             turn,
         }
     }
@@ -501,9 +536,46 @@ mod tests {
                 "{key}: {turns:?}"
             );
         }
+        // How busy each side was, turn by turn, over the load's 1 s: the
+        // server 3 µs a message, the load generator 0.99 s.
+        let floats = |key: &str| -> Vec<f64> {
+            rows[0].extra[key]
+                .as_array()
+                .expect("an array")
+                .iter()
+                .filter_map(serde_json::Value::as_f64)
+                .collect()
+        };
+        let server: Vec<f64> = [300.0, 100.0, 200.0]
+            .iter()
+            .map(|r| 3.0 * r / 1e6)
+            .collect();
+        for (got, want) in floats("server_busy_turns").iter().zip(&server) {
+            assert!((got - want).abs() < 1e-12, "{got} {want}");
+        }
+        assert!(floats("load_busy_turns")
+            .iter()
+            .all(|b| (b - 0.99).abs() < 1e-9));
+        let per_message = floats("load_us_per_message_turns");
+        assert!(
+            (per_message[1] - 0.99e6 / 100.0).abs() < 1e-6,
+            "{per_message:?}"
+        );
         // A turn whose CPU time could not be read is `null` in its place.
         measured[1].cpu = None;
+        measured[1].load.load_cpu = None;
         let again = super::rows("s", &measured);
+        for key in [
+            "server_user_us_per_message_turns",
+            "server_busy_turns",
+            "load_busy_turns",
+        ] {
+            assert!(
+                again[0].extra[key][1].is_null(),
+                "{key}: {}",
+                again[0].extra[key]
+            );
+        }
         assert_eq!(
             again[0].extra["server_user_us_per_message_turns"],
             serde_json::json!([1.0, null, 1.0])

@@ -6,6 +6,9 @@
 //! same kernel time on each; what their designs cost shows in the user
 //! time. `echo-bench` reads both for every run, so the book can say where a
 //! server's time went rather than only how many messages it answered.
+//! `echo-load` reads its own too: on a machine of two cores, the load
+//! generator and the server each keep one busy, and whichever needs more
+//! CPU per message sets the rate both run at.
 //!
 //! ```
 //! use stage_hub::echo::cpu::CpuTime;
@@ -15,8 +18,10 @@
 
 use std::ops::Sub;
 
+use serde::{Deserialize, Serialize};
+
 /// CPU time used by a process so far, in seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CpuTime {
     /// Running its own code.
     pub user_s: f64,
@@ -28,15 +33,51 @@ impl CpuTime {
     /// Process `pid`'s CPU time so far, from `/proc/<pid>/stat`; `None` if
     /// it cannot be read (the process is gone, or this is not Linux).
     pub fn of(pid: u32) -> Option<CpuTime> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
-        parse_stat(&stat, ticks as f64)
+        read_stat(&format!("/proc/{pid}/stat"))
+    }
+
+    /// The calling thread's CPU time so far, from `/proc/thread-self/stat`:
+    /// a load generator's own, even when a server runs in another thread
+    /// of the same process. `None` if it cannot be read.
+    ///
+    /// ```
+    /// use stage_hub::echo::cpu::CpuTime;
+    /// let before = CpuTime::of_this_thread().expect("Linux has /proc");
+    /// let spin = std::time::Instant::now();
+    /// while spin.elapsed().as_millis() < 50 {}
+    /// let used = CpuTime::of_this_thread().expect("still there") - before;
+    /// assert!(used.total_s() > 0.0, "50 ms of spinning is several clock ticks");
+    /// ```
+    pub fn of_this_thread() -> Option<CpuTime> {
+        read_stat("/proc/thread-self/stat")
     }
 
     /// Microseconds a message, of user and of system time.
     pub fn per_message_us(self, messages: u64) -> (f64, f64) {
         let n = messages.max(1) as f64;
         (self.user_s * 1e6 / n, self.system_s * 1e6 / n)
+    }
+
+    /// User and system time together.
+    pub fn total_s(self) -> f64 {
+        self.user_s + self.system_s
+    }
+
+    /// The share of `wall_s` seconds this CPU time kept one core busy
+    /// (above 1 for a process that ran on more than one core at once).
+    ///
+    /// ```
+    /// use stage_hub::echo::cpu::CpuTime;
+    /// let used = CpuTime { user_s: 0.5, system_s: 2.5 };
+    /// assert_eq!(used.busy(4.0), 0.75);
+    /// assert_eq!(used.busy(0.0), 0.0, "no time passed: nothing to say");
+    /// ```
+    pub fn busy(self, wall_s: f64) -> f64 {
+        if wall_s > 0.0 {
+            self.total_s() / wall_s
+        } else {
+            0.0
+        }
     }
 }
 
@@ -48,6 +89,13 @@ impl Sub for CpuTime {
             system_s: (self.system_s - earlier.system_s).max(0.0),
         }
     }
+}
+
+/// The CPU time in the `stat` file at `path` (a process's or a thread's).
+fn read_stat(path: &str) -> Option<CpuTime> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    parse_stat(&stat, ticks as f64)
 }
 
 /// The user and system time in a `/proc/<pid>/stat` line, counted in

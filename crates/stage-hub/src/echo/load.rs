@@ -1,5 +1,8 @@
 //! `echo-load`: N clients in one hub, each ping-ponging and checking every
-//! reply, timed with one shared histogram (no lock: one thread).
+//! reply, timed with one shared histogram (no lock: one thread). It also
+//! reads its own CPU time over the ping-pong, and the server's when it is
+//! told the server's process: a load generator that kept its core busier
+//! than the server kept its own was the limit, not the server.
 
 use std::cell::RefCell;
 use std::io;
@@ -7,6 +10,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use super::cpu::CpuTime;
 use super::stats::{ping_pong, LoadSummary, Tally};
 use crate::hub;
 use crate::net::TcpStream;
@@ -26,6 +30,10 @@ pub struct Load {
     pub size: usize,
     /// How long the clients ping-pong, once all are connected.
     pub duration: Duration,
+    /// The server's process, if it runs on this machine: its CPU time is
+    /// read over the same span as the clients' own
+    /// ([`LoadSummary::server_cpu`]).
+    pub watch: Option<u32>,
 }
 
 // ANCHOR: hub_clients
@@ -63,6 +71,8 @@ pub fn hub_clients(load: &Load, tick: &mut dyn FnMut(Duration)) -> io::Result<Lo
             .borrow()
             .summary(load.clients, load.size, Duration::ZERO));
     }
+    let server_at_start = load.watch.and_then(CpuTime::of);
+    let cpu_at_start = CpuTime::of_this_thread();
     let start = Instant::now();
     let until = start + load.duration;
     let clients: Vec<_> = streams
@@ -93,7 +103,13 @@ pub fn hub_clients(load: &Load, tick: &mut dyn FnMut(Duration)) -> io::Result<Lo
     }
     hub::joinall(&clients, hub::JoinAll::new()).map_err(hub_error)?;
     let elapsed = start.elapsed();
-    let summary = tally.borrow().summary(load.clients, load.size, elapsed);
+    let mut summary = tally.borrow().summary(load.clients, load.size, elapsed);
+    summary.load_cpu = cpu_at_start
+        .zip(CpuTime::of_this_thread())
+        .map(|(before, after)| after - before);
+    summary.server_cpu = server_at_start
+        .zip(load.watch.and_then(CpuTime::of))
+        .map(|(before, after)| after - before);
     Ok(summary)
 }
 // ANCHOR_END: hub_clients

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use super::cpu::CpuTime;
 use super::protocol::upper;
 
 /// What a server counted, printed as its one-line summary when it stops.
@@ -128,6 +129,8 @@ impl Tally {
             failed_connections: self.failed_connections,
             wrong_replies: self.wrong_replies,
             first_failure: self.first_failure.clone(),
+            load_cpu: None,
+            server_cpu: None,
         }
     }
 }
@@ -158,6 +161,17 @@ pub struct LoadSummary {
     /// What the first failed connection said, if one failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_failure: Option<String>,
+    /// The CPU time of the thread that ran the clients while they
+    /// ping-ponged (the `seconds` above), if it could be read: with the
+    /// server's, it says which of the two was the busier, and so which
+    /// one set the rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_cpu: Option<CpuTime>,
+    /// The server's CPU time over the same span, if the load was told the
+    /// server's process ([`Load::watch`](super::load::Load::watch)) and
+    /// could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_cpu: Option<CpuTime>,
 }
 
 impl fmt::Display for LoadSummary {
@@ -176,11 +190,39 @@ impl fmt::Display for LoadSummary {
             self.max_us,
             self.failed_connections,
             self.wrong_replies
-        )
+        )?;
+        if let Some(busy) = self.load_busy() {
+            write!(
+                f,
+                "; the load generator's own CPU {:.0}% of the run",
+                busy * 100.0
+            )?;
+        }
+        Ok(())
     }
 }
 
 impl LoadSummary {
+    /// The share of the run the load generator kept a core busy, if its CPU
+    /// time was read: near 1, it was as fast as it could go, and a faster
+    /// server could not have raised the rate.
+    pub fn load_busy(&self) -> Option<f64> {
+        Some(self.load_cpu?.busy(self.seconds))
+    }
+
+    /// The share of the run the server kept a core busy, if its CPU time
+    /// was read.
+    pub fn server_busy(&self) -> Option<f64> {
+        Some(self.server_cpu?.busy(self.seconds))
+    }
+
+    /// The load generator's CPU time (user and system) per right reply, µs,
+    /// if it was read.
+    pub fn load_us_per_message(&self) -> Option<f64> {
+        let (user, system) = self.load_cpu?.per_message_us(self.messages);
+        Some(user + system)
+    }
+
     /// Messages one harness row stands for: rows from runs of different
     /// lengths compare by the time each would take for this many messages,
     /// so "per op" is the time per message and the ratio compares rates.

@@ -23,6 +23,7 @@ use crate::crawl::site::LessonSites;
 use crate::crawl::tls::Tls;
 use crate::crawl::{Client, Timeouts};
 use crate::echo::bench::{self, BenchPlan};
+use crate::echo::cpu::CpuTime;
 use crate::echo::load::{hub_clients, Load};
 use crate::echo::server::EchoServer;
 use crate::echo::stats::{LoadSummary, ServerSummary};
@@ -72,6 +73,8 @@ const MAX_CLIENTS: u64 = 65_535;
 const MAX_THREADS: u64 = 10_000;
 /// Largest message, in bytes (the server echoes it in 1024-byte reads).
 const MAX_SIZE: u64 = 65_536;
+/// Largest process id Linux hands out (`PID_MAX_LIMIT` on 64-bit).
+const MAX_PID: i64 = 4_194_304;
 
 /// `echo-load`.
 #[derive(Debug, Args)]
@@ -88,6 +91,13 @@ pub struct EchoLoadArgs {
     /// Bytes per message [range: 1..=65536]
     #[arg(long, default_value_t = 64, value_parser = harness::cli::count(1..=MAX_SIZE))]
     pub size: usize,
+    /// The server's process id, if it runs on this machine: its CPU time is
+    /// read over the same span as the clients' own and reported beside it
+    /// (`--json`: `server_cpu`, `load_cpu`), which tells whether the
+    /// server or this load generator set the rate (echo-bench passes it)
+    /// [range: 1..=4194304]
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..=MAX_PID))]
+    pub server_pid: Option<u32>,
 }
 
 /// `echo-threads`.
@@ -262,6 +272,17 @@ fn socket_addr(addr: &str) -> Result<SocketAddr, CommandError> {
         })
 }
 
+/// `pid`, if its CPU time can be read (`--server-pid`).
+fn watched(pid: u32) -> Result<u32, CommandError> {
+    match CpuTime::of(pid) {
+        Some(_) => Ok(pid),
+        None => Err(CommandError(format!(
+            "--server-pid {pid}: no process {pid} whose CPU time can be read \
+             (/proc/{pid}/stat); give the running server's id, or leave the option out"
+        ))),
+    }
+}
+
 impl NetCommand {
     /// Run the sub-command. An `Err` is the one line the binary prints
     /// before exiting non-zero (a wrong echo reply is one).
@@ -303,6 +324,7 @@ impl NetCommand {
                     clients: a.clients,
                     size: a.size,
                     duration: a.seconds,
+                    watch: a.server_pid.map(watched).transpose()?,
                 };
                 raise_open_files(load.clients as u64 + 64)?;
                 let ticks = (load.duration.as_millis() / 100) as u64;
