@@ -418,9 +418,7 @@ impl Turns {
 fn pace(load: Option<f64>, hub: Option<f64>, tokio: Option<f64>) -> String {
     match (load, hub, tokio) {
         (Some(load), Some(hub), Some(tokio)) if load >= hub.max(tokio) => {
-            "the load generator was the busier side against both servers, so it, \
-             not the server, set the rate: a server that keeps up with it answers \
-             at its rate, whatever the server's own cost"
+            "the load generator was the busier side against both servers, so it set the rate"
                 .to_string()
         }
         (Some(_), Some(_), Some(_)) => "a server was busier than the load generator, \
