@@ -26,36 +26,14 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli: Cli = harness::cli::parse("stage-generator");
-    let session = match cli
-        .tracing
-        .start(&trace::cli::command_line("stage-generator"))
-    {
-        Ok(session) => session,
-        Err(e) => {
-            eprintln!("stage-generator: error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let settings = Settings::from_common(&cli.common);
     let listings: Vec<Listing> = match cli.listing {
         Some(listing) => vec![listing],
         None => Listing::ALL.to_vec(),
     };
-    let mut code = match stage_generator::run(&listings, &settings, cli.common.output()) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stage-generator: error: {e}");
-            ExitCode::FAILURE
-        }
-    };
-    if let Some(session) = session {
-        match session.finish() {
-            Ok(line) => eprintln!("{line}"),
-            Err(e) => {
-                eprintln!("stage-generator: error: {e}");
-                code = ExitCode::FAILURE;
-            }
-        }
-    }
-    code
+    // Generators made by `stage_generator::traced` record themselves into
+    // the active trace: no hook to install.
+    trace::cli::run("stage-generator", &cli.tracing, |_| {
+        stage_generator::run(&listings, &settings, cli.common.output()).map(|_| ())
+    })
 }

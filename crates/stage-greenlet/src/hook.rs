@@ -160,12 +160,10 @@ pub fn record(trace: &trace::Trace) -> Option<Tracer> {
 /// exit code, recording this thread's switches (see [`record`]) into FILE
 /// when `tracing` asks for one.
 ///
-/// Each failure is one line on stderr, `PROGRAM: what went wrong`, and a
-/// non-zero exit: a FILE that cannot be created fails before `command` runs;
-/// a failed `command` still writes what the trace recorded; a FILE that
-/// cannot be written fails the run even if `command` succeeded. Otherwise the
-/// trace's summary line goes to stderr. The hook is removed once `command`
-/// returns, and `program` with this process's arguments names the recording.
+/// The rest is [`trace::cli::run`]'s: each failure is one line on stderr,
+/// `PROGRAM: error: what went wrong`, and a non-zero exit, the trace written
+/// whatever the command's outcome. The hook is removed once `command`
+/// returns.
 ///
 /// ```
 /// use std::process::ExitCode;
@@ -194,30 +192,15 @@ pub fn run_traced<E: std::fmt::Display>(
     tracing: &trace::TraceArgs,
     command: impl FnOnce() -> Result<(), E>,
 ) -> ExitCode {
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("{program}: {e}");
-        ExitCode::FAILURE
-    };
-    let session = match tracing.start(&trace::cli::command_line(program)) {
-        Ok(session) => session,
-        Err(e) => return fail(&e),
-    };
-    if let Some(session) = &session {
-        record(session.trace());
-    }
-    let outcome = command();
-    let mut code = match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    };
-    if let Some(session) = session {
+    trace::cli::run(program, tracing, |recording| {
+        let Some(trace) = recording else {
+            return command();
+        };
+        record(trace);
+        let outcome = command();
         settrace(None);
-        match session.finish() {
-            Ok(summary) => eprintln!("{summary}"),
-            Err(e) => code = fail(&e),
-        }
-    }
-    code
+        outcome
+    })
 }
 
 /// Whether a tracer is installed on this thread. The flag lives with the

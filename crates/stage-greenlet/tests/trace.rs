@@ -108,7 +108,7 @@ fn a_trace_that_cannot_be_written_at_the_end_fails_the_run_with_one_line() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(
-        lines[0].starts_with("stage-greenlet: writing the trace to /dev/full:"),
+        lines[0].starts_with("stage-greenlet: error: writing the trace to /dev/full:"),
         "{stderr}"
     );
 }

@@ -117,7 +117,7 @@ fn with_no_network_the_crawl_says_so_in_one_line() {
     assert!(start.elapsed() < Duration::from_secs(30));
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
-        last.starts_with("stage-hub: no network: none of the 2 URLs"),
+        last.starts_with("stage-hub: error: no network: none of the 2 URLs"),
         "{stderr}"
     );
     assert!(stdout.contains("no URL answered both ways"), "{stdout}");

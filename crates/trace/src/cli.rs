@@ -1,14 +1,15 @@
 //! `--trace FILE` and `--trace-limit N`: the options every switching stage
 //! binary takes, and the [`Session`] they start.
 //!
-//! A binary flattens [`TraceArgs`] into its parser, calls
-//! [`TraceArgs::start`] before its lesson runs (which makes the trace
-//! [`active`](fn@crate::active) and creates the file at once, so a path that
-//! cannot be written fails before any work is done), and
+//! A binary flattens [`TraceArgs`] into its parser and hands its work to
+//! [`run`], which calls [`TraceArgs::start`] before the work (making the
+//! trace [`active`](fn@crate::active) and creating the file at once, so a
+//! path that cannot be written fails before any work is done) and
 //! [`Session::finish`] when it is over, whatever the outcome.
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::Args;
 
@@ -136,6 +137,66 @@ impl Session {
             path.display()
         ))
     }
+}
+
+/// A stage binary's `main` with `--trace FILE`: run `command` and turn its
+/// outcome into the exit code, recording into FILE when `tracing` asks for
+/// one. `command` is handed the trace being recorded, if any (a stage whose
+/// switches a hook reports installs it for the run, and removes it before
+/// returning); what consults [`active`](fn@crate::active) records with no
+/// help.
+///
+/// Each failure is one line on stderr, `PROGRAM: error: what went wrong`
+/// (as clap says a bad command line), and a non-zero exit: a FILE that
+/// cannot be created fails before `command` runs; a failed `command` still
+/// writes what the trace recorded; a FILE that cannot be written fails the
+/// run even if `command` succeeded. Otherwise the trace's summary line goes
+/// to stderr. `program` with this process's arguments names the recording.
+///
+/// ```
+/// use std::process::ExitCode;
+///
+/// let file = std::env::temp_dir().join(format!("trace-run-{}.json", std::process::id()));
+/// let tracing = trace::TraceArgs { trace: Some(file.clone()), ..Default::default() };
+/// let code = trace::cli::run("demo", &tracing, |recording| {
+///     let trace = recording.ok_or("--trace was given: a trace is being recorded")?;
+///     trace.instant(1, "hello", trace::Args::none());
+///     Ok::<(), &str>(())
+/// });
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// assert!(std::fs::read_to_string(&file)?.contains("hello"));
+/// std::fs::remove_file(&file)?;
+///
+/// // A trace that cannot be created: the command never runs.
+/// let tracing = trace::TraceArgs { trace: Some("/nonexistent-dir/t.json".into()), ..Default::default() };
+/// let code = trace::cli::run("demo", &tracing, |_| -> Result<(), String> { unreachable!() });
+/// assert_eq!(code, ExitCode::FAILURE);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run<E: std::fmt::Display>(
+    program: &str,
+    tracing: &TraceArgs,
+    command: impl FnOnce(Option<&Trace>) -> Result<(), E>,
+) -> ExitCode {
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("{program}: error: {e}");
+        ExitCode::FAILURE
+    };
+    let session = match tracing.start(&command_line(program)) {
+        Ok(session) => session,
+        Err(e) => return fail(&e),
+    };
+    let mut code = match command(session.as_ref().map(Session::trace)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    };
+    if let Some(session) = session {
+        match session.finish() {
+            Ok(summary) => eprintln!("{summary}"),
+            Err(e) => code = fail(&e),
+        }
+    }
+    code
 }
 
 #[cfg(test)]
