@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use test_support::output_within;
+use test_support::{output_within, try_output_within};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -372,10 +372,12 @@ fn built_book() -> Option<PathBuf> {
     ]
     .into_iter()
     .find(|m| {
-        Command::new(m)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
+        try_output_within(
+            Command::new(m).arg("--version"),
+            b"",
+            Duration::from_secs(60),
+        )
+        .is_ok_and(|o| o.status.success())
     });
     let Some(mdbook) = mdbook else {
         assert!(

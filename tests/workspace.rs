@@ -116,10 +116,12 @@ fn the_readme_says_how_the_book_reads() {
 /// `python3`, which `.ci/run` installs; without it (a bare machine running
 /// plain `cargo test`) the script's own tests are skipped, except in CI.
 fn python3() -> Option<std::process::Command> {
-    let found = std::process::Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = test_support::try_output_within(
+        std::process::Command::new("python3").arg("--version"),
+        b"",
+        std::time::Duration::from_secs(60),
+    )
+    .is_ok_and(|o| o.status.success());
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),

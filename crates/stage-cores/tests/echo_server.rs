@@ -4,7 +4,7 @@
 //! the others keep serving, bad flags refused, no process left behind.
 
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::kill;
@@ -218,12 +218,13 @@ fn bad_flags_are_refused_naming_the_flag() {
         (&["--flavor", "fork"][..], "--flavor", 2),
         (&["--addr", "nowhere"][..], "--addr `nowhere`", 1),
     ] {
-        let out = Command::new(BIN)
-            .arg("echo-server")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        // A refusal comes before any worker starts; a minute means the
+        // server started serving instead.
+        let out = test_support::output_within(
+            Command::new(BIN).arg("echo-server").args(args),
+            b"",
+            Duration::from_secs(60),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
         // The first line names the flag and what is wrong with it; a usage

@@ -2,6 +2,7 @@
 //! valgrind is installed, and a footnote saying why not when it is not.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -11,14 +12,19 @@ fn stage(args: &[&str], valgrind: Option<&str>) -> Output {
     if let Some(valgrind) = valgrind {
         command.env(harness::count::VALGRIND_ENV, valgrind);
     }
-    command.output().expect("run the stage-greenlet binary")
+    // `--quick --runs 1` takes seconds even when callgrind counts it (some
+    // 50 times slower than a plain run) on a loaded machine; ten minutes
+    // mean it hung.
+    test_support::output_within(&mut command, b"", Duration::from_secs(10 * 60))
 }
 
 fn valgrind_installed() -> bool {
-    Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
+    test_support::try_output_within(
+        Command::new("valgrind").arg("--version"),
+        b"",
+        Duration::from_secs(60),
+    )
+    .is_ok_and(|o| o.status.success())
 }
 
 /// The measured rows of `switch-cost --quick --json`, and its stderr.

@@ -139,14 +139,15 @@ fn the_first_table_explains_its_columns_once() {
 /// stdout and stderr both, as a terminal does), fed through a terminal
 /// emulator tall enough that nothing scrolls away. `None` without `script`.
 fn on_a_terminal(args: &str) -> Option<(String, String)> {
-    let out = Command::new("script")
-        .args([
+    let out = test_support::try_output_within(
+        Command::new("script").args([
             "-qfec",
             &format!("stty cols 100 rows 200; exec {BIN} {args}"),
             "/dev/null",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output();
+        ]),
+        b"",
+        HUNG,
+    );
     let out = match out {
         Ok(out) => out,
         Err(e) => {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use trace::read::Recorded;
 
-use crate::run::output_within;
+use crate::run::{output_within, try_output_within};
 
 /// Run `bin` with `args` and no input, failing the test if it takes longer
 /// than `within` (see [`output_within`]).
@@ -121,10 +121,13 @@ pub fn refused(out: &Output, program: &str, what: impl std::fmt::Debug) -> Strin
 /// ```
 #[track_caller]
 pub fn python_can_import(module: &str) -> bool {
-    let can = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    // An import takes seconds at most; a minute means python3 hung.
+    let can = try_output_within(
+        Command::new("python3").args(["-c", &format!("import {module}")]),
+        b"",
+        Duration::from_secs(60),
+    )
+    .is_ok_and(|o| o.status.success());
     assert!(
         can || std::env::var_os("CI").is_none(),
         "CI installs {module} (.ci/run)"

@@ -30,7 +30,8 @@
 //!   timeline it wrote; [`python_can_import`] for the figures measured
 //!   against CPython.
 //! - [`run`]: [`output_within`], a command's output, or a failed test if it
-//!   takes too long; [`rerun_test`], a test run again in a child to play a
+//!   takes too long; [`try_output_within`], the same for a tool a
+//!   test skips without, which is no failure if it is not installed; [`rerun_test`], a test run again in a child to play a
 //!   scenario that ends the process; [`alive`], whether a process is.
 //! - [`lines`]: [`Lines`], a child's output read line by line, waited for
 //!   with a deadline.
@@ -50,5 +51,5 @@ pub use cli::{
 };
 pub use lines::Lines;
 pub use nix::sys::signal::Signal;
-pub use run::{alive, output_within, rerun_test};
+pub use run::{alive, output_within, rerun_test, try_output_within};
 pub use server::{connect, round_trip, thread_echo_server, Server, Stopped};

@@ -22,13 +22,36 @@ use nix::unistd::Pid;
 /// assert_eq!(out.stdout, b"hi");
 /// ```
 pub fn output_within(cmd: &mut Command, stdin: &[u8], within: Duration) -> Output {
+    try_output_within(cmd, stdin, within).unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"))
+}
+
+/// Run `cmd` as [`output_within`] does, but return the error if it cannot
+/// be started at all (not installed, not executable) rather than fail the
+/// test: for a tool a test uses when the machine has it and skips without
+/// (`python3 --version`, `mdbook --version`, util-linux `script`). One that
+/// starts but runs past `within` still fails the test, killed with whatever
+/// it started: a tool that hangs is not a missing one.
+///
+/// ```
+/// use std::process::Command;
+/// use std::time::Duration;
+/// let within = Duration::from_secs(10);
+/// let missing = test_support::try_output_within(&mut Command::new("/nonexistent/tool"), b"", within);
+/// assert_eq!(missing.unwrap_err().kind(), std::io::ErrorKind::NotFound);
+/// let sh = test_support::try_output_within(Command::new("sh").args(["-c", "echo 1.0"]), b"", within);
+/// assert_eq!(sh.expect("sh is installed").stdout, b"1.0\n");
+/// ```
+pub fn try_output_within(
+    cmd: &mut Command,
+    stdin: &[u8],
+    within: Duration,
+) -> std::io::Result<Output> {
     let mut child = cmd
         .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        .spawn()?;
     let pid = child.id();
     let mut input = child.stdin.take().expect("stdin was piped");
     let stdin = stdin.to_vec();
@@ -36,7 +59,7 @@ pub fn output_within(cmd: &mut Command, stdin: &[u8], within: Duration) -> Outpu
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || tx.send(child.wait_with_output()));
     match rx.recv_timeout(within) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}")),
+        Ok(out) => Ok(out.unwrap_or_else(|e| panic!("waiting for {cmd:?}: {e}"))),
         Err(_) => {
             // The waiting thread has not reaped the child (it would have
             // sent), so the group is still the child's, bar an exit in this
