@@ -228,7 +228,8 @@ fn shared(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         "cpu",
         &stage_generator::cpython(stage_generator::INTERLEAVED_CASE),
     )?;
-    let gl_cpu = ratio(greenlet.row("switching", "f1 <-> f2, switch per iteration")?)?;
+    let gl_cpu =
+        ratio(greenlet.row("switching", stage_greenlet::cost::SWITCH_PER_ITERATION_CASE)?)?;
     let gl_py = greenlet.cpython("switching", stage_greenlet::cost::CPYTHON_SWITCHING)?;
     let naps = ratio(hub.row("sleeps", "hub: the three naps overlap")?)?;
     let tasks = ratio(hub.row("tasks", "hub: 10 tasks spawned, then joined")?)?;

@@ -191,7 +191,7 @@ pub fn switching_group(n: u64) -> Group {
         .count_instructions()
         .case(Case::new(IN_TURN_CASE, 2 * n, move || sequential(n)).expect(expected))
         .case(
-            Case::new("f1 <-> f2, switch per iteration", 2 * n, move || {
+            Case::new(SWITCH_PER_ITERATION_CASE, 2 * n, move || {
                 switching(n).unwrap_or(u64::MAX)
             })
             .baseline(IN_TURN_CASE)
@@ -224,6 +224,9 @@ pub const SWITCHING_GROUP: &str = "switching";
 /// The switching listing's baseline: f1 then f2, back to back. CPython's
 /// row of it is named by [`cpython`], as every stage names them.
 pub const IN_TURN_CASE: &str = "f1 then f2";
+/// The switching listing's measured case: f1 and f2 switching to each
+/// other on every iteration, with [`IN_TURN_CASE`] as its baseline.
+pub const SWITCH_PER_ITERATION_CASE: &str = "f1 <-> f2, switch per iteration";
 /// The switch-cost table's group.
 pub const SWITCH_COST_GROUP: &str = "switch-cost";
 
@@ -262,6 +265,9 @@ pub const NOT_INLINED_CASE: &str = "greenlet switch, not inlined";
 pub const NOOP_HOOK_CASE: &str = "greenlet switch, no-op hook";
 /// The same round trip recorded into a trace (`--trace`).
 pub const TRACED_CASE: &str = "greenlet switch, traced";
+/// A greenlet's whole life (created, run to its end, dropped), with
+/// [`GREENLET_CASE`] as its baseline: what a life costs in round trips.
+pub const LIFE_CASE: &str = "greenlet create+run+drop";
 
 /// One switch, measured: raw `context`, our greenlet (with no hook, with a
 /// hook that does nothing, recorded into a trace), `generator`,
@@ -321,8 +327,8 @@ pub fn switch_cost_group(round_trips: u64, lives: u64) -> Group {
         .case(
             // A tenth of the count; the ratio is per op, so it still reads as
             // "one greenlet's life costs this many switch round trips".
-            Case::new("greenlet create+run+drop", lives, move || create_run_drop(lives))
-                .baseline("greenlet switch")
+            Case::new(LIFE_CASE, lives, move || create_run_drop(lives))
+                .baseline(GREENLET_CASE)
                 .expect(lives * (lives + 1) / 2),
         )
         .cpython(

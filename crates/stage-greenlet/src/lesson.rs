@@ -55,7 +55,7 @@ pub fn switching(report: &mut Report, common: &CommonArgs, n: u64) -> Result<(),
     };
     if let (Some(seq), Some(sw)) = (
         find(cost::IN_TURN_CASE),
-        find("f1 <-> f2, switch per iteration"),
+        find(cost::SWITCH_PER_ITERATION_CASE),
     ) {
         let ratio = sw.median_seconds / seq.median_seconds;
         let per_switch = (sw.median_seconds - seq.median_seconds) * 1e9 / (2 * n) as f64;
@@ -125,7 +125,7 @@ pub fn switch_cost(report: &mut Report, common: &CommonArgs) -> Result<(), Box<d
             None,
         );
     }
-    if let (Some(ours), Some(life)) = (find("greenlet switch"), find("greenlet create+run+drop")) {
+    if let (Some(ours), Some(life)) = (find(cost::GREENLET_CASE), find(cost::LIFE_CASE)) {
         report.headline(
             "a greenlet's whole life vs one switch",
             format!(

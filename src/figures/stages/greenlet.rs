@@ -9,8 +9,9 @@ use harness::Report;
 use serde_json::json;
 use stage_generator::ROUND_TRIP_CASE;
 use stage_greenlet::cost::{
-    self, CPYTHON_ROUND_TRIP, GREENLET_CASE, IN_TURN_CASE, NOOP_HOOK_CASE, NOTES_IN_TURN_SECONDS,
-    NOTES_ITERATIONS, NOTES_SWITCHING_SECONDS, NOT_INLINED_CASE, TRACED_CASE,
+    self, CPYTHON_ROUND_TRIP, GREENLET_CASE, IN_TURN_CASE, LIFE_CASE, NOOP_HOOK_CASE,
+    NOTES_IN_TURN_SECONDS, NOTES_ITERATIONS, NOTES_SWITCHING_SECONDS, NOT_INLINED_CASE,
+    SWITCH_PER_ITERATION_CASE, TRACED_CASE,
 };
 use stage_greenlet::{lesson, listings};
 
@@ -54,11 +55,9 @@ fn run(r: &Run) -> Result<Results, Box<dyn Error>> {
         let group = cost::switch_cost_group(round_trips, lives).timed_only();
         let rows = again.measure(group, &common.plan())?;
         let per_op = |case: &str| rows.iter().find(|x| x.case == case).map(|x| x.ns_per_op);
-        if let (Some(raw), Some(ours), Some(life)) = (
-            per_op(RAW_CASE),
-            per_op(GREENLET_CASE),
-            per_op("greenlet create+run+drop"),
-        ) {
+        if let (Some(raw), Some(ours), Some(life)) =
+            (per_op(RAW_CASE), per_op(GREENLET_CASE), per_op(LIFE_CASE))
+        {
             vs_raw.push(ours / raw);
             lives_ratio.push(life / ours);
         }
@@ -263,7 +262,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     out.table("switch-cost", &res.group("switch-cost"))?;
     // The switching listing.
     let seq = res.row("switching", IN_TURN_CASE)?;
-    let sw = res.row("switching", "f1 <-> f2, switch per iteration")?;
+    let sw = res.row("switching", SWITCH_PER_ITERATION_CASE)?;
     out.value("switching_ratio", ratio(ratio_of(sw)?));
     out.value(
         "switch_added",
@@ -288,7 +287,7 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
     );
     match (
         res.row("switching-full", IN_TURN_CASE),
-        res.row("switching-full", "f1 <-> f2, switch per iteration"),
+        res.row("switching-full", SWITCH_PER_ITERATION_CASE),
     ) {
         (Ok(a), Ok(b)) => {
             out.value("full_sequential", seconds(num(a, "median_seconds")?));
@@ -374,17 +373,11 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         "corosensei_vs_ours",
         ratio(per_op("corosensei resume")? / per_op(GREENLET_CASE)?),
     );
-    out.value("life", nanos(per_op("greenlet create+run+drop")?));
-    out.value(
-        "life_ratio",
-        format!("{:.1}", ratio_row("greenlet create+run+drop")?),
-    );
+    out.value("life", nanos(per_op(LIFE_CASE)?));
+    out.value("life_ratio", format!("{:.1}", ratio_row(LIFE_CASE)?));
     out.value(
         "life_vs_raw",
-        format!(
-            "{:.1}",
-            per_op("greenlet create+run+drop")? / per_op(RAW_CASE)?
-        ),
+        format!("{:.1}", per_op(LIFE_CASE)? / per_op(RAW_CASE)?),
     );
     let python = res.cpython(group, CPYTHON_ROUND_TRIP)?;
     let python_ns = num(python, "ns_per_op")?;
