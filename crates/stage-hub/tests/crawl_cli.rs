@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use stage_hub::crawl::site::{Behaviour, Site, NOTES_SIZES};
-use test_support::{outcome, output_within, Server, Signal};
+use test_support::{outcome, output_within, Server, Signal, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stage-hub");
 const MINUTE: Duration = Duration::from_secs(60);
@@ -146,12 +146,11 @@ fn the_notes_crawl_is_a_flag_and_refuses_extra_urls() {
 
 #[test]
 fn a_bad_ca_file_is_one_line_naming_the_file() {
-    let dir = std::env::temp_dir().join(format!("stage-hub-ca-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let empty = dir.join("empty.pem");
+    let dir = TempDir::new("stage-hub-ca");
+    let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "not a certificate\n").unwrap();
     for (file, why) in [
-        (dir.join("missing.pem"), "No such file"),
+        (dir.path().join("missing.pem"), "No such file"),
         (empty, "no PEM certificate"),
     ] {
         let (ok, _, stderr) = crawl(&["--ca-file", file.to_str().unwrap(), "https://127.0.0.1:1/"]);
@@ -163,14 +162,12 @@ fn a_bad_ca_file_is_one_line_naming_the_file() {
         );
         assert!(stderr.contains(why), "{stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn crawl_https_works_against_serve_site_with_its_ca_file() {
-    let dir = std::env::temp_dir().join(format!("stage-hub-site-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ca = dir.join("ca.pem");
+    let dir = TempDir::new("stage-hub-site");
+    let ca = dir.path().join("ca.pem");
     // Its first line is "HTTPS pages: https://ADDR/page/{1..3}"; a failed
     // assertion drops `site`, which kills it.
     let site = Server::start_with(
@@ -212,5 +209,4 @@ fn crawl_https_works_against_serve_site_with_its_ca_file() {
     let stopped = site.stop(Signal::SIGTERM);
     assert!(stopped.status.success(), "{stopped}");
     assert!(stopped.stdout.ends_with("site stopped"), "{stopped}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

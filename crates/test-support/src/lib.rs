@@ -39,11 +39,14 @@
 //!   (`listening on ADDR`, or in words of its own) and serves until
 //!   signalled; [`connect`] and [`round_trip`] for its clients;
 //!   [`thread_echo_server`], a plain peer for the load generators.
+//! - [`temp`]: [`TempDir`], a test's own temporary folder, removed however
+//!   the test ends.
 
 pub mod cli;
 pub mod lines;
 pub mod run;
 pub mod server;
+pub mod temp;
 
 pub use cli::{
     assert_one_heading_style, assert_success, outcome, output_of, python_can_import, refused,
@@ -53,3 +56,4 @@ pub use lines::Lines;
 pub use nix::sys::signal::Signal;
 pub use run::{alive, output_within, rerun_test, try_output_within};
 pub use server::{connect, round_trip, thread_echo_server, Server, Stopped};
+pub use temp::TempDir;
