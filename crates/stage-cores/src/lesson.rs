@@ -12,7 +12,7 @@ use stage_serial::{thousands, Transcript};
 
 mod echo;
 
-pub use echo::{echo_run, echo_servers, machine_cpu, thread_cpu, EchoRun};
+pub use echo::{echo_run, echo_servers, machine_cpu, EchoRun};
 
 use crate::hubs::Hubs;
 use crate::process::worker::cpu_args;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use harness::report::human_seconds;
 use harness::{Output, Report, Row};
+use stage_hub::echo::cpu::CpuTime;
 use stage_hub::echo::load::{hub_clients, Load};
 use stage_hub::echo::stats::LoadSummary;
 use stage_serial::thousands;
@@ -52,29 +53,9 @@ pub fn echo_servers(n: usize, work: Work) -> Vec<(String, usize, ServerConfig)> 
     ]
 }
 
-/// CPU time this thread has used, from `/proc/thread-self/stat` (0 where
-/// that is missing).
-pub fn thread_cpu() -> Duration {
-    proc_ticks("/proc/thread-self/stat")
-}
-
-fn proc_ticks(path: &str) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return Duration::ZERO;
-    };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<u64> = after
-        .split_whitespace()
-        .map(|f| f.parse().unwrap_or(0))
-        .collect();
-    // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
-    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
-}
-
-/// Busy and total CPU time of the whole machine, from `/proc/stat`.
+/// Busy and total CPU time of the whole machine, from `/proc/stat` (zero
+/// where that is missing). [`echo_run`] uses only their ratio, the busy
+/// share of every core together, in which the clock tick cancels out.
 pub fn machine_cpu() -> (Duration, Duration) {
     let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
         return (Duration::ZERO, Duration::ZERO);
@@ -126,9 +107,12 @@ pub fn echo_run(
         duration: seconds,
         watch: None,
     };
-    let server_cpu = |pids: &[u32]| -> Duration {
+    // Seconds of CPU the workers used so far; a worker already gone counts
+    // none.
+    let server_cpu = |pids: &[u32]| -> f64 {
         pids.iter()
-            .map(|pid| proc_ticks(&format!("/proc/{pid}/stat")))
+            .filter_map(|&pid| CpuTime::of(pid))
+            .map(CpuTime::total_s)
             .sum()
     };
     let pids = sup.pids();
@@ -142,10 +126,13 @@ pub fn echo_run(
             // Wall-clock holds here only mean the machine is busy: the
             // clients never block their hub.
             stage_hub::set_blocking_threshold(None);
-            let before = thread_cpu();
+            let before = CpuTime::of_this_thread();
             let started = Instant::now();
             let summary = hub_clients(&load, &mut |_| {});
-            (summary, thread_cpu() - before, started.elapsed())
+            let used = CpuTime::of_this_thread()
+                .zip(before)
+                .map_or(0.0, |(after, before)| (after - before).total_s());
+            (summary, used, started.elapsed())
         })?;
     let (summary, load_cpu, wall) = loader
         .join()
@@ -169,8 +156,8 @@ pub fn echo_run(
     let busy = (busy1 - busy0).as_secs_f64() / (total1 - total0).as_secs_f64().max(1e-9);
     Ok(EchoRun {
         load,
-        load_cores: load_cpu.as_secs_f64() / wall,
-        server_cores: served1.saturating_sub(served0).as_secs_f64() / wall,
+        load_cores: load_cpu / wall,
+        server_cores: (served1 - served0).max(0.0) / wall,
         busy_cores: busy * cores::count() as f64,
     })
 }
