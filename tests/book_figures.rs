@@ -361,8 +361,9 @@ fn the_checker_catches_typed_figures_and_lets_inputs_quotes_and_includes_pass() 
     );
 }
 
-/// Build the book into a temporary folder with mdbook, if there is one.
-fn built_book() -> Option<PathBuf> {
+/// Build the book into a temporary folder with mdbook, if there is one;
+/// the folder goes when the returned `TempDir` is dropped.
+fn built_book() -> Option<test_support::TempDir> {
     let mdbook = [
         "mdbook".to_string(),
         format!(
@@ -387,14 +388,15 @@ fn built_book() -> Option<PathBuf> {
         eprintln!("skipped: mdbook is not installed (cargo install mdbook --locked)");
         return None;
     };
-    let dest = std::env::temp_dir().join(format!("coroutines-book-{}", std::process::id()));
+    // Removed however the test ends, a failed assertion included.
+    let dest = test_support::TempDir::new("coroutines-book");
     // The book builds in seconds; minutes mean mdbook hung.
     let out = output_within(
         Command::new(mdbook)
             .arg("build")
             .arg(root().join("docs"))
             .arg("--dest-dir")
-            .arg(&dest),
+            .arg(dest.path()),
         b"",
         Duration::from_secs(300),
     );
@@ -412,7 +414,7 @@ fn the_built_book_expands_every_include_and_shows_every_picture() {
     let mut pages = String::new();
     for chapter in chapters() {
         let name = chapter.file_stem().unwrap().to_string_lossy().into_owned();
-        let html = fs::read_to_string(dest.join(format!("{name}.html")))
+        let html = fs::read_to_string(dest.path().join(format!("{name}.html")))
             .unwrap_or_else(|e| panic!("the built book has no {name}.html: {e}"));
         assert!(
             !html.contains("{{#"),
@@ -425,7 +427,9 @@ fn the_built_book_expands_every_include_and_shows_every_picture() {
             pages.contains(&format!("src=\"{svg}\"")),
             "no page shows {svg}"
         );
-        assert!(dest.join(&svg).is_file(), "the built book lacks {svg}");
+        assert!(
+            dest.path().join(&svg).is_file(),
+            "the built book lacks {svg}"
+        );
     }
-    let _ = fs::remove_dir_all(&dest);
 }

@@ -38,9 +38,9 @@ fn files(dir: &Path) -> BTreeSet<String> {
 
 #[test]
 fn figures_at_quick_scale_remakes_every_committed_figure() {
-    let dir: PathBuf =
-        std::env::temp_dir().join(format!("coroutines-figures-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // Removed however the test ends, a failed assertion included.
+    let scratch = test_support::TempDir::new("coroutines-figures");
+    let dir: PathBuf = scratch.path().to_path_buf();
     let out = output_within(
         Command::new(BIN).args(["figures", "--quick"]).arg(&dir),
         b"",
@@ -90,7 +90,6 @@ fn figures_at_quick_scale_remakes_every_committed_figure() {
     }
     let machine = std::fs::read_to_string(dir.join("machine.md")).unwrap();
     assert!(machine.contains("quick scale"), "{machine}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
