@@ -7,6 +7,7 @@ use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
+use stage_hub::echo::bench;
 use stage_hub::echo::cpu::CpuTime;
 use test_support::{assert_success, connect, output_of, output_within, round_trip, Server, Signal};
 
@@ -207,26 +208,21 @@ fn echo_load_reads_the_servers_cpu_beside_its_own() {
         MINUTE,
     );
     assert_success(&out);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let row: serde_json::Value = stdout
-        .lines()
-        .find_map(|l| {
-            serde_json::from_str(l)
-                .ok()
-                .filter(|v: &serde_json::Value| v["record"] == "row")
-        })
-        .unwrap_or_else(|| panic!("no result row in {stdout}"));
-    assert!(row["messages"].as_u64() > Some(0), "{row}");
-    for side in ["load_cpu", "server_cpu"] {
-        let cpu: CpuTime = serde_json::from_value(row[side].clone())
-            .unwrap_or_else(|e| panic!("{side}: {e} in {row}"));
+    // Read as echo-bench reads it.
+    let summary = bench::load_summary(&out.stdout)
+        .unwrap_or_else(|| panic!("no result row in {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(summary.messages > 0, "{summary:?}");
+    for (side, cpu, busy) in [
+        ("load", summary.load_cpu, summary.load_busy()),
+        ("server", summary.server_cpu, summary.server_busy()),
+    ] {
         // Both sides answered messages for half a second: not nothing, and
         // no more than the span on one core (with a tick of slack).
+        let (cpu, busy) = cpu
+            .zip(busy)
+            .unwrap_or_else(|| panic!("no {side} CPU time: {summary:?}"));
         assert!(cpu.total_s() > 0.0, "{side}: {cpu:?}");
-        assert!(
-            cpu.busy(row["seconds"].as_f64().unwrap_or(0.0)) < 1.2,
-            "{side}: {cpu:?}"
-        );
+        assert!(busy < 1.2, "{side}: {cpu:?} over {} s", summary.seconds);
     }
     drop(server);
 

@@ -15,7 +15,7 @@ use stage_hub::hub::footprint::{self, LivesIn};
 use super::{Made, Run, Stage};
 use crate::figures::charts::{self, Bar, Series};
 use crate::figures::results::{num, Results};
-use crate::figures::snippets::{bytes, count, nanos, percent, ratio};
+use crate::figures::snippets::{bytes, count, nanos, percent, ratio, Out};
 
 pub(super) const STAGE: Stage = Stage {
     name: "echo-bench",
@@ -199,14 +199,10 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         );
         for (name, other) in [("threads", threads), ("tokio", tokio)] {
             let ratios = bench::paired_ratios(&turn_rates(hub), &turn_rates(other));
-            let Some((median, low, high)) = bench::median_and_spread(&ratios) else {
+            if ratios.is_empty() {
                 return Err(format!("echo-bench: no turn of hub and {name} at {clients}").into());
-            };
-            out.value(&format!("{key}_hub_vs_{name}"), ratio(median));
-            out.value(
-                &format!("{key}_hub_vs_{name}_spread"),
-                format!("{} to {}", ratio(low), ratio(high)),
-            );
+            }
+            ratio_values(&mut out, &format!("{key}_hub_vs_{name}"), &ratios);
         }
         for (name, row) in [("hub", hub), ("threads", threads), ("tokio", tokio)] {
             out.value(
@@ -215,55 +211,42 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
             );
             // The server's CPU time per message, the median over turns.
             for part in ["user", "system"] {
-                let median = cpu_turns(row, part).median();
                 out.value(
                     &format!("{key}_{name}_{part}"),
-                    median.map_or(NOT_MEASURED.into(), |us| nanos(us * 1e3)),
+                    micros(cpu_turns(row, part).median()),
                 );
             }
         }
         // The hub's user time over tokio's, turn by turn over the turns
-        // that measured both. None when no turn measured tokio's above
-        // zero: a run at quick scale can be shorter than the kernel's
-        // clock tick.
-        let (hub_user, tokio_user): (Vec<f64>, Vec<f64>) = cpu_turns(hub, "user")
-            .0
-            .into_iter()
-            .zip(cpu_turns(tokio, "user").0)
-            .filter_map(|(h, t)| Some((h?, t?)))
-            .unzip();
-        let user_ratios = bench::paired_ratios(&hub_user, &tokio_user);
-        let (median, spread) = match bench::median_and_spread(&user_ratios) {
-            Some((median, low, high)) => {
-                (ratio(median), format!("{} to {}", ratio(low), ratio(high)))
-            }
-            None => (NOT_MEASURED.to_string(), NOT_MEASURED.to_string()),
-        };
-        out.value(&format!("{key}_user_hub_vs_tokio"), median);
-        out.value(&format!("{key}_user_hub_vs_tokio_spread"), spread);
+        // that measured both. Not measured when no turn measured tokio's
+        // above zero: a run at quick scale can be shorter than the
+        // kernel's clock tick.
+        ratio_values(
+            &mut out,
+            &format!("{key}_user_hub_vs_tokio"),
+            &cpu_turns(hub, "user").over(&cpu_turns(tokio, "user")),
+        );
         // Who set the rate: how busy each side kept its core, and what a
         // message cost each (medians over turns).
-        let or_not =
-            |v: Option<f64>, show: &dyn Fn(f64) -> String| v.map_or(NOT_MEASURED.to_string(), show);
         let busy = |row: &Value| turns(row, "server_busy_turns").median();
+        let share = |v: Option<f64>| v.map_or(NOT_MEASURED.to_string(), percent);
         let load_busy = turns(hub, "load_busy_turns")
             .and(turns(tokio, "load_busy_turns"))
             .median();
         for (name, row) in [("hub", hub), ("tokio", tokio)] {
-            out.value(&format!("{key}_{name}_busy"), or_not(busy(row), &percent));
+            out.value(&format!("{key}_{name}_busy"), share(busy(row)));
             out.value(
                 &format!("{key}_{name}_cost"),
-                or_not(total_cpu_turns(row).median(), &|us| nanos(us * 1e3)),
+                micros(total_cpu_turns(row).median()),
             );
         }
-        out.value(&format!("{key}_load_busy"), or_not(load_busy, &percent));
+        out.value(&format!("{key}_load_busy"), share(load_busy));
         out.value(
             &format!("{key}_load_cost"),
-            or_not(
+            micros(
                 turns(hub, "load_us_per_message_turns")
                     .and(turns(tokio, "load_us_per_message_turns"))
                     .median(),
-                &|us| nanos(us * 1e3),
             ),
         );
         out.value(
@@ -272,15 +255,11 @@ fn make(m: &Made<'_>) -> Result<(), Box<dyn Error>> {
         );
         // What still tells the servers apart: the CPU each spent per
         // message, the hub's over tokio's turn by turn.
-        let costs = total_cpu_turns(hub).over(&total_cpu_turns(tokio));
-        let (median, spread) = match bench::median_and_spread(&costs) {
-            Some((median, low, high)) => {
-                (ratio(median), format!("{} to {}", ratio(low), ratio(high)))
-            }
-            None => (NOT_MEASURED.to_string(), NOT_MEASURED.to_string()),
-        };
-        out.value(&format!("{key}_cost_hub_vs_tokio"), median);
-        out.value(&format!("{key}_cost_hub_vs_tokio_spread"), spread);
+        ratio_values(
+            &mut out,
+            &format!("{key}_cost_hub_vs_tokio"),
+            &total_cpu_turns(hub).over(&total_cpu_turns(tokio)),
+        );
     }
     out.value(
         "turns",
@@ -350,6 +329,24 @@ fn turn_rates(row: &Value) -> Vec<f64> {
 
 /// What the book says of a CPU figure that was not measured.
 const NOT_MEASURED: &str = "not measured";
+
+/// A time per message given in µs, as the book prints it, or that it was
+/// not measured.
+fn micros(us: Option<f64>) -> String {
+    us.map_or(NOT_MEASURED.to_string(), |us| nanos(us * 1e3))
+}
+
+/// Write `name`, the median of `sorted` ratios (turn by turn), and
+/// `name_spread`, the lowest and highest turn's; both say "not measured"
+/// when there are none.
+fn ratio_values(out: &mut Out, name: &str, sorted: &[f64]) {
+    let (median, spread) = match bench::median_and_spread(sorted) {
+        Some((median, low, high)) => (ratio(median), format!("{} to {}", ratio(low), ratio(high))),
+        None => (NOT_MEASURED.to_string(), NOT_MEASURED.to_string()),
+    };
+    out.value(name, median);
+    out.value(&format!("{name}_spread"), spread);
+}
 
 /// One figure of a row, one per turn in turn order, `None` for a turn
 /// whose `/proc` could not be read; no turns for a result recorded before

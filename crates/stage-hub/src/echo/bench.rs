@@ -26,7 +26,6 @@ use std::time::{Duration, Instant};
 use harness::report::{human_bytes, Row};
 use harness::Output;
 
-use super::cpu::CpuTime;
 use super::stats::LoadSummary;
 use super::Flavor;
 
@@ -57,11 +56,6 @@ pub struct Measured {
     pub idle_rss: u64,
     /// The server's peak resident memory, bytes.
     pub peak_rss: u64,
-    /// The server's CPU time while the clients ping-ponged (their
-    /// connecting left out), as `echo-load` read it; `None` where `/proc`
-    /// could not be read. (A short run can measure zero: the kernel counts
-    /// CPU time in clock ticks.)
-    pub cpu: Option<CpuTime>,
     /// Which turn of the plan this run was (0 first).
     pub turn: usize,
 }
@@ -74,14 +68,12 @@ impl Measured {
 
     /// The server's user and system time per message answered, µs, if
     /// it was measured.
+    /// The server's CPU time is `echo-load`'s reading over the ping-pong
+    /// ([`LoadSummary::server_cpu`]: the clients' connecting left out, and
+    /// `None` where `/proc` could not be read; a short run can measure zero,
+    /// as the kernel counts CPU time in clock ticks).
     pub fn cpu_per_message_us(&self) -> Option<(f64, f64)> {
-        Some(self.cpu?.per_message_us(self.load.messages))
-    }
-
-    /// The share of the ping-pong the server kept a core busy, if its CPU
-    /// time was measured.
-    pub fn server_busy(&self) -> Option<f64> {
-        Some(self.cpu?.busy(self.load.seconds))
+        Some(self.load.server_cpu?.per_message_us(self.load.messages))
     }
 }
 
@@ -221,7 +213,6 @@ fn measure_one(
         flavor,
         idle_rss,
         peak_rss,
-        cpu: summary.server_cpu,
         load: summary,
         turn,
     })
@@ -327,8 +318,10 @@ pub fn rows(stage: &str, measured: &[Measured]) -> Vec<Row> {
             let per_turn = |f: &dyn Fn(&Measured) -> Option<f64>| -> serde_json::Value {
                 runs.iter().map(|r| f(r)).collect::<Vec<_>>().into()
             };
-            row.extra
-                .insert("server_busy_turns".into(), per_turn(&Measured::server_busy));
+            row.extra.insert(
+                "server_busy_turns".into(),
+                per_turn(&|r| r.load.server_busy()),
+            );
             row.extra
                 .insert("load_busy_turns".into(), per_turn(&|r| r.load.load_busy()));
             row.extra.insert(
@@ -403,7 +396,7 @@ pub fn table(measured: &[Measured]) -> String {
             human_bytes(m.rss_per_connection() as u64),
             cpu(|(user, _)| user),
             cpu(|(_, system)| system),
-            percent(m.server_busy()),
+            percent(m.load.server_busy()),
             percent(m.load.load_busy()),
             m.load.failed_connections,
             m.load.wrong_replies
@@ -443,6 +436,7 @@ pub fn stage_binary() -> Result<PathBuf, BenchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::echo::cpu::CpuTime;
 
     fn run(flavor: Flavor, clients: usize, turn: usize, rate: f64) -> Measured {
         // 1 µs of user and 2 of system time a message.
@@ -473,7 +467,6 @@ mod tests {
             },
             idle_rss: 0,
             peak_rss: 0,
-            cpu: Some(server),
             turn,
         }
     }
@@ -562,7 +555,7 @@ mod tests {
             "{per_message:?}"
         );
         // A turn whose CPU time could not be read is `null` in its place.
-        measured[1].cpu = None;
+        measured[1].load.server_cpu = None;
         measured[1].load.load_cpu = None;
         let again = super::rows("s", &measured);
         for key in [
